@@ -1,0 +1,39 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+// Dashboard is a named board of widgets owned by one user.
+type Dashboard struct{ ent.Schema }
+
+func (Dashboard) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+func (Dashboard) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("owner_id", uuid.UUID{}),
+		field.String("name").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
+		field.Text("description").Optional().Nillable(),
+	}
+}
+
+func (Dashboard) Edges() []ent.Edge {
+	cascade := entsql.OnDelete(entsql.Cascade)
+	return []ent.Edge{
+		edge.From("owner", User.Type).Ref("dashboards").Field("owner_id").Unique().Required(),
+		edge.To("widgets", Widget.Type).Annotations(cascade),
+		edge.To("reports", Report.Type).Annotations(cascade),
+		edge.To("shared_with", User.Type).Through("dashboard_shares", DashboardShare.Type),
+	}
+}
+
+func (Dashboard) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("owner_id").StorageKey("dashboards_owner_id_idx"),
+	}
+}
