@@ -1,0 +1,212 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/datapulse/datapulse/core/errs"
+)
+
+// ErrorBody is the one error envelope of the API:
+// {"error": {"code", "message", "details", "request_id"}}.
+type ErrorBody struct {
+	Err    ErrorInfo `json:"error"`
+	status int
+	// retryAfter is sent as Retry-After with 429.
+	retryAfter int
+}
+
+// ErrorInfo describes one failure.
+type ErrorInfo struct {
+	Code      string         `json:"code" example:"not_found" doc:"machine-readable error code"`
+	Message   string         `json:"message" doc:"human-readable explanation"`
+	Details   map[string]any `json:"details,omitempty" doc:"structured details, e.g. the fields at fault"`
+	RequestID string         `json:"request_id,omitempty"`
+}
+
+// FieldError names one invalid input field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func (e *ErrorBody) Error() string             { return e.Err.Message }
+func (e *ErrorBody) GetStatus() int            { return e.status }
+func (e *ErrorBody) ContentType(string) string { return "application/json" }
+func (e *ErrorBody) GetHeaders() http.Header {
+	if e.retryAfter > 0 {
+		return http.Header{"Retry-After": []string{strconv.Itoa(e.retryAfter)}}
+	}
+	return nil
+}
+
+var codes = map[int]string{
+	http.StatusBadRequest:            "bad_request",
+	http.StatusUnauthorized:          "unauthenticated",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not_found",
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusNotAcceptable:         "not_acceptable",
+	http.StatusRequestTimeout:        "timeout",
+	http.StatusConflict:              "conflict",
+	http.StatusRequestEntityTooLarge: "payload_too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusUnprocessableEntity:   "unprocessable",
+	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusInternalServerError:   "internal",
+	http.StatusServiceUnavailable:    "unavailable",
+	http.StatusGatewayTimeout:        "timeout",
+}
+
+func newError(status int, code, msg string) *ErrorBody {
+	if code == "" {
+		code = codes[status]
+		if code == "" {
+			code = strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+		}
+	}
+	return &ErrorBody{Err: ErrorInfo{Code: code, Message: msg}, status: status}
+}
+
+// fromDomain maps a domain error to the envelope; ok is false for errors that
+// are not the client's business (they become a 500 without details).
+func fromDomain(err error) (*ErrorBody, bool) {
+	var de *errs.Error
+	msg := ""
+	if errors.As(err, &de) {
+		msg = de.Message
+	}
+	kind := func(status int, code, fallback string) *ErrorBody {
+		if msg == "" {
+			msg = fallback
+		}
+		return newError(status, code, msg)
+	}
+	switch {
+	case errors.Is(err, errs.ErrInvalid):
+		e := kind(http.StatusBadRequest, "validation_failed", "invalid input")
+		if de != nil && de.Field != "" {
+			e.Err.Details = map[string]any{"fields": []FieldError{{Field: de.Field, Message: de.Message}}}
+		}
+		return e, true
+	case errors.Is(err, errs.ErrNotFound):
+		return kind(http.StatusNotFound, "not_found", "not found"), true
+	case errors.Is(err, errs.ErrConflict):
+		return kind(http.StatusConflict, "conflict", "conflict"), true
+	case errors.Is(err, errs.ErrUnauthenticated):
+		return kind(http.StatusUnauthorized, "unauthenticated", "authentication required"), true
+	case errors.Is(err, errs.ErrForbidden):
+		return kind(http.StatusForbidden, "forbidden", "forbidden"), true
+	case errors.Is(err, errs.ErrRateLimited):
+		e := kind(http.StatusTooManyRequests, "rate_limited", "too many requests")
+		if de != nil && de.RetryAfter > 0 {
+			e.retryAfter = int(de.RetryAfter.Seconds() + 0.999)
+		}
+		return e, true
+	}
+	return nil, false
+}
+
+// installErrorModel makes huma produce our envelope for every error it
+// reports (validation, body limits, handler errors), mapping domain errors to
+// their HTTP status in this one place.
+func installErrorModel(log *slog.Logger) {
+	huma.NewError = func(status int, msg string, es ...error) huma.StatusError {
+		return humaError(nil, log, status, msg, es...)
+	}
+	huma.NewErrorWithContext = func(ctx huma.Context, status int, msg string, es ...error) huma.StatusError {
+		return humaError(ctx, log, status, msg, es...)
+	}
+}
+
+func humaError(ctx huma.Context, log *slog.Logger, status int, msg string, es ...error) huma.StatusError {
+	var e *ErrorBody
+	switch {
+	case status == http.StatusInternalServerError && len(es) == 1:
+		if de, ok := fromDomain(es[0]); ok {
+			e = de
+			break
+		}
+		e = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
+		attrs := []any{"error", es[0]}
+		if ctx != nil {
+			attrs = append(attrs, "request_id", requestIDOf(humafiber.Unwrap(ctx)), "route", ctx.Operation().Path)
+			log.ErrorContext(ctx.Context(), "request failed", attrs...)
+		} else {
+			log.Error("request failed", attrs...)
+		}
+	case status == http.StatusUnprocessableEntity || status == http.StatusBadRequest:
+		// Schema validation and malformed JSON are both the client's input.
+		e = newError(http.StatusBadRequest, "validation_failed", validationMessage(msg))
+		var fields []FieldError
+		for _, err := range es {
+			var d *huma.ErrorDetail
+			if errors.As(err, &d) {
+				// The offending value is left out: it may be a password.
+				fields = append(fields, FieldError{Field: strings.TrimPrefix(d.Location, "body."), Message: d.Message})
+			} else if err != nil {
+				fields = append(fields, FieldError{Message: err.Error()})
+			}
+		}
+		if len(fields) > 0 {
+			e.Err.Details = map[string]any{"fields": fields}
+		}
+	case status == http.StatusUnsupportedMediaType:
+		e = newError(status, "", "send the request body as JSON with Content-Type: application/json")
+	default:
+		e = newError(status, "", msg)
+	}
+	if ctx != nil {
+		e.Err.RequestID = requestIDOf(humafiber.Unwrap(ctx))
+	}
+	return e
+}
+
+func validationMessage(msg string) string {
+	if msg == "" || msg == "validation failed" {
+		return "the request is invalid; see details"
+	}
+	return msg
+}
+
+// fiberErrorHandler renders errors raised outside huma (unknown routes, 405,
+// body too large at the server, panics) in the same envelope.
+func fiberErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		var fe *fiber.Error
+		var body *ErrorBody
+		switch {
+		case errors.As(err, &body):
+		case errors.As(err, &fe):
+			msg := fe.Message
+			switch fe.Code {
+			case http.StatusNotFound:
+				msg = "no such route: " + c.Method() + " " + c.Path()
+			case http.StatusMethodNotAllowed:
+				msg = "method " + c.Method() + " is not allowed on " + c.Path()
+			case http.StatusRequestEntityTooLarge:
+				msg = "request body is too large"
+			}
+			body = newError(fe.Code, "", msg)
+		default:
+			if de, ok := fromDomain(err); ok {
+				body = de
+				break
+			}
+			log.ErrorContext(c.UserContext(), "request failed", "error", err, "request_id", requestIDOf(c), "path", c.Path())
+			body = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
+		}
+		body.Err.RequestID = requestIDOf(c)
+		if body.retryAfter > 0 {
+			c.Set("Retry-After", strconv.Itoa(body.retryAfter))
+		}
+		return c.Status(body.status).JSON(body)
+	}
+}

@@ -1,0 +1,212 @@
+// Package api is DataPulse's REST API: the only package that knows HTTP.
+// Handlers parse, call a domain service and shape the answer; services
+// authorize and validate; errors become the one envelope in errors.go.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/store"
+)
+
+// Deps are what the API serves.
+type Deps struct {
+	Identity       *identity.Service
+	Store          *store.Store
+	Logger         *slog.Logger
+	Version        string
+	BodyLimit      int
+	RequestTimeout time.Duration
+}
+
+// Access is who may call a route.
+type Access int
+
+// Access levels, from open to closed.
+const (
+	Public        Access = iota // anyone; credentials are ignored
+	Optional                    // anyone; credentials, when sent, must be valid
+	Authenticated               // any signed-in user or API token
+	Admin                       // users.role = admin
+)
+
+func (a Access) String() string {
+	return [...]string{"public", "optional", "authenticated", "admin"}[a]
+}
+
+// Route is one entry of the route table (used by the authorization tests).
+type Route struct {
+	Method      string
+	Path        string // OpenAPI template, e.g. /api/v1/users/{id}
+	Access      Access
+	OperationID string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	app     *fiber.App
+	api     huma.API
+	deps    Deps
+	log     *slog.Logger
+	routes  []Route
+	metrics *metrics
+	reg     *prometheus.Registry
+}
+
+// New builds the API and its routes.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.BodyLimit <= 0 {
+		d.BodyLimit = 1 << 20
+	}
+	if d.RequestTimeout <= 0 {
+		d.RequestTimeout = time.Minute
+	}
+	installErrorModel(d.Logger)
+	s := &Server{deps: d, log: d.Logger, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(s.reg)
+	s.app = fiber.New(fiber.Config{
+		AppName:               "datapulse",
+		ErrorHandler:          fiberErrorHandler(d.Logger),
+		BodyLimit:             d.BodyLimit,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          d.RequestTimeout + 10*time.Second,
+		IdleTimeout:           2 * time.Minute,
+		DisableStartupMessage: true,
+		// Values from c.Params/c.Body are otherwise buffers fasthttp reuses.
+		Immutable: true,
+	})
+	s.app.Use(requestContext(d.RequestTimeout))
+	s.app.Use(accessLog(d.Logger, s.metrics))
+	s.app.Use(recover.New())
+	s.app.Use(securityHeaders)
+
+	cfg := huma.DefaultConfig("DataPulse API", d.Version)
+	cfg.Info.Description = "Self-hosted business intelligence: data sources, queries, dashboards, alerts, reports."
+	cfg.OpenAPIPath = "/api/v1/openapi"
+	cfg.DocsPath = ""    // no docs page: it would load scripts from a CDN
+	cfg.SchemasPath = "" // schemas are inside the OpenAPI document
+	cfg.CreateHooks = nil
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "An access token from /api/v1/auth/login, or a personal API token (dp_…)."},
+	}
+	s.api = humafiber.New(s.app, cfg)
+	s.api.UseMiddleware(s.authorize)
+
+	s.systemRoutes()
+	s.authRoutes()
+	s.meRoutes()
+	s.tokenRoutes()
+	s.userRoutes()
+	s.departmentRoutes()
+	s.roleRoutes()
+	s.app.Get("/metrics", s.metricsHandler)
+	return s
+}
+
+// App exposes the fiber application (tests drive it through a listener).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Routes returns the route table.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// OpenAPI returns the generated OpenAPI document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// register adds a huma operation with its access level to the route table.
+func register[I, O any](s *Server, access Access, op huma.Operation, h func(context.Context, *I) (*O, error)) {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata["access"] = access
+	if access >= Optional {
+		op.Security = []map[string][]string{{"bearer": {}}}
+	}
+	op.MaxBodyBytes = int64(s.deps.BodyLimit)
+	op.Errors = errorStatuses(access, op.Method)
+	huma.Register(s.api, op, h)
+	s.routes = append(s.routes, Route{Method: op.Method, Path: op.Path, Access: access, OperationID: op.OperationID})
+}
+
+func errorStatuses(a Access, method string) []int {
+	out := []int{http.StatusBadRequest}
+	if a >= Optional {
+		out = append(out, http.StatusUnauthorized)
+	}
+	if a >= Authenticated {
+		out = append(out, http.StatusForbidden)
+	}
+	if method != http.MethodGet {
+		out = append(out, http.StatusRequestEntityTooLarge)
+	}
+	return out
+}
+
+// authorize authenticates the caller of every huma operation and checks the
+// route's access level before the handler runs.
+func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
+	op := ctx.Operation()
+	fc := humafiber.Unwrap(ctx)
+	fc.Locals(routeKey{}, op.Path)
+	access, _ := op.Metadata["access"].(Access)
+	if access == Public {
+		next(ctx)
+		return
+	}
+	bearer, ok := bearerToken(ctx.Header("Authorization"))
+	if !ok {
+		if access == Optional {
+			next(ctx)
+			return
+		}
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="datapulse"`)
+		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "authentication required: send Authorization: Bearer <token>")
+		return
+	}
+	p, err := s.deps.Identity.Authenticate(ctx.Context(), bearer)
+	if err != nil {
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="datapulse", error="invalid_token"`)
+		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "", err)
+		return
+	}
+	if access == Admin && !p.IsAdmin() {
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, "this needs an administrator")
+		return
+	}
+	if !p.CanWrite() && op.Method != http.MethodGet && op.Method != http.MethodHead {
+		huma.WriteErr(s.api, ctx, http.StatusForbidden, "this token is read-only")
+		return
+	}
+	next(huma.WithContext(ctx, identity.WithPrincipal(ctx.Context(), p)))
+}
+
+func bearerToken(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != "" && len(tok) <= 4096
+}

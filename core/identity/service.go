@@ -1,0 +1,93 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/ent"
+)
+
+// Options configure the identity service.
+type Options struct {
+	// SigningKey signs access tokens (HS256); at least 32 bytes.
+	SigningKey      []byte
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	Argon2          Argon2Params
+	Logger          *slog.Logger
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// Service is the identity domain.
+type Service struct {
+	db      *ent.Client
+	opt     Options
+	log     *slog.Logger
+	now     func() time.Time
+	account *keyedLimiter // login attempts per account
+	client  *keyedLimiter // login attempts per client address
+	// dummyHash makes a login for an unknown email cost the same as one for
+	// a known email, so timing does not reveal which accounts exist.
+	dummyHash string
+}
+
+// New returns the identity service over db.
+func New(db *ent.Client, o Options) (*Service, error) {
+	if len(o.SigningKey) < 32 {
+		return nil, errors.New("identity: signing key shorter than 32 bytes")
+	}
+	if o.AccessTokenTTL <= 0 {
+		o.AccessTokenTTL = 15 * time.Minute
+	}
+	if o.RefreshTokenTTL <= 0 {
+		o.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if o.Argon2 == (Argon2Params{}) {
+		o.Argon2 = DefaultArgon2
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC() }
+	}
+	dummy, err := HashPassword("dummy password for timing equalisation", o.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		db: db, opt: o, log: o.Logger, now: o.Now, dummyHash: dummy,
+		// 10 attempts at once, then one every 30 s, per account.
+		account: newKeyedLimiter(30*time.Second, 10),
+		// 30 attempts at once, then one every 2 s, per client address.
+		client: newKeyedLimiter(2*time.Second, 30),
+	}, nil
+}
+
+// AccessTokenTTL is the lifetime of access tokens.
+func (s *Service) AccessTokenTTL() time.Duration { return s.opt.AccessTokenTTL }
+
+// notFound maps ent's not-found to the domain's.
+func notFound(err error, what string) error {
+	if ent.IsNotFound(err) {
+		return errs.NotFound(what)
+	}
+	return err
+}
+
+// withTx runs fn in a transaction.
+func (s *Service) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback() //nolint:errcheck // the original error matters
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,432 @@
+package identity
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/ent/department"
+	"github.com/datapulse/datapulse/ent/predicate"
+	"github.com/datapulse/datapulse/ent/session"
+	"github.com/datapulse/datapulse/ent/user"
+)
+
+// User is an account as the API shows it: never the password hash.
+type User struct {
+	ID              uuid.UUID  `json:"id"`
+	Email           string     `json:"email"`
+	Name            *string    `json:"name"`
+	Role            string     `json:"role" enum:"user,admin"`
+	DepartmentID    *uuid.UUID `json:"department_id"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+func toUser(u *ent.User) User {
+	return User{
+		ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), DepartmentID: u.DepartmentID,
+		EmailVerifiedAt: u.EmailVerifiedAt, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+	}
+}
+
+// CreateUserInput creates an account.
+type CreateUserInput struct {
+	Email        string
+	Password     string
+	Name         *string
+	Role         string // default "user"
+	DepartmentID *uuid.UUID
+}
+
+// UpdateUserInput changes an account; nil fields stay as they are.
+type UpdateUserInput struct {
+	Email    *string
+	Password *string
+	Name     *string // "" clears
+	Role     *string
+	// DepartmentID: set ClearDepartment to remove the department.
+	DepartmentID    *uuid.UUID
+	ClearDepartment bool
+}
+
+// UserFilter narrows a user list.
+type UserFilter struct {
+	Q            string // substring of email or name
+	Role         string
+	DepartmentID *uuid.UUID
+}
+
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func checkEmail(raw string) (string, error) {
+	e := normalizeEmail(raw)
+	if e == "" {
+		return "", errs.Invalid("email", "email is required")
+	}
+	if len(e) > 255 {
+		return "", errs.Invalid("email", "email must be at most 255 characters")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndex(e, "@")+1:], ".") {
+		return "", errs.Invalid("email", "email is not a valid address")
+	}
+	return e, nil
+}
+
+func checkName(n *string) (*string, error) {
+	if n == nil {
+		return nil, nil
+	}
+	v := strings.TrimSpace(*n)
+	if len([]rune(v)) > 100 {
+		return nil, errs.Invalid("name", "name must be at most 100 characters")
+	}
+	if strings.ContainsAny(v, "\x00\r\n") {
+		return nil, errs.Invalid("name", "name must be one line of text")
+	}
+	return &v, nil
+}
+
+func checkRole(r string) error {
+	if r != RoleUser && r != RoleAdmin {
+		return errs.Invalid("role", "role must be user or admin")
+	}
+	return nil
+}
+
+// createUser validates and inserts; callers authorize.
+func (s *Service) createUser(ctx context.Context, db *ent.Client, in CreateUserInput) (*ent.User, error) {
+	email, err := checkEmail(in.Email)
+	if err != nil {
+		return nil, err
+	}
+	if in.Role == "" {
+		in.Role = RoleUser
+	}
+	if err := checkRole(in.Role); err != nil {
+		return nil, err
+	}
+	if err := CheckPassword(in.Password, email); err != nil {
+		return nil, err
+	}
+	name, err := checkName(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	if in.DepartmentID != nil {
+		if err := s.checkDepartment(ctx, db, *in.DepartmentID); err != nil {
+			return nil, err
+		}
+	}
+	hash, err := HashPassword(in.Password, s.opt.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	c := db.User.Create().SetEmail(email).SetPassword(hash).SetRole(user.Role(in.Role)).
+		SetNillableDepartmentID(in.DepartmentID)
+	if name != nil && *name != "" {
+		c.SetName(*name)
+	}
+	u, err := c.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, errs.Conflict("a user with this email already exists")
+	}
+	return u, err
+}
+
+func (s *Service) checkDepartment(ctx context.Context, db *ent.Client, id uuid.UUID) error {
+	ok, err := db.Department.Query().Where(department.ID(id)).Exist(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errs.Invalid("department_id", "no department with this id")
+	}
+	return nil
+}
+
+// CreateUser creates an account (admins only).
+func (s *Service) CreateUser(ctx context.Context, in CreateUserInput) (User, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return User{}, err
+	}
+	u, err := s.createUser(ctx, s.db, in)
+	if err != nil {
+		return User{}, err
+	}
+	s.log.InfoContext(ctx, "user created", "user_id", u.ID, "role", u.Role)
+	return toUser(u), nil
+}
+
+// BootstrapAdmin creates the first admin when no user exists yet; it reports
+// whether it created one. It is for start-up configuration, never HTTP.
+func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) (bool, error) {
+	created := false
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.User.Query().Count(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		_, err = s.createUser(ctx, tx.Client(), CreateUserInput{Email: email, Password: password, Role: RoleAdmin})
+		created = err == nil
+		return err
+	})
+	return created, err
+}
+
+// ListUsers lists accounts (admins only).
+func (s *Service) ListUsers(ctx context.Context, f UserFilter, p paging.Params) (paging.Page[User], error) {
+	var page paging.Page[User]
+	if _, err := requireAdmin(ctx); err != nil {
+		return page, err
+	}
+	p, err := p.Normalize()
+	if err != nil {
+		return page, err
+	}
+	field, desc, err := p.SortField("created_at", "created_at", "updated_at", "email", "name", "role")
+	if err != nil {
+		return page, err
+	}
+	var preds []predicate.User
+	if q := strings.TrimSpace(f.Q); q != "" {
+		preds = append(preds, user.Or(user.EmailContainsFold(q), user.NameContainsFold(q)))
+	}
+	if f.Role != "" {
+		if err := checkRole(f.Role); err != nil {
+			return page, err
+		}
+		preds = append(preds, user.RoleEQ(user.Role(f.Role)))
+	}
+	if f.DepartmentID != nil {
+		preds = append(preds, user.DepartmentID(*f.DepartmentID))
+	}
+	q := s.db.User.Query().Where(preds...)
+	total, err := q.Clone().Count(ctx)
+	if err != nil {
+		return page, err
+	}
+	order := ent.Asc(field)
+	if desc {
+		order = ent.Desc(field)
+	}
+	rows, err := q.Order(order, ent.Asc(user.FieldID)).Offset(p.Offset()).Limit(p.PerPage).All(ctx)
+	if err != nil {
+		return page, err
+	}
+	page = paging.Page[User]{Items: make([]User, len(rows)), Page: p.Page, PerPage: p.PerPage, Total: total}
+	for i, u := range rows {
+		page.Items[i] = toUser(u)
+	}
+	return page, nil
+}
+
+// GetUser returns one account (admins only).
+func (s *Service) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return User{}, err
+	}
+	u, err := s.db.User.Get(ctx, id)
+	if err != nil {
+		return User{}, notFound(err, "user")
+	}
+	return toUser(u), nil
+}
+
+// UpdateUser changes an account (admins only). The last admin cannot be
+// demoted: an instance must never lock itself out.
+func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, in UpdateUserInput) (User, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return User{}, err
+	}
+	var out *ent.User
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Get(ctx, id)
+		if err != nil {
+			return notFound(err, "user")
+		}
+		up := tx.User.UpdateOne(u)
+		email := u.Email
+		if in.Email != nil {
+			if email, err = checkEmail(*in.Email); err != nil {
+				return err
+			}
+			if email != u.Email {
+				// A new address is unverified until proven.
+				up.SetEmail(email).ClearEmailVerifiedAt()
+			}
+		}
+		if in.Name != nil {
+			n, err := checkName(in.Name)
+			if err != nil {
+				return err
+			}
+			if *n == "" {
+				up.ClearName()
+			} else {
+				up.SetName(*n)
+			}
+		}
+		if in.Role != nil {
+			if err := checkRole(*in.Role); err != nil {
+				return err
+			}
+			if u.Role == user.RoleAdmin && *in.Role != RoleAdmin {
+				if err := lastAdminGuard(ctx, tx, u.ID); err != nil {
+					return err
+				}
+			}
+			up.SetRole(user.Role(*in.Role))
+		}
+		switch {
+		case in.ClearDepartment:
+			up.ClearDepartmentID()
+		case in.DepartmentID != nil:
+			if err := s.checkDepartment(ctx, tx.Client(), *in.DepartmentID); err != nil {
+				return err
+			}
+			up.SetDepartmentID(*in.DepartmentID)
+		}
+		if in.Password != nil {
+			if err := CheckPassword(*in.Password, email); err != nil {
+				return err
+			}
+			h, err := HashPassword(*in.Password, s.opt.Argon2)
+			if err != nil {
+				return err
+			}
+			up.SetPassword(h)
+			// A reset password ends every session of that user.
+			if _, err := tx.Session.Update().Where(session.UserID(u.ID), session.RevokedAtIsNil()).SetRevokedAt(s.now()).Save(ctx); err != nil {
+				return err
+			}
+		}
+		out, err = up.Save(ctx)
+		if ent.IsConstraintError(err) {
+			return errs.Conflict("a user with this email already exists")
+		}
+		return err
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return toUser(out), nil
+}
+
+func lastAdminGuard(ctx context.Context, tx *ent.Tx, except uuid.UUID) error {
+	n, err := tx.User.Query().Where(user.RoleEQ(user.RoleAdmin), user.IDNEQ(except)).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errs.Conflict("this is the last administrator; make another user admin first")
+	}
+	return nil
+}
+
+// DeleteUser deletes an account and, by cascade, everything it owns (admins
+// only). Admins cannot delete themselves, nor the last admin.
+func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID) error {
+	p, err := requireAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	if p.UserID == id {
+		return errs.Conflict("you cannot delete your own account")
+	}
+	return s.withTx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Get(ctx, id)
+		if err != nil {
+			return notFound(err, "user")
+		}
+		if u.Role == user.RoleAdmin {
+			if err := lastAdminGuard(ctx, tx, u.ID); err != nil {
+				return err
+			}
+		}
+		return tx.User.DeleteOne(u).Exec(ctx)
+	})
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context) (User, error) {
+	p, err := requireUser(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.db.User.Get(ctx, p.UserID)
+	if err != nil {
+		return User{}, notFound(err, "user")
+	}
+	return toUser(u), nil
+}
+
+// UpdateMe changes what a user may change about themselves: their name.
+// Role, email and verification state are an administrator's business.
+func (s *Service) UpdateMe(ctx context.Context, name *string) (User, error) {
+	p, err := requireUser(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	up := s.db.User.UpdateOneID(p.UserID)
+	if name != nil {
+		n, err := checkName(name)
+		if err != nil {
+			return User{}, err
+		}
+		if *n == "" {
+			up.ClearName()
+		} else {
+			up.SetName(*n)
+		}
+	}
+	u, err := up.Save(ctx)
+	if err != nil {
+		return User{}, notFound(err, "user")
+	}
+	return toUser(u), nil
+}
+
+// ChangePassword changes the caller's password after checking the current
+// one, and ends every other session.
+func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
+	p, err := requireUser(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := s.db.User.Get(ctx, p.UserID)
+	if err != nil {
+		return notFound(err, "user")
+	}
+	if ok, err := VerifyPassword(current, u.Password); err != nil || !ok {
+		return errs.Invalid("current_password", "current password is wrong")
+	}
+	if err := CheckPassword(next, u.Email); err != nil {
+		return err
+	}
+	h, err := HashPassword(next, s.opt.Argon2)
+	if err != nil {
+		return err
+	}
+	return s.withTx(ctx, func(tx *ent.Tx) error {
+		if err := tx.User.UpdateOneID(u.ID).SetPassword(h).Exec(ctx); err != nil {
+			return err
+		}
+		_, err := tx.Session.Update().
+			Where(session.UserID(u.ID), session.RevokedAtIsNil(), session.IDNEQ(p.SessionID)).
+			SetRevokedAt(s.now()).Save(ctx)
+		return err
+	})
+}
+
+// CreateUserCLI creates an account from the command line (no HTTP caller).
+func (s *Service) CreateUserCLI(ctx context.Context, in CreateUserInput) (User, error) {
+	return s.CreateUser(SystemContext(ctx), in)
+}
