@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
 )
@@ -165,6 +166,10 @@ func humaError(ctx huma.Context, log *slog.Logger, status int, msg string, es ..
 	}
 	if ctx != nil {
 		e.Err.RequestID = requestIDOf(humafiber.Unwrap(ctx))
+		if e.retryAfter > 0 {
+			// huma applies headers only of errors the handler returned itself.
+			ctx.SetHeader("Retry-After", strconv.Itoa(e.retryAfter))
+		}
 	}
 	return e
 }
@@ -203,7 +208,13 @@ func fiberErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 			log.ErrorContext(c.UserContext(), "request failed", "error", err, "request_id", requestIDOf(c), "path", c.Path())
 			body = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
 		}
-		body.Err.RequestID = requestIDOf(c)
+		id := requestIDOf(c)
+		if id == "" {
+			// Rejected before any middleware ran (e.g. by the server's body limit).
+			id = uuid.Must(uuid.NewV7()).String()
+			c.Set(requestIDHeader, id)
+		}
+		body.Err.RequestID = id
 		if body.retryAfter > 0 {
 			c.Set("Retry-After", strconv.Itoa(body.retryAfter))
 		}

@@ -28,7 +28,7 @@ type updateDepartmentInput struct {
 }
 
 type listDepartmentsInput struct {
-	listParams
+	ListParams
 	Q string `query:"q" maxLength:"100" doc:"substring of the name"`
 }
 

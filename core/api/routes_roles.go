@@ -51,7 +51,7 @@ func (s *Server) roleRoutes() {
 	register(s, Admin, huma.Operation{
 		OperationID: "listRoles", Method: http.MethodGet, Path: "/api/v1/roles", Tags: tags,
 		Summary: "List roles", Description: "Sort by name or created_at.",
-	}, func(ctx context.Context, in *listParams) (*rolePageOutput, error) {
+	}, func(ctx context.Context, in *ListParams) (*rolePageOutput, error) {
 		page, err := id.ListRoles(ctx, in.paging())
 		if err != nil {
 			return nil, err

@@ -11,14 +11,15 @@ import (
 	"github.com/datapulse/datapulse/core/paging"
 )
 
-// listParams are the query parameters every list shares.
-type listParams struct {
+// ListParams are the query parameters every list shares (exported: huma
+// only reads parameters of exported embedded structs).
+type ListParams struct {
 	Page    int    `query:"page" minimum:"1" doc:"page number, from 1"`
 	PerPage int    `query:"per_page" minimum:"1" maximum:"500" doc:"items per page (default 30, max 500)"`
 	Sort    string `query:"sort" maxLength:"64" doc:"field to sort by; prefix - for descending, e.g. -created_at"`
 }
 
-func (l listParams) paging() paging.Params {
+func (l ListParams) paging() paging.Params {
 	return paging.Params{Page: l.Page, PerPage: l.PerPage, Sort: l.Sort}
 }
 
@@ -33,7 +34,7 @@ type createUserInput struct {
 }
 
 type listUsersInput struct {
-	listParams
+	ListParams
 	Q            string `query:"q" maxLength:"255" doc:"substring of email or name"`
 	Role         string `query:"role" enum:"user,admin"`
 	DepartmentID string `query:"department_id" format:"uuid"`

@@ -94,8 +94,24 @@ func (s *Service) PutMyProfile(ctx context.Context, in ProfileInput) (Profile, e
 		case err != nil:
 			return err
 		}
-		up := tx.Profile.UpdateOne(pr).ClearAvatar().ClearBio().ClearPhone().
-			SetNillableAvatar(in.Avatar).SetNillableBio(in.Bio).SetNillablePhone(in.Phone)
+		// PUT replaces: absent fields are cleared. (Clear and Set of one field
+		// in one update is two assignments, which PostgreSQL rejects.)
+		up := tx.Profile.UpdateOne(pr)
+		if in.Avatar == nil {
+			up.ClearAvatar()
+		} else {
+			up.SetAvatar(*in.Avatar)
+		}
+		if in.Bio == nil {
+			up.ClearBio()
+		} else {
+			up.SetBio(*in.Bio)
+		}
+		if in.Phone == nil {
+			up.ClearPhone()
+		} else {
+			up.SetPhone(*in.Phone)
+		}
 		out, err = up.Save(ctx)
 		return err
 	})
