@@ -216,7 +216,7 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	var n int64
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != s {
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != s || n > (1<<62)/mult {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return n * mult, nil
