@@ -21,7 +21,7 @@ import (
 
 func migrateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "migrate", Short: "Inspect, apply and generate the versioned migrations"}
-	cmd.AddCommand(migrateStatusCmd(), migrateUpCmd(), migrateDiffCmd())
+	cmd.AddCommand(migrateStatusCmd(), migrateUpCmd(), migrateDiffCmd(), migrateHashCmd())
 	return cmd
 }
 
@@ -169,5 +169,33 @@ $DATAPULSE_TEST_POSTGRES_URL) on which a throw-away database is created.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "ent/migrate/migrations", "migration directory root")
 	cmd.Flags().StringVar(&devURL, "dev-url", "", "PostgreSQL server URL for the postgres dev database")
+	return cmd
+}
+
+func migrateHashCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "hash",
+		Short: "Recompute atlas.sum after adding a hand-written (data) migration (developers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, d := range migrations.Dialects {
+				ld, err := migrate.NewLocalDir(filepath.Join(dir, migrations.Folder(d)))
+				if err != nil {
+					return err
+				}
+				sum, err := ld.Checksum()
+				if err != nil {
+					return err
+				}
+				if err := migrate.WriteSumFile(ld, sum); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: atlas.sum written\n", migrations.Folder(d))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "ent/migrate/migrations", "migration directory root")
 	return cmd
 }

@@ -260,5 +260,5 @@ func (d *splitDriver) QueryContext(ctx context.Context, query string, args ...an
 	return d.w.QueryContext(ctx, query, args...)
 }
 
-func (d *splitDriver) Close() error  { return errors.Join(d.w.Close(), d.r.Close()) }
+func (d *splitDriver) Close() error    { return errors.Join(d.w.Close(), d.r.Close()) }
 func (d *splitDriver) Dialect() string { return dialect.SQLite }

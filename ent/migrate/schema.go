@@ -639,6 +639,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{UserRolesColumns[2]},
 			},
+			{
+				Name:    "user_roles_assigned_by_idx",
+				Unique:  false,
+				Columns: []*schema.Column{UserRolesColumns[3]},
+			},
 		},
 	}
 	// WidgetsColumns holds the columns for the "widgets" table.

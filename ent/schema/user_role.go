@@ -41,5 +41,6 @@ func (UserRole) Edges() []ent.Edge {
 func (UserRole) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("role_id").StorageKey("user_roles_role_id_idx"),
+		index.Fields("assigned_by").StorageKey("user_roles_assigned_by_idx"),
 	}
 }

@@ -94,6 +94,8 @@ CREATE INDEX `users_department_id_idx` ON `users` (`department_id`);
 CREATE TABLE `user_roles` (`assigned_at` datetime NOT NULL DEFAULT (CURRENT_TIMESTAMP), `user_id` uuid NOT NULL, `role_id` uuid NOT NULL, `assigned_by` uuid NULL, PRIMARY KEY (`user_id`, `role_id`), CONSTRAINT `user_roles_users_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE, CONSTRAINT `user_roles_roles_role` FOREIGN KEY (`role_id`) REFERENCES `roles` (`id`) ON DELETE CASCADE, CONSTRAINT `user_roles_users_assigner` FOREIGN KEY (`assigned_by`) REFERENCES `users` (`id`) ON DELETE SET NULL);
 -- Create index "user_roles_role_id_idx" to table: "user_roles"
 CREATE INDEX `user_roles_role_id_idx` ON `user_roles` (`role_id`);
+-- Create index "user_roles_assigned_by_idx" to table: "user_roles"
+CREATE INDEX `user_roles_assigned_by_idx` ON `user_roles` (`assigned_by`);
 -- Create "widgets" table
 CREATE TABLE `widgets` (`id` uuid NOT NULL, `created_at` datetime NOT NULL DEFAULT (CURRENT_TIMESTAMP), `updated_at` datetime NOT NULL DEFAULT (CURRENT_TIMESTAMP), `type` text NOT NULL, `config` json NOT NULL DEFAULT '{}', `position` json NOT NULL, `dashboard_id` uuid NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `widgets_dashboards_widgets` FOREIGN KEY (`dashboard_id`) REFERENCES `dashboards` (`id`) ON DELETE CASCADE);
 -- Create index "widgets_dashboard_id_idx" to table: "widgets"

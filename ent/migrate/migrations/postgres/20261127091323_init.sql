@@ -92,6 +92,8 @@ CREATE TABLE "roles" ("id" uuid NOT NULL, "created_at" timestamptz NOT NULL DEFA
 CREATE UNIQUE INDEX "roles_name_idx" ON "roles" ("name");
 -- Create "user_roles" table
 CREATE TABLE "user_roles" ("assigned_at" timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, "user_id" uuid NOT NULL, "role_id" uuid NOT NULL, "assigned_by" uuid NULL, PRIMARY KEY ("user_id", "role_id"), CONSTRAINT "user_roles_roles_role" FOREIGN KEY ("role_id") REFERENCES "roles" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "user_roles_users_assigner" FOREIGN KEY ("assigned_by") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "user_roles_users_user" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+-- Create index "user_roles_assigned_by_idx" to table: "user_roles"
+CREATE INDEX "user_roles_assigned_by_idx" ON "user_roles" ("assigned_by");
 -- Create index "user_roles_role_id_idx" to table: "user_roles"
 CREATE INDEX "user_roles_role_id_idx" ON "user_roles" ("role_id");
 -- Create "widgets" table
