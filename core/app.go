@@ -11,8 +11,10 @@ import (
 
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/config"
+	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/store"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // App is one running DataPulse.
@@ -20,9 +22,17 @@ type App struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    *store.Store
-	identity *identity.Service
-	api      *api.Server
+	identity   *identity.Service
+	policy     *policy.Enforcer
+	dashboards *dashboards.Service
+	api        *api.Server
 }
+
+// Policy is the authorization enforcer.
+func (a *App) Policy() *policy.Enforcer { return a.policy }
+
+// Dashboards is the dashboards service.
+func (a *App) Dashboards() *dashboards.Service { return a.dashboards }
 
 // New opens the database, applies pending migrations, creates the first
 // admin when configured, and builds the API. It does not listen yet.
@@ -41,11 +51,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
 	log.InfoContext(ctx, "database ready", "dialect", st.Dialect, "migrations_applied", len(applied))
+	facts, err := policy.Load(ctx, st.Client, cfg.DefaultRole)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	enforcer, err := policy.NewEnforcer(facts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	id, err := identity.New(st.Client, identity.Options{
 		SigningKey:      cfg.TokenSigningKey,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
 		Logger:          log,
+		Facts:           facts,
 	})
 	if err != nil {
 		st.Close()
@@ -61,9 +82,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			log.InfoContext(ctx, "first admin created from environment")
 		}
 	}
-	a := &App{cfg: cfg, log: log, store: st, identity: id}
+	a := &App{cfg: cfg, log: log, store: st, identity: id, policy: enforcer,
+		dashboards: dashboards.New(st.Client, enforcer, log)}
 	a.api = api.New(api.Deps{
-		Identity: id, Store: st, Logger: log, Version: version,
+		Identity: id, Dashboards: a.dashboards, Store: st, Logger: log, Version: version,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,
 	})
 	return a, nil

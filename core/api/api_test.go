@@ -51,11 +51,32 @@ var expectedRoutes = map[string]api.Access{
 	"GET /api/v1/roles/{id}":                    api.Admin,
 	"PATCH /api/v1/roles/{id}":                  api.Admin,
 	"DELETE /api/v1/roles/{id}":                 api.Admin,
+	// Dashboards: any signed-in caller reaches them; the service decides per
+	// object (see TestAuthorizationMatrix).
+	"POST /api/v1/dashboards":                            api.Authenticated,
+	"GET /api/v1/dashboards":                             api.Authenticated,
+	"POST /api/v1/dashboards/import":                     api.Authenticated,
+	"GET /api/v1/dashboards/{id}":                        api.Authenticated,
+	"PATCH /api/v1/dashboards/{id}":                      api.Authenticated,
+	"DELETE /api/v1/dashboards/{id}":                     api.Authenticated,
+	"POST /api/v1/dashboards/{id}/duplicate":             api.Authenticated,
+	"GET /api/v1/dashboards/{id}/export":                 api.Authenticated,
+	"POST /api/v1/dashboards/{id}/widgets":               api.Authenticated,
+	"GET /api/v1/dashboards/{id}/widgets":                api.Authenticated,
+	"GET /api/v1/dashboards/{id}/widgets/{widget_id}":    api.Authenticated,
+	"PATCH /api/v1/dashboards/{id}/widgets/{widget_id}":  api.Authenticated,
+	"DELETE /api/v1/dashboards/{id}/widgets/{widget_id}": api.Authenticated,
+	"PUT /api/v1/dashboards/{id}/layout":                 api.Authenticated,
+	"GET /api/v1/dashboards/{id}/shares":                 api.Authenticated,
+	"PUT /api/v1/dashboards/{id}/shares/{user_id}":       api.Authenticated,
+	"DELETE /api/v1/dashboards/{id}/shares/{user_id}":    api.Authenticated,
 }
 
 func concrete(path string) string {
-	p := strings.ReplaceAll(path, "{id}", uuid.NewString())
-	return strings.ReplaceAll(p, "{role_id}", uuid.NewString())
+	for _, param := range []string{"{id}", "{role_id}", "{widget_id}", "{user_id}"} {
+		path = strings.ReplaceAll(path, param, uuid.NewString())
+	}
+	return path
 }
 
 func hasBody(method string) bool {

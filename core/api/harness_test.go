@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/datapulse/datapulse/core/api"
+	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // fastArgon keeps the suite quick; the production parameters are covered by
@@ -36,20 +38,29 @@ type env struct {
 	srv   *api.Server
 	store *store.Store
 	id    *identity.Service
+	facts *policy.Facts
 	admin string // admin access token
 }
 
 func newEnv(t *testing.T, tg storetest.Target) *env {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
-	id, err := identity.New(st.Client, identity.Options{SigningKey: signingKey, Argon2: fastArgon})
+	facts, err := policy.Load(context.Background(), st.Client, policy.RoleEditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enf, err := policy.NewEnforcer(facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.New(st.Client, identity.Options{SigningKey: signingKey, Argon2: fastArgon, Facts: facts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := id.BootstrapAdmin(context.Background(), adminEmail, adminPass); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Deps{Identity: id, Store: st, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
+	srv := api.New(api.Deps{Identity: id, Dashboards: dashboards.New(st.Client, enf, nil), Store: st, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +71,7 @@ func newEnv(t *testing.T, tg storetest.Target) *env {
 		defer cancel()
 		srv.Shutdown(ctx) //nolint:errcheck
 	})
-	e := &env{t: t, base: "http://" + ln.Addr().String(), srv: srv, store: st, id: id}
+	e := &env{t: t, base: "http://" + ln.Addr().String(), srv: srv, store: st, id: id, facts: facts}
 	e.admin = e.login(adminEmail, adminPass)
 	return e
 }

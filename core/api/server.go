@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/store"
 )
@@ -25,6 +26,7 @@ import (
 // Deps are what the API serves.
 type Deps struct {
 	Identity       *identity.Service
+	Dashboards     *dashboards.Service
 	Store          *store.Store
 	Logger         *slog.Logger
 	Version        string
@@ -116,6 +118,7 @@ func New(d Deps) *Server {
 	s.userRoutes()
 	s.departmentRoutes()
 	s.roleRoutes()
+	s.dashboardRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
 	return s
 }

@@ -34,6 +34,8 @@ type Config struct {
 	BodyLimit       int
 	ShutdownTimeout time.Duration
 	RequestTimeout  time.Duration
+	// DefaultRole is the role of users without user_roles rows.
+	DefaultRole string
 
 	// AdminEmail and AdminPassword create the first admin when no user exists.
 	AdminEmail    string
@@ -65,6 +67,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("body-limit", "1MiB", "largest accepted request body (e.g. 512KiB, 4MiB)")
 	fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
 	fs.Duration("request-timeout", 60*time.Second, "deadline of one API request")
+	fs.String("default-role", "editor", "role of users who have no explicit role assignment")
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -101,12 +104,16 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 		RefreshTokenTTL: dur("refresh-token-ttl"),
 		ShutdownTimeout: dur("shutdown-timeout"),
 		RequestTimeout:  dur("request-timeout"),
+		DefaultRole:     strings.TrimSpace(get("default-role")),
 	}
 	c.AdminEmail, _ = lookupEnv("DATAPULSE_ADMIN_EMAIL")
 	c.AdminPassword, _ = lookupEnv("DATAPULSE_ADMIN_PASSWORD")
 
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: want host:port", c.Addr))
+	}
+	if c.DefaultRole == "" {
+		errs = append(errs, errors.New("default-role must not be empty"))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir must not be empty"))

@@ -94,6 +94,7 @@ func (s *Service) CreateRole(ctx context.Context, in RoleInput) (Role, error) {
 	if err != nil {
 		return Role{}, err
 	}
+	s.facts.SetRole(r.Name, r.Permissions)
 	return toRole(r), nil
 }
 
@@ -147,11 +148,18 @@ func (s *Service) UpdateRole(ctx context.Context, id uuid.UUID, in RoleInput) (R
 	if _, err := requireAdmin(ctx); err != nil {
 		return Role{}, err
 	}
-	up := s.db.Role.UpdateOneID(id)
+	old, err := s.db.Role.Get(ctx, id)
+	if err != nil {
+		return Role{}, notFound(err, "role")
+	}
+	up := s.db.Role.UpdateOne(old)
 	if in.Name != nil {
 		name, err := checkRoleName(in.Name)
 		if err != nil {
 			return Role{}, err
+		}
+		if name != old.Name && isProtectedRole(old.Name, s.facts.DefaultRole()) {
+			return Role{}, errs.Conflict("built-in roles and the default role cannot be renamed")
 		}
 		up.SetName(name)
 	}
@@ -175,7 +183,23 @@ func (s *Service) UpdateRole(ctx context.Context, id uuid.UUID, in RoleInput) (R
 	if err != nil {
 		return Role{}, notFound(err, "role")
 	}
+	s.facts.RenameRole(old.Name, r.Name)
+	s.facts.SetRole(r.Name, r.Permissions)
 	return toRole(r), nil
+}
+
+// isProtectedRole: the built-in roles keep their names (code and the seed
+// refer to them) and the default role must keep existing.
+func isProtectedRole(name, defaultRole string) bool {
+	if name == defaultRole {
+		return true
+	}
+	for _, b := range policy.BuiltinRoles {
+		if b.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteRole (admins only); its assignments go with it.
@@ -183,7 +207,18 @@ func (s *Service) DeleteRole(ctx context.Context, id uuid.UUID) error {
 	if _, err := requireAdmin(ctx); err != nil {
 		return err
 	}
-	return notFound(s.db.Role.DeleteOneID(id).Exec(ctx), "role")
+	r, err := s.db.Role.Get(ctx, id)
+	if err != nil {
+		return notFound(err, "role")
+	}
+	if isProtectedRole(r.Name, s.facts.DefaultRole()) {
+		return errs.Conflict("built-in roles and the default role cannot be deleted")
+	}
+	if err := notFound(s.db.Role.DeleteOneID(id).Exec(ctx), "role"); err != nil {
+		return err
+	}
+	s.facts.RemoveRole(r.Name)
+	return nil
 }
 
 // RoleAssignment is one row of user_roles.
@@ -229,6 +264,9 @@ func (s *Service) AssignRole(ctx context.Context, userID, roleID uuid.UUID) (Rol
 		out = RoleAssignment{Role: toRole(r), AssignedAt: ur.AssignedAt, AssignedBy: ur.AssignedBy}
 		return nil
 	})
+	if err == nil {
+		s.facts.AddUserRole(userID, out.Role.Name)
+	}
 	return out, err
 }
 
@@ -237,6 +275,10 @@ func (s *Service) UnassignRole(ctx context.Context, userID, roleID uuid.UUID) er
 	if _, err := requireAdmin(ctx); err != nil {
 		return err
 	}
+	r, err := s.db.Role.Get(ctx, roleID)
+	if err != nil {
+		return notFound(err, "role assignment")
+	}
 	n, err := s.db.UserRole.Delete().Where(userrole.UserID(userID), userrole.RoleID(roleID)).Exec(ctx)
 	if err != nil {
 		return err
@@ -244,6 +286,7 @@ func (s *Service) UnassignRole(ctx context.Context, userID, roleID uuid.UUID) er
 	if n == 0 {
 		return errs.NotFound("role assignment")
 	}
+	s.facts.RemoveUserRole(userID, r.Name)
 	return nil
 }
 

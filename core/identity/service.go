@@ -8,6 +8,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // Options configure the identity service.
@@ -20,12 +21,16 @@ type Options struct {
 	Logger          *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Facts, when set, is kept current with every change to users, roles and
+	// role assignments, so authorization sees it on the next request.
+	Facts *policy.Facts
 }
 
 // Service is the identity domain.
 type Service struct {
 	db      *ent.Client
 	opt     Options
+	facts   *policy.Facts
 	log     *slog.Logger
 	now     func() time.Time
 	account *keyedLimiter // login attempts per account
@@ -55,12 +60,15 @@ func New(db *ent.Client, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = func() time.Time { return time.Now().UTC() }
 	}
+	if o.Facts == nil {
+		o.Facts = policy.NewFacts(policy.RoleEditor)
+	}
 	dummy, err := HashPassword("dummy password for timing equalisation", o.Argon2)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{
-		db: db, opt: o, log: o.Logger, now: o.Now, dummyHash: dummy,
+		db: db, opt: o, log: o.Logger, now: o.Now, dummyHash: dummy, facts: o.Facts,
 		// 10 attempts at once, then one every 30 s, per account.
 		account: newKeyedLimiter(30*time.Second, 10),
 		// 30 attempts at once, then one every 2 s, per client address.

@@ -161,6 +161,7 @@ func (s *Service) CreateUser(ctx context.Context, in CreateUserInput) (User, err
 	if err != nil {
 		return User{}, err
 	}
+	s.facts.SetUser(u.ID, u.Role == user.RoleAdmin, nil)
 	s.log.InfoContext(ctx, "user created", "user_id", u.ID, "role", u.Role)
 	return toUser(u), nil
 }
@@ -174,9 +175,13 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) (b
 		if err != nil || n > 0 {
 			return err
 		}
-		_, err = s.createUser(ctx, tx.Client(), CreateUserInput{Email: email, Password: password, Role: RoleAdmin})
-		created = err == nil
-		return err
+		u, err := s.createUser(ctx, tx.Client(), CreateUserInput{Email: email, Password: password, Role: RoleAdmin})
+		if err != nil {
+			return err
+		}
+		created = true
+		s.facts.SetUser(u.ID, true, nil)
+		return nil
 	})
 	return created, err
 }
@@ -317,6 +322,7 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, in UpdateUserInp
 	if err != nil {
 		return User{}, err
 	}
+	s.facts.SetAdmin(out.ID, out.Role == user.RoleAdmin)
 	return toUser(out), nil
 }
 
@@ -341,7 +347,7 @@ func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID) error {
 	if p.UserID == id {
 		return errs.Conflict("you cannot delete your own account")
 	}
-	return s.withTx(ctx, func(tx *ent.Tx) error {
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
 		u, err := tx.User.Get(ctx, id)
 		if err != nil {
 			return notFound(err, "user")
@@ -353,6 +359,10 @@ func (s *Service) DeleteUser(ctx context.Context, id uuid.UUID) error {
 		}
 		return tx.User.DeleteOne(u).Exec(ctx)
 	})
+	if err == nil {
+		s.facts.RemoveUser(id)
+	}
+	return err
 }
 
 // Me returns the caller's account.

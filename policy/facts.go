@@ -1,0 +1,279 @@
+package policy
+
+import (
+	"sync"
+
+	"github.com/google/uuid"
+)
+
+// Facts is the indexed, in-memory state decisions read: who is an instance
+// admin, which roles a user holds and what they grant, who owns which object
+// and who it is shared with. Services update it right after committing a
+// change, so the next request sees it; Load rebuilds it from the database.
+type Facts struct {
+	mu          sync.RWMutex
+	defaultRole string
+	admins      map[uuid.UUID]bool
+	users       map[uuid.UUID]bool         // every known user
+	userRoles   map[uuid.UUID][]string     // explicit user_roles, by role name
+	roles       map[string]map[Action]bool // role name → granted actions
+	owners      map[uuid.UUID]uuid.UUID    // dashboard → owner
+	shares      map[shareKey]Level         // (dashboard, user) → level
+	sharedWith  map[uuid.UUID][]uuid.UUID  // dashboard → users it is shared with (for removal)
+}
+
+type shareKey struct{ obj, user uuid.UUID }
+
+// NewFacts returns empty facts; users without user_roles get defaultRole.
+func NewFacts(defaultRole string) *Facts {
+	return &Facts{
+		defaultRole: defaultRole,
+		admins:      map[uuid.UUID]bool{},
+		users:       map[uuid.UUID]bool{},
+		userRoles:   map[uuid.UUID][]string{},
+		roles:       map[string]map[Action]bool{},
+		owners:      map[uuid.UUID]uuid.UUID{},
+		shares:      map[shareKey]Level{},
+		sharedWith:  map[uuid.UUID][]uuid.UUID{},
+	}
+}
+
+// DefaultRole is the role of users without user_roles rows.
+func (f *Facts) DefaultRole() string { return f.defaultRole }
+
+// IsAdmin reports users.role = admin.
+func (f *Facts) IsAdmin(user uuid.UUID) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.admins[user]
+}
+
+// RolesOf returns the role names a user holds.
+func (f *Facts) RolesOf(user uuid.UUID) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.rolesOfLocked(user)
+}
+
+func (f *Facts) rolesOfLocked(user uuid.UUID) []string {
+	if !f.users[user] {
+		return nil // unknown (e.g. deleted) users hold nothing
+	}
+	if rs, ok := f.userRoles[user]; ok && len(rs) > 0 {
+		return rs
+	}
+	return []string{f.defaultRole}
+}
+
+// RoleAllows reports whether any role of the user grants act.
+func (f *Facts) RoleAllows(user uuid.UUID, act Action) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, r := range f.rolesOfLocked(user) {
+		if f.roles[r][act] {
+			return true
+		}
+	}
+	return false
+}
+
+// IsOwner reports whether user owns the object.
+func (f *Facts) IsOwner(kind string, obj, user uuid.UUID) bool {
+	if kind != KindDashboard {
+		return false
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	o, ok := f.owners[obj]
+	return ok && o == user
+}
+
+// ShareLevel returns the level the object is shared with user at.
+func (f *Facts) ShareLevel(kind string, obj, user uuid.UUID) Level {
+	if kind != KindDashboard {
+		return LevelNone
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if _, exists := f.owners[obj]; !exists {
+		return LevelNone
+	}
+	return f.shares[shareKey{obj, user}]
+}
+
+// SetUser records a user's admin flag and explicit roles (nil: default role).
+func (f *Facts) SetUser(user uuid.UUID, admin bool, roles []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[user] = true
+	if admin {
+		f.admins[user] = true
+	} else {
+		delete(f.admins, user)
+	}
+	if len(roles) == 0 {
+		delete(f.userRoles, user)
+	} else {
+		f.userRoles[user] = append([]string(nil), roles...)
+	}
+}
+
+// RemoveUser forgets a user and, as the database cascade does, their
+// dashboards and shares.
+func (f *Facts) RemoveUser(user uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.users, user)
+	delete(f.admins, user)
+	delete(f.userRoles, user)
+	for d, o := range f.owners {
+		if o == user {
+			f.removeDashboardLocked(d)
+		}
+	}
+	for k := range f.shares {
+		if k.user == user {
+			delete(f.shares, k)
+		}
+	}
+}
+
+// SetRole records a role's permissions (replacing them).
+func (f *Facts) SetRole(name string, perms []string) {
+	set := make(map[Action]bool, len(perms))
+	for _, p := range perms {
+		set[Action(p)] = true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.roles[name] = set
+}
+
+// RenameRole moves a role and its holders to a new name.
+func (f *Facts) RenameRole(old, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old == name {
+		return
+	}
+	f.roles[name] = f.roles[old]
+	delete(f.roles, old)
+	for u, rs := range f.userRoles {
+		for i, r := range rs {
+			if r == old {
+				rs[i] = name
+			}
+		}
+		f.userRoles[u] = rs
+	}
+}
+
+// RemoveRole forgets a role and every assignment of it.
+func (f *Facts) RemoveRole(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.roles, name)
+	for u, rs := range f.userRoles {
+		kept := rs[:0]
+		for _, r := range rs {
+			if r != name {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			delete(f.userRoles, u)
+		} else {
+			f.userRoles[u] = kept
+		}
+	}
+}
+
+// SetOwner records a dashboard's owner.
+func (f *Facts) SetOwner(dashboard, owner uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.owners[dashboard] = owner
+}
+
+// RemoveDashboard forgets a dashboard and its shares.
+func (f *Facts) RemoveDashboard(dashboard uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removeDashboardLocked(dashboard)
+}
+
+func (f *Facts) removeDashboardLocked(d uuid.UUID) {
+	delete(f.owners, d)
+	for _, u := range f.sharedWith[d] {
+		delete(f.shares, shareKey{d, u})
+	}
+	delete(f.sharedWith, d)
+}
+
+// SetShare records (or with LevelNone removes) a share.
+func (f *Facts) SetShare(dashboard, user uuid.UUID, l Level) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := shareKey{dashboard, user}
+	_, had := f.shares[k]
+	if l == LevelNone {
+		delete(f.shares, k)
+		if had {
+			us := f.sharedWith[dashboard]
+			for i, u := range us {
+				if u == user {
+					f.sharedWith[dashboard] = append(us[:i], us[i+1:]...)
+					break
+				}
+			}
+		}
+		return
+	}
+	f.shares[k] = l
+	if !had {
+		f.sharedWith[dashboard] = append(f.sharedWith[dashboard], user)
+	}
+}
+
+// SetAdmin records users.role for a known user.
+func (f *Facts) SetAdmin(user uuid.UUID, admin bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[user] = true
+	if admin {
+		f.admins[user] = true
+	} else {
+		delete(f.admins, user)
+	}
+}
+
+// AddUserRole records a user_roles row.
+func (f *Facts) AddUserRole(user uuid.UUID, role string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.userRoles[user] {
+		if r == role {
+			return
+		}
+	}
+	f.userRoles[user] = append(f.userRoles[user], role)
+}
+
+// RemoveUserRole forgets a user_roles row; with none left the user falls
+// back to the default role.
+func (f *Facts) RemoveUserRole(user uuid.UUID, role string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rs := f.userRoles[user]
+	kept := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if r != role {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == 0 {
+		delete(f.userRoles, user)
+	} else {
+		f.userRoles[user] = kept
+	}
+}
