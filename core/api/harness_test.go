@@ -53,7 +53,9 @@ func newEnv(t *testing.T, tg storetest.Target) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := identity.New(st.Client, identity.Options{SigningKey: signingKey, Argon2: fastArgon, Facts: facts})
+	id, err := identity.New(st.Client, identity.Options{SigningKey: signingKey, Argon2: fastArgon, Facts: facts,
+		// Every test client is 127.0.0.1: only the per-account limit is exercised here.
+		ClientBurst: 100_000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,13 +43,17 @@ func TestServicesAuthorize(t *testing.T) {
 				_, err := s.CreateUser(asUser, identity.CreateUserInput{Email: "y@example.com", Password: "long enough pw 1"})
 				return err
 			},
-			"ListUsers":        func() error { _, err := s.ListUsers(asUser, identity.UserFilter{}, paging.Params{}); return err },
-			"GetUser":          func() error { _, err := s.GetUser(asUser, u.ID); return err },
-			"DeleteUser":       func() error { return s.DeleteUser(asUser, u.ID) },
-			"ListDepartments":  func() error { _, err := s.ListDepartments(asUser, "", paging.Params{}); return err },
-			"CreateRole":       func() error { n := "r"; _, err := s.CreateRole(asUser, identity.RoleInput{Name: &n}); return err },
-			"AssignRole":       func() error { _, err := s.AssignRole(asUser, u.ID, u.ID); return err },
-			"UpdateUser (own)": func() error { r := "admin"; _, err := s.UpdateUser(asUser, u.ID, identity.UpdateUserInput{Role: &r}); return err },
+			"ListUsers":       func() error { _, err := s.ListUsers(asUser, identity.UserFilter{}, paging.Params{}); return err },
+			"GetUser":         func() error { _, err := s.GetUser(asUser, u.ID); return err },
+			"DeleteUser":      func() error { return s.DeleteUser(asUser, u.ID) },
+			"ListDepartments": func() error { _, err := s.ListDepartments(asUser, "", paging.Params{}); return err },
+			"CreateRole":      func() error { n := "r"; _, err := s.CreateRole(asUser, identity.RoleInput{Name: &n}); return err },
+			"AssignRole":      func() error { _, err := s.AssignRole(asUser, u.ID, u.ID); return err },
+			"UpdateUser (own)": func() error {
+				r := "admin"
+				_, err := s.UpdateUser(asUser, u.ID, identity.UpdateUserInput{Role: &r})
+				return err
+			},
 		}
 		for name, call := range calls {
 			if err := call(); !errors.Is(err, errs.ErrForbidden) {

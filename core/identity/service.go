@@ -21,6 +21,10 @@ type Options struct {
 	Logger          *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// LoginBurst and ClientBurst are how many login attempts an account and a
+	// client address may make at once before being slowed to one every 30 s
+	// and one every 2 s (defaults 10 and 30).
+	LoginBurst, ClientBurst int
 	// Facts, when set, is kept current with every change to users, roles and
 	// role assignments, so authorization sees it on the next request.
 	Facts *policy.Facts
@@ -60,6 +64,12 @@ func New(db *ent.Client, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = func() time.Time { return time.Now().UTC() }
 	}
+	if o.LoginBurst <= 0 {
+		o.LoginBurst = 10
+	}
+	if o.ClientBurst <= 0 {
+		o.ClientBurst = 30
+	}
 	if o.Facts == nil {
 		o.Facts = policy.NewFacts(policy.RoleEditor)
 	}
@@ -69,10 +79,8 @@ func New(db *ent.Client, o Options) (*Service, error) {
 	}
 	return &Service{
 		db: db, opt: o, log: o.Logger, now: o.Now, dummyHash: dummy, facts: o.Facts,
-		// 10 attempts at once, then one every 30 s, per account.
-		account: newKeyedLimiter(30*time.Second, 10),
-		// 30 attempts at once, then one every 2 s, per client address.
-		client: newKeyedLimiter(2*time.Second, 30),
+		account: newKeyedLimiter(30*time.Second, o.LoginBurst),
+		client:  newKeyedLimiter(2*time.Second, o.ClientBurst),
 	}, nil
 }
 
