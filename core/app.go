@@ -19,9 +19,9 @@ import (
 
 // App is one running DataPulse.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.Store
+	cfg        config.Config
+	log        *slog.Logger
+	store      *store.Store
 	identity   *identity.Service
 	policy     *policy.Enforcer
 	dashboards *dashboards.Service
@@ -51,7 +51,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
 	log.InfoContext(ctx, "database ready", "dialect", st.Dialect, "migrations_applied", len(applied))
-	facts, err := policy.Load(ctx, st.Client, cfg.DefaultRole)
+	// Loading the facts reads every dashboard: it acts as the system.
+	facts, err := policy.Load(identity.SystemContext(ctx), st.Client, cfg.DefaultRole)
 	if err != nil {
 		st.Close()
 		return nil, err

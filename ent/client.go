@@ -1208,7 +1208,8 @@ func (c *DashboardClient) QueryDashboardShares(_m *Dashboard) *DashboardShareQue
 
 // Hooks returns the client hooks.
 func (c *DashboardClient) Hooks() []Hook {
-	return c.hooks.Dashboard
+	hooks := c.hooks.Dashboard
+	return append(hooks[:len(hooks):len(hooks)], dashboard.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1324,7 +1325,8 @@ func (c *DashboardShareClient) QueryUser(_m *DashboardShare) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *DashboardShareClient) Hooks() []Hook {
-	return c.hooks.DashboardShare
+	hooks := c.hooks.DashboardShare
+	return append(hooks[:len(hooks):len(hooks)], dashboardshare.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -3671,7 +3673,8 @@ func (c *WidgetClient) QueryDashboard(_m *Widget) *DashboardQuery {
 
 // Hooks returns the client hooks.
 func (c *WidgetClient) Hooks() []Hook {
-	return c.hooks.Widget
+	hooks := c.hooks.Widget
+	return append(hooks[:len(hooks):len(hooks)], widget.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

@@ -152,7 +152,9 @@ func (_c *DashboardCreate) Mutation() *DashboardMutation {
 
 // Save creates the Dashboard in the database.
 func (_c *DashboardCreate) Save(ctx context.Context) (*Dashboard, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -179,19 +181,29 @@ func (_c *DashboardCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *DashboardCreate) defaults() {
+func (_c *DashboardCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if dashboard.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized dashboard.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := dashboard.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if dashboard.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized dashboard.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := dashboard.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if dashboard.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized dashboard.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := dashboard.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -332,7 +344,7 @@ func (_c *DashboardCreate) createSpec() (*Dashboard, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &DashboardShareCreate{config: _c.config, mutation: newDashboardShareMutation(_c.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges = append(_spec.Edges, edge)

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -509,6 +510,12 @@ func (_q *DashboardQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if dashboard.Policy == nil {
+		return errors.New("ent: uninitialized dashboard.Policy (forgotten import ent/runtime?)")
+	}
+	if err := dashboard.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -212,7 +212,9 @@ func (_u *DashboardUpdate) RemoveSharedWith(v ...*User) *DashboardUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *DashboardUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -239,11 +241,15 @@ func (_u *DashboardUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *DashboardUpdate) defaults() {
+func (_u *DashboardUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if dashboard.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized dashboard.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := dashboard.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -414,7 +420,7 @@ func (_u *DashboardUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			},
 		}
 		createE := &DashboardShareCreate{config: _u.config, mutation: newDashboardShareMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -434,7 +440,7 @@ func (_u *DashboardUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &DashboardShareCreate{config: _u.config, mutation: newDashboardShareMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -454,7 +460,7 @@ func (_u *DashboardUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &DashboardShareCreate{config: _u.config, mutation: newDashboardShareMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
@@ -672,7 +678,9 @@ func (_u *DashboardUpdateOne) Select(field string, fields ...string) *DashboardU
 
 // Save executes the query and returns the updated Dashboard entity.
 func (_u *DashboardUpdateOne) Save(ctx context.Context) (*Dashboard, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -699,11 +707,15 @@ func (_u *DashboardUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *DashboardUpdateOne) defaults() {
+func (_u *DashboardUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if dashboard.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized dashboard.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := dashboard.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -891,7 +903,7 @@ func (_u *DashboardUpdateOne) sqlSave(ctx context.Context) (_node *Dashboard, er
 			},
 		}
 		createE := &DashboardShareCreate{config: _u.config, mutation: newDashboardShareMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -911,7 +923,7 @@ func (_u *DashboardUpdateOne) sqlSave(ctx context.Context) (_node *Dashboard, er
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &DashboardShareCreate{config: _u.config, mutation: newDashboardShareMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -931,7 +943,7 @@ func (_u *DashboardUpdateOne) sqlSave(ctx context.Context) (_node *Dashboard, er
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &DashboardShareCreate{config: _u.config, mutation: newDashboardShareMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)

@@ -82,7 +82,9 @@ func (_c *DashboardShareCreate) Mutation() *DashboardShareMutation {
 
 // Save creates the DashboardShare in the database.
 func (_c *DashboardShareCreate) Save(ctx context.Context) (*DashboardShare, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -109,15 +111,19 @@ func (_c *DashboardShareCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *DashboardShareCreate) defaults() {
+func (_c *DashboardShareCreate) defaults() error {
 	if _, ok := _c.mutation.PermissionLevel(); !ok {
 		v := dashboardshare.DefaultPermissionLevel
 		_c.mutation.SetPermissionLevel(v)
 	}
 	if _, ok := _c.mutation.SharedAt(); !ok {
+		if dashboardshare.DefaultSharedAt == nil {
+			return fmt.Errorf("ent: uninitialized dashboardshare.DefaultSharedAt (forgotten import ent/runtime?)")
+		}
 		v := dashboardshare.DefaultSharedAt()
 		_c.mutation.SetSharedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

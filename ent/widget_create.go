@@ -104,7 +104,9 @@ func (_c *WidgetCreate) Mutation() *WidgetMutation {
 
 // Save creates the Widget in the database.
 func (_c *WidgetCreate) Save(ctx context.Context) (*Widget, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -131,12 +133,18 @@ func (_c *WidgetCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *WidgetCreate) defaults() {
+func (_c *WidgetCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if widget.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized widget.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := widget.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if widget.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized widget.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := widget.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -145,9 +153,13 @@ func (_c *WidgetCreate) defaults() {
 		_c.mutation.SetConfig(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if widget.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized widget.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := widget.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -103,7 +103,9 @@ func (_u *WidgetUpdate) ClearDashboard() *WidgetUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *WidgetUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -130,11 +132,15 @@ func (_u *WidgetUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *WidgetUpdate) defaults() {
+func (_u *WidgetUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if widget.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized widget.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := widget.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -308,7 +314,9 @@ func (_u *WidgetUpdateOne) Select(field string, fields ...string) *WidgetUpdateO
 
 // Save executes the query and returns the updated Widget entity.
 func (_u *WidgetUpdateOne) Save(ctx context.Context) (*Widget, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -335,11 +343,15 @@ func (_u *WidgetUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *WidgetUpdateOne) defaults() {
+func (_u *WidgetUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if widget.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized widget.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := widget.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

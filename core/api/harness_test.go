@@ -45,7 +45,7 @@ type env struct {
 func newEnv(t *testing.T, tg storetest.Target) *env {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
-	facts, err := policy.Load(context.Background(), st.Client, policy.RoleEditor)
+	facts, err := policy.Load(identity.SystemContext(context.Background()), st.Client, policy.RoleEditor)
 	if err != nil {
 		t.Fatal(err)
 	}

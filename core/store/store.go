@@ -21,6 +21,9 @@ import (
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver (pure Go)
 
 	"github.com/datapulse/datapulse/ent"
+	// Schema defaults, hooks and privacy policies are registered by the
+	// runtime package; every client of the store needs them.
+	_ "github.com/datapulse/datapulse/ent/runtime"
 )
 
 // Dialect names as used by ent and by the migration directories.

@@ -2,7 +2,863 @@
 
 package runtime
 
-// The schema-stitching logic is generated in github.com/datapulse/datapulse/ent/runtime.go
+import (
+	"context"
+	"time"
+
+	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertnotification"
+	"github.com/datapulse/datapulse/ent/apitoken"
+	"github.com/datapulse/datapulse/ent/comment"
+	"github.com/datapulse/datapulse/ent/dashboard"
+	"github.com/datapulse/datapulse/ent/dashboardshare"
+	"github.com/datapulse/datapulse/ent/datamodel"
+	"github.com/datapulse/datapulse/ent/datasource"
+	"github.com/datapulse/datapulse/ent/department"
+	"github.com/datapulse/datapulse/ent/post"
+	"github.com/datapulse/datapulse/ent/posttag"
+	"github.com/datapulse/datapulse/ent/profile"
+	"github.com/datapulse/datapulse/ent/report"
+	"github.com/datapulse/datapulse/ent/role"
+	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/schema"
+	"github.com/datapulse/datapulse/ent/schema/types"
+	"github.com/datapulse/datapulse/ent/session"
+	"github.com/datapulse/datapulse/ent/tag"
+	"github.com/datapulse/datapulse/ent/user"
+	"github.com/datapulse/datapulse/ent/userrole"
+	"github.com/datapulse/datapulse/ent/widget"
+	"github.com/datapulse/datapulse/ent/workflow"
+	"github.com/google/uuid"
+
+	"entgo.io/ent"
+	"entgo.io/ent/privacy"
+)
+
+// The init function reads all schema descriptors with runtime code
+// (default values, validators, hooks and policies) and stitches it
+// to their package variables.
+func init() {
+	apitokenMixin := schema.APIToken{}.Mixin()
+	apitokenMixinFields0 := apitokenMixin[0].Fields()
+	_ = apitokenMixinFields0
+	apitokenMixinFields1 := apitokenMixin[1].Fields()
+	_ = apitokenMixinFields1
+	apitokenFields := schema.APIToken{}.Fields()
+	_ = apitokenFields
+	// apitokenDescCreatedAt is the schema descriptor for created_at field.
+	apitokenDescCreatedAt := apitokenMixinFields1[0].Descriptor()
+	// apitoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apitoken.DefaultCreatedAt = apitokenDescCreatedAt.Default.(func() time.Time)
+	// apitokenDescName is the schema descriptor for name field.
+	apitokenDescName := apitokenFields[1].Descriptor()
+	// apitoken.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apitoken.NameValidator = func() func(string) error {
+		validators := apitokenDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apitokenDescTokenHash is the schema descriptor for token_hash field.
+	apitokenDescTokenHash := apitokenFields[2].Descriptor()
+	// apitoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	apitoken.TokenHashValidator = func() func(string) error {
+		validators := apitokenDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apitokenDescPrefix is the schema descriptor for prefix field.
+	apitokenDescPrefix := apitokenFields[3].Descriptor()
+	// apitoken.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apitoken.PrefixValidator = apitokenDescPrefix.Validators[0].(func(string) error)
+	// apitokenDescScopes is the schema descriptor for scopes field.
+	apitokenDescScopes := apitokenFields[4].Descriptor()
+	// apitoken.DefaultScopes holds the default value on creation for the scopes field.
+	apitoken.DefaultScopes = apitokenDescScopes.Default.([]string)
+	// apitokenDescID is the schema descriptor for id field.
+	apitokenDescID := apitokenMixinFields0[0].Descriptor()
+	// apitoken.DefaultID holds the default value on creation for the id field.
+	apitoken.DefaultID = apitokenDescID.Default.(func() uuid.UUID)
+	alertMixin := schema.Alert{}.Mixin()
+	alertMixinFields0 := alertMixin[0].Fields()
+	_ = alertMixinFields0
+	alertMixinFields1 := alertMixin[1].Fields()
+	_ = alertMixinFields1
+	alertFields := schema.Alert{}.Fields()
+	_ = alertFields
+	// alertDescCreatedAt is the schema descriptor for created_at field.
+	alertDescCreatedAt := alertMixinFields1[0].Descriptor()
+	// alert.DefaultCreatedAt holds the default value on creation for the created_at field.
+	alert.DefaultCreatedAt = alertDescCreatedAt.Default.(func() time.Time)
+	// alertDescUpdatedAt is the schema descriptor for updated_at field.
+	alertDescUpdatedAt := alertMixinFields1[1].Descriptor()
+	// alert.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	alert.DefaultUpdatedAt = alertDescUpdatedAt.Default.(func() time.Time)
+	// alert.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	alert.UpdateDefaultUpdatedAt = alertDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// alertDescMetric is the schema descriptor for metric field.
+	alertDescMetric := alertFields[1].Descriptor()
+	// alert.MetricValidator is a validator for the "metric" field. It is called by the builders before save.
+	alert.MetricValidator = func() func(string) error {
+		validators := alertDescMetric.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(metric string) error {
+			for _, fn := range fns {
+				if err := fn(metric); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// alertDescChannels is the schema descriptor for channels field.
+	alertDescChannels := alertFields[4].Descriptor()
+	// alert.DefaultChannels holds the default value on creation for the channels field.
+	alert.DefaultChannels = alertDescChannels.Default.([]types.AlertChannel)
+	// alertDescID is the schema descriptor for id field.
+	alertDescID := alertMixinFields0[0].Descriptor()
+	// alert.DefaultID holds the default value on creation for the id field.
+	alert.DefaultID = alertDescID.Default.(func() uuid.UUID)
+	alertnotificationMixin := schema.AlertNotification{}.Mixin()
+	alertnotificationMixinFields0 := alertnotificationMixin[0].Fields()
+	_ = alertnotificationMixinFields0
+	alertnotificationFields := schema.AlertNotification{}.Fields()
+	_ = alertnotificationFields
+	// alertnotificationDescSentAt is the schema descriptor for sent_at field.
+	alertnotificationDescSentAt := alertnotificationFields[2].Descriptor()
+	// alertnotification.DefaultSentAt holds the default value on creation for the sent_at field.
+	alertnotification.DefaultSentAt = alertnotificationDescSentAt.Default.(func() time.Time)
+	// alertnotificationDescID is the schema descriptor for id field.
+	alertnotificationDescID := alertnotificationMixinFields0[0].Descriptor()
+	// alertnotification.DefaultID holds the default value on creation for the id field.
+	alertnotification.DefaultID = alertnotificationDescID.Default.(func() uuid.UUID)
+	commentMixin := schema.Comment{}.Mixin()
+	commentMixinFields0 := commentMixin[0].Fields()
+	_ = commentMixinFields0
+	commentMixinFields1 := commentMixin[1].Fields()
+	_ = commentMixinFields1
+	commentFields := schema.Comment{}.Fields()
+	_ = commentFields
+	// commentDescCreatedAt is the schema descriptor for created_at field.
+	commentDescCreatedAt := commentMixinFields1[0].Descriptor()
+	// comment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	comment.DefaultCreatedAt = commentDescCreatedAt.Default.(func() time.Time)
+	// commentDescUpdatedAt is the schema descriptor for updated_at field.
+	commentDescUpdatedAt := commentMixinFields1[1].Descriptor()
+	// comment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	comment.DefaultUpdatedAt = commentDescUpdatedAt.Default.(func() time.Time)
+	// comment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	comment.UpdateDefaultUpdatedAt = commentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// commentDescID is the schema descriptor for id field.
+	commentDescID := commentMixinFields0[0].Descriptor()
+	// comment.DefaultID holds the default value on creation for the id field.
+	comment.DefaultID = commentDescID.Default.(func() uuid.UUID)
+	dashboardMixin := schema.Dashboard{}.Mixin()
+	dashboard.Policy = privacy.NewPolicies(schema.Dashboard{})
+	dashboard.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := dashboard.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	dashboardMixinFields0 := dashboardMixin[0].Fields()
+	_ = dashboardMixinFields0
+	dashboardMixinFields1 := dashboardMixin[1].Fields()
+	_ = dashboardMixinFields1
+	dashboardFields := schema.Dashboard{}.Fields()
+	_ = dashboardFields
+	// dashboardDescCreatedAt is the schema descriptor for created_at field.
+	dashboardDescCreatedAt := dashboardMixinFields1[0].Descriptor()
+	// dashboard.DefaultCreatedAt holds the default value on creation for the created_at field.
+	dashboard.DefaultCreatedAt = dashboardDescCreatedAt.Default.(func() time.Time)
+	// dashboardDescUpdatedAt is the schema descriptor for updated_at field.
+	dashboardDescUpdatedAt := dashboardMixinFields1[1].Descriptor()
+	// dashboard.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	dashboard.DefaultUpdatedAt = dashboardDescUpdatedAt.Default.(func() time.Time)
+	// dashboard.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	dashboard.UpdateDefaultUpdatedAt = dashboardDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// dashboardDescName is the schema descriptor for name field.
+	dashboardDescName := dashboardFields[1].Descriptor()
+	// dashboard.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	dashboard.NameValidator = func() func(string) error {
+		validators := dashboardDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// dashboardDescID is the schema descriptor for id field.
+	dashboardDescID := dashboardMixinFields0[0].Descriptor()
+	// dashboard.DefaultID holds the default value on creation for the id field.
+	dashboard.DefaultID = dashboardDescID.Default.(func() uuid.UUID)
+	dashboardshare.Policy = privacy.NewPolicies(schema.DashboardShare{})
+	dashboardshare.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := dashboardshare.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	dashboardshareFields := schema.DashboardShare{}.Fields()
+	_ = dashboardshareFields
+	// dashboardshareDescSharedAt is the schema descriptor for shared_at field.
+	dashboardshareDescSharedAt := dashboardshareFields[3].Descriptor()
+	// dashboardshare.DefaultSharedAt holds the default value on creation for the shared_at field.
+	dashboardshare.DefaultSharedAt = dashboardshareDescSharedAt.Default.(func() time.Time)
+	datamodelMixin := schema.DataModel{}.Mixin()
+	datamodelMixinFields0 := datamodelMixin[0].Fields()
+	_ = datamodelMixinFields0
+	datamodelMixinFields1 := datamodelMixin[1].Fields()
+	_ = datamodelMixinFields1
+	datamodelFields := schema.DataModel{}.Fields()
+	_ = datamodelFields
+	// datamodelDescCreatedAt is the schema descriptor for created_at field.
+	datamodelDescCreatedAt := datamodelMixinFields1[0].Descriptor()
+	// datamodel.DefaultCreatedAt holds the default value on creation for the created_at field.
+	datamodel.DefaultCreatedAt = datamodelDescCreatedAt.Default.(func() time.Time)
+	// datamodelDescUpdatedAt is the schema descriptor for updated_at field.
+	datamodelDescUpdatedAt := datamodelMixinFields1[1].Descriptor()
+	// datamodel.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	datamodel.DefaultUpdatedAt = datamodelDescUpdatedAt.Default.(func() time.Time)
+	// datamodel.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	datamodel.UpdateDefaultUpdatedAt = datamodelDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// datamodelDescName is the schema descriptor for name field.
+	datamodelDescName := datamodelFields[1].Descriptor()
+	// datamodel.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	datamodel.NameValidator = func() func(string) error {
+		validators := datamodelDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// datamodelDescConfig is the schema descriptor for config field.
+	datamodelDescConfig := datamodelFields[2].Descriptor()
+	// datamodel.DefaultConfig holds the default value on creation for the config field.
+	datamodel.DefaultConfig = datamodelDescConfig.Default.(map[string]interface{})
+	// datamodelDescID is the schema descriptor for id field.
+	datamodelDescID := datamodelMixinFields0[0].Descriptor()
+	// datamodel.DefaultID holds the default value on creation for the id field.
+	datamodel.DefaultID = datamodelDescID.Default.(func() uuid.UUID)
+	datasourceMixin := schema.DataSource{}.Mixin()
+	datasourceMixinFields0 := datasourceMixin[0].Fields()
+	_ = datasourceMixinFields0
+	datasourceMixinFields1 := datasourceMixin[1].Fields()
+	_ = datasourceMixinFields1
+	datasourceFields := schema.DataSource{}.Fields()
+	_ = datasourceFields
+	// datasourceDescCreatedAt is the schema descriptor for created_at field.
+	datasourceDescCreatedAt := datasourceMixinFields1[0].Descriptor()
+	// datasource.DefaultCreatedAt holds the default value on creation for the created_at field.
+	datasource.DefaultCreatedAt = datasourceDescCreatedAt.Default.(func() time.Time)
+	// datasourceDescUpdatedAt is the schema descriptor for updated_at field.
+	datasourceDescUpdatedAt := datasourceMixinFields1[1].Descriptor()
+	// datasource.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	datasource.DefaultUpdatedAt = datasourceDescUpdatedAt.Default.(func() time.Time)
+	// datasource.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	datasource.UpdateDefaultUpdatedAt = datasourceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// datasourceDescName is the schema descriptor for name field.
+	datasourceDescName := datasourceFields[0].Descriptor()
+	// datasource.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	datasource.NameValidator = func() func(string) error {
+		validators := datasourceDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// datasourceDescType is the schema descriptor for type field.
+	datasourceDescType := datasourceFields[1].Descriptor()
+	// datasource.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	datasource.TypeValidator = func() func(string) error {
+		validators := datasourceDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// datasourceDescConfig is the schema descriptor for config field.
+	datasourceDescConfig := datasourceFields[2].Descriptor()
+	// datasource.DefaultConfig holds the default value on creation for the config field.
+	datasource.DefaultConfig = datasourceDescConfig.Default.(map[string]interface{})
+	// datasourceDescID is the schema descriptor for id field.
+	datasourceDescID := datasourceMixinFields0[0].Descriptor()
+	// datasource.DefaultID holds the default value on creation for the id field.
+	datasource.DefaultID = datasourceDescID.Default.(func() uuid.UUID)
+	departmentMixin := schema.Department{}.Mixin()
+	departmentMixinFields0 := departmentMixin[0].Fields()
+	_ = departmentMixinFields0
+	departmentMixinFields1 := departmentMixin[1].Fields()
+	_ = departmentMixinFields1
+	departmentFields := schema.Department{}.Fields()
+	_ = departmentFields
+	// departmentDescCreatedAt is the schema descriptor for created_at field.
+	departmentDescCreatedAt := departmentMixinFields1[0].Descriptor()
+	// department.DefaultCreatedAt holds the default value on creation for the created_at field.
+	department.DefaultCreatedAt = departmentDescCreatedAt.Default.(func() time.Time)
+	// departmentDescUpdatedAt is the schema descriptor for updated_at field.
+	departmentDescUpdatedAt := departmentMixinFields1[1].Descriptor()
+	// department.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	department.DefaultUpdatedAt = departmentDescUpdatedAt.Default.(func() time.Time)
+	// department.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	department.UpdateDefaultUpdatedAt = departmentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// departmentDescName is the schema descriptor for name field.
+	departmentDescName := departmentFields[0].Descriptor()
+	// department.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	department.NameValidator = func() func(string) error {
+		validators := departmentDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// departmentDescID is the schema descriptor for id field.
+	departmentDescID := departmentMixinFields0[0].Descriptor()
+	// department.DefaultID holds the default value on creation for the id field.
+	department.DefaultID = departmentDescID.Default.(func() uuid.UUID)
+	postMixin := schema.Post{}.Mixin()
+	postMixinFields0 := postMixin[0].Fields()
+	_ = postMixinFields0
+	postMixinFields1 := postMixin[1].Fields()
+	_ = postMixinFields1
+	postFields := schema.Post{}.Fields()
+	_ = postFields
+	// postDescCreatedAt is the schema descriptor for created_at field.
+	postDescCreatedAt := postMixinFields1[0].Descriptor()
+	// post.DefaultCreatedAt holds the default value on creation for the created_at field.
+	post.DefaultCreatedAt = postDescCreatedAt.Default.(func() time.Time)
+	// postDescUpdatedAt is the schema descriptor for updated_at field.
+	postDescUpdatedAt := postMixinFields1[1].Descriptor()
+	// post.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	post.DefaultUpdatedAt = postDescUpdatedAt.Default.(func() time.Time)
+	// post.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	post.UpdateDefaultUpdatedAt = postDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// postDescTitle is the schema descriptor for title field.
+	postDescTitle := postFields[1].Descriptor()
+	// post.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	post.TitleValidator = func() func(string) error {
+		validators := postDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// postDescID is the schema descriptor for id field.
+	postDescID := postMixinFields0[0].Descriptor()
+	// post.DefaultID holds the default value on creation for the id field.
+	post.DefaultID = postDescID.Default.(func() uuid.UUID)
+	posttagFields := schema.PostTag{}.Fields()
+	_ = posttagFields
+	// posttagDescCreatedAt is the schema descriptor for created_at field.
+	posttagDescCreatedAt := posttagFields[2].Descriptor()
+	// posttag.DefaultCreatedAt holds the default value on creation for the created_at field.
+	posttag.DefaultCreatedAt = posttagDescCreatedAt.Default.(func() time.Time)
+	profileMixin := schema.Profile{}.Mixin()
+	profileMixinFields0 := profileMixin[0].Fields()
+	_ = profileMixinFields0
+	profileMixinFields1 := profileMixin[1].Fields()
+	_ = profileMixinFields1
+	profileFields := schema.Profile{}.Fields()
+	_ = profileFields
+	// profileDescCreatedAt is the schema descriptor for created_at field.
+	profileDescCreatedAt := profileMixinFields1[0].Descriptor()
+	// profile.DefaultCreatedAt holds the default value on creation for the created_at field.
+	profile.DefaultCreatedAt = profileDescCreatedAt.Default.(func() time.Time)
+	// profileDescUpdatedAt is the schema descriptor for updated_at field.
+	profileDescUpdatedAt := profileMixinFields1[1].Descriptor()
+	// profile.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	profile.DefaultUpdatedAt = profileDescUpdatedAt.Default.(func() time.Time)
+	// profile.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	profile.UpdateDefaultUpdatedAt = profileDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// profileDescAvatar is the schema descriptor for avatar field.
+	profileDescAvatar := profileFields[1].Descriptor()
+	// profile.AvatarValidator is a validator for the "avatar" field. It is called by the builders before save.
+	profile.AvatarValidator = profileDescAvatar.Validators[0].(func(string) error)
+	// profileDescPhone is the schema descriptor for phone field.
+	profileDescPhone := profileFields[3].Descriptor()
+	// profile.PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
+	profile.PhoneValidator = profileDescPhone.Validators[0].(func(string) error)
+	// profileDescID is the schema descriptor for id field.
+	profileDescID := profileMixinFields0[0].Descriptor()
+	// profile.DefaultID holds the default value on creation for the id field.
+	profile.DefaultID = profileDescID.Default.(func() uuid.UUID)
+	reportMixin := schema.Report{}.Mixin()
+	reportMixinFields0 := reportMixin[0].Fields()
+	_ = reportMixinFields0
+	reportMixinFields1 := reportMixin[1].Fields()
+	_ = reportMixinFields1
+	reportFields := schema.Report{}.Fields()
+	_ = reportFields
+	// reportDescCreatedAt is the schema descriptor for created_at field.
+	reportDescCreatedAt := reportMixinFields1[0].Descriptor()
+	// report.DefaultCreatedAt holds the default value on creation for the created_at field.
+	report.DefaultCreatedAt = reportDescCreatedAt.Default.(func() time.Time)
+	// reportDescUpdatedAt is the schema descriptor for updated_at field.
+	reportDescUpdatedAt := reportMixinFields1[1].Descriptor()
+	// report.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	report.DefaultUpdatedAt = reportDescUpdatedAt.Default.(func() time.Time)
+	// report.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	report.UpdateDefaultUpdatedAt = reportDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// reportDescSchedule is the schema descriptor for schedule field.
+	reportDescSchedule := reportFields[1].Descriptor()
+	// report.ScheduleValidator is a validator for the "schedule" field. It is called by the builders before save.
+	report.ScheduleValidator = func() func(string) error {
+		validators := reportDescSchedule.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(schedule string) error {
+			for _, fn := range fns {
+				if err := fn(schedule); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// reportDescRecipients is the schema descriptor for recipients field.
+	reportDescRecipients := reportFields[2].Descriptor()
+	// report.DefaultRecipients holds the default value on creation for the recipients field.
+	report.DefaultRecipients = reportDescRecipients.Default.([]string)
+	// reportDescFormat is the schema descriptor for format field.
+	reportDescFormat := reportFields[3].Descriptor()
+	// report.FormatValidator is a validator for the "format" field. It is called by the builders before save.
+	report.FormatValidator = func() func(string) error {
+		validators := reportDescFormat.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(format string) error {
+			for _, fn := range fns {
+				if err := fn(format); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// reportDescID is the schema descriptor for id field.
+	reportDescID := reportMixinFields0[0].Descriptor()
+	// report.DefaultID holds the default value on creation for the id field.
+	report.DefaultID = reportDescID.Default.(func() uuid.UUID)
+	roleMixin := schema.Role{}.Mixin()
+	roleMixinFields0 := roleMixin[0].Fields()
+	_ = roleMixinFields0
+	roleMixinFields1 := roleMixin[1].Fields()
+	_ = roleMixinFields1
+	roleFields := schema.Role{}.Fields()
+	_ = roleFields
+	// roleDescCreatedAt is the schema descriptor for created_at field.
+	roleDescCreatedAt := roleMixinFields1[0].Descriptor()
+	// role.DefaultCreatedAt holds the default value on creation for the created_at field.
+	role.DefaultCreatedAt = roleDescCreatedAt.Default.(func() time.Time)
+	// roleDescName is the schema descriptor for name field.
+	roleDescName := roleFields[0].Descriptor()
+	// role.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	role.NameValidator = func() func(string) error {
+		validators := roleDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// roleDescPermissions is the schema descriptor for permissions field.
+	roleDescPermissions := roleFields[2].Descriptor()
+	// role.DefaultPermissions holds the default value on creation for the permissions field.
+	role.DefaultPermissions = roleDescPermissions.Default.([]string)
+	// roleDescID is the schema descriptor for id field.
+	roleDescID := roleMixinFields0[0].Descriptor()
+	// role.DefaultID holds the default value on creation for the id field.
+	role.DefaultID = roleDescID.Default.(func() uuid.UUID)
+	savedqueryMixin := schema.SavedQuery{}.Mixin()
+	savedqueryMixinFields0 := savedqueryMixin[0].Fields()
+	_ = savedqueryMixinFields0
+	savedqueryMixinFields1 := savedqueryMixin[1].Fields()
+	_ = savedqueryMixinFields1
+	savedqueryFields := schema.SavedQuery{}.Fields()
+	_ = savedqueryFields
+	// savedqueryDescCreatedAt is the schema descriptor for created_at field.
+	savedqueryDescCreatedAt := savedqueryMixinFields1[0].Descriptor()
+	// savedquery.DefaultCreatedAt holds the default value on creation for the created_at field.
+	savedquery.DefaultCreatedAt = savedqueryDescCreatedAt.Default.(func() time.Time)
+	// savedqueryDescUpdatedAt is the schema descriptor for updated_at field.
+	savedqueryDescUpdatedAt := savedqueryMixinFields1[1].Descriptor()
+	// savedquery.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	savedquery.DefaultUpdatedAt = savedqueryDescUpdatedAt.Default.(func() time.Time)
+	// savedquery.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	savedquery.UpdateDefaultUpdatedAt = savedqueryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// savedqueryDescName is the schema descriptor for name field.
+	savedqueryDescName := savedqueryFields[1].Descriptor()
+	// savedquery.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	savedquery.NameValidator = func() func(string) error {
+		validators := savedqueryDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// savedqueryDescSQL is the schema descriptor for sql field.
+	savedqueryDescSQL := savedqueryFields[2].Descriptor()
+	// savedquery.SQLValidator is a validator for the "sql" field. It is called by the builders before save.
+	savedquery.SQLValidator = savedqueryDescSQL.Validators[0].(func(string) error)
+	// savedqueryDescID is the schema descriptor for id field.
+	savedqueryDescID := savedqueryMixinFields0[0].Descriptor()
+	// savedquery.DefaultID holds the default value on creation for the id field.
+	savedquery.DefaultID = savedqueryDescID.Default.(func() uuid.UUID)
+	sessionMixin := schema.Session{}.Mixin()
+	sessionMixinFields0 := sessionMixin[0].Fields()
+	_ = sessionMixinFields0
+	sessionMixinFields1 := sessionMixin[1].Fields()
+	_ = sessionMixinFields1
+	sessionFields := schema.Session{}.Fields()
+	_ = sessionFields
+	// sessionDescCreatedAt is the schema descriptor for created_at field.
+	sessionDescCreatedAt := sessionMixinFields1[0].Descriptor()
+	// session.DefaultCreatedAt holds the default value on creation for the created_at field.
+	session.DefaultCreatedAt = sessionDescCreatedAt.Default.(func() time.Time)
+	// sessionDescUpdatedAt is the schema descriptor for updated_at field.
+	sessionDescUpdatedAt := sessionMixinFields1[1].Descriptor()
+	// session.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	session.DefaultUpdatedAt = sessionDescUpdatedAt.Default.(func() time.Time)
+	// session.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	session.UpdateDefaultUpdatedAt = sessionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// sessionDescRefreshHash is the schema descriptor for refresh_hash field.
+	sessionDescRefreshHash := sessionFields[1].Descriptor()
+	// session.RefreshHashValidator is a validator for the "refresh_hash" field. It is called by the builders before save.
+	session.RefreshHashValidator = func() func(string) error {
+		validators := sessionDescRefreshHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(refresh_hash string) error {
+			for _, fn := range fns {
+				if err := fn(refresh_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// sessionDescUserAgent is the schema descriptor for user_agent field.
+	sessionDescUserAgent := sessionFields[4].Descriptor()
+	// session.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	session.UserAgentValidator = sessionDescUserAgent.Validators[0].(func(string) error)
+	// sessionDescID is the schema descriptor for id field.
+	sessionDescID := sessionMixinFields0[0].Descriptor()
+	// session.DefaultID holds the default value on creation for the id field.
+	session.DefaultID = sessionDescID.Default.(func() uuid.UUID)
+	tagMixin := schema.Tag{}.Mixin()
+	tagMixinFields0 := tagMixin[0].Fields()
+	_ = tagMixinFields0
+	tagMixinFields1 := tagMixin[1].Fields()
+	_ = tagMixinFields1
+	tagFields := schema.Tag{}.Fields()
+	_ = tagFields
+	// tagDescCreatedAt is the schema descriptor for created_at field.
+	tagDescCreatedAt := tagMixinFields1[0].Descriptor()
+	// tag.DefaultCreatedAt holds the default value on creation for the created_at field.
+	tag.DefaultCreatedAt = tagDescCreatedAt.Default.(func() time.Time)
+	// tagDescName is the schema descriptor for name field.
+	tagDescName := tagFields[0].Descriptor()
+	// tag.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	tag.NameValidator = func() func(string) error {
+		validators := tagDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tagDescSlug is the schema descriptor for slug field.
+	tagDescSlug := tagFields[1].Descriptor()
+	// tag.SlugValidator is a validator for the "slug" field. It is called by the builders before save.
+	tag.SlugValidator = func() func(string) error {
+		validators := tagDescSlug.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(slug string) error {
+			for _, fn := range fns {
+				if err := fn(slug); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tagDescColor is the schema descriptor for color field.
+	tagDescColor := tagFields[2].Descriptor()
+	// tag.DefaultColor holds the default value on creation for the color field.
+	tag.DefaultColor = tagDescColor.Default.(string)
+	// tag.ColorValidator is a validator for the "color" field. It is called by the builders before save.
+	tag.ColorValidator = tagDescColor.Validators[0].(func(string) error)
+	// tagDescID is the schema descriptor for id field.
+	tagDescID := tagMixinFields0[0].Descriptor()
+	// tag.DefaultID holds the default value on creation for the id field.
+	tag.DefaultID = tagDescID.Default.(func() uuid.UUID)
+	userMixin := schema.User{}.Mixin()
+	userMixinFields0 := userMixin[0].Fields()
+	_ = userMixinFields0
+	userMixinFields1 := userMixin[1].Fields()
+	_ = userMixinFields1
+	userFields := schema.User{}.Fields()
+	_ = userFields
+	// userDescCreatedAt is the schema descriptor for created_at field.
+	userDescCreatedAt := userMixinFields1[0].Descriptor()
+	// user.DefaultCreatedAt holds the default value on creation for the created_at field.
+	user.DefaultCreatedAt = userDescCreatedAt.Default.(func() time.Time)
+	// userDescUpdatedAt is the schema descriptor for updated_at field.
+	userDescUpdatedAt := userMixinFields1[1].Descriptor()
+	// user.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
+	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// userDescEmail is the schema descriptor for email field.
+	userDescEmail := userFields[0].Descriptor()
+	// user.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	user.EmailValidator = func() func(string) error {
+		validators := userDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescPassword is the schema descriptor for password field.
+	userDescPassword := userFields[1].Descriptor()
+	// user.PasswordValidator is a validator for the "password" field. It is called by the builders before save.
+	user.PasswordValidator = func() func(string) error {
+		validators := userDescPassword.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(password string) error {
+			for _, fn := range fns {
+				if err := fn(password); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescName is the schema descriptor for name field.
+	userDescName := userFields[2].Descriptor()
+	// user.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	user.NameValidator = userDescName.Validators[0].(func(string) error)
+	// userDescID is the schema descriptor for id field.
+	userDescID := userMixinFields0[0].Descriptor()
+	// user.DefaultID holds the default value on creation for the id field.
+	user.DefaultID = userDescID.Default.(func() uuid.UUID)
+	userroleFields := schema.UserRole{}.Fields()
+	_ = userroleFields
+	// userroleDescAssignedAt is the schema descriptor for assigned_at field.
+	userroleDescAssignedAt := userroleFields[2].Descriptor()
+	// userrole.DefaultAssignedAt holds the default value on creation for the assigned_at field.
+	userrole.DefaultAssignedAt = userroleDescAssignedAt.Default.(func() time.Time)
+	widgetMixin := schema.Widget{}.Mixin()
+	widget.Policy = privacy.NewPolicies(schema.Widget{})
+	widget.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := widget.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	widgetMixinFields0 := widgetMixin[0].Fields()
+	_ = widgetMixinFields0
+	widgetMixinFields1 := widgetMixin[1].Fields()
+	_ = widgetMixinFields1
+	widgetFields := schema.Widget{}.Fields()
+	_ = widgetFields
+	// widgetDescCreatedAt is the schema descriptor for created_at field.
+	widgetDescCreatedAt := widgetMixinFields1[0].Descriptor()
+	// widget.DefaultCreatedAt holds the default value on creation for the created_at field.
+	widget.DefaultCreatedAt = widgetDescCreatedAt.Default.(func() time.Time)
+	// widgetDescUpdatedAt is the schema descriptor for updated_at field.
+	widgetDescUpdatedAt := widgetMixinFields1[1].Descriptor()
+	// widget.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	widget.DefaultUpdatedAt = widgetDescUpdatedAt.Default.(func() time.Time)
+	// widget.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	widget.UpdateDefaultUpdatedAt = widgetDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// widgetDescType is the schema descriptor for type field.
+	widgetDescType := widgetFields[1].Descriptor()
+	// widget.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	widget.TypeValidator = func() func(string) error {
+		validators := widgetDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// widgetDescConfig is the schema descriptor for config field.
+	widgetDescConfig := widgetFields[2].Descriptor()
+	// widget.DefaultConfig holds the default value on creation for the config field.
+	widget.DefaultConfig = widgetDescConfig.Default.(map[string]interface{})
+	// widgetDescID is the schema descriptor for id field.
+	widgetDescID := widgetMixinFields0[0].Descriptor()
+	// widget.DefaultID holds the default value on creation for the id field.
+	widget.DefaultID = widgetDescID.Default.(func() uuid.UUID)
+	workflowMixin := schema.Workflow{}.Mixin()
+	workflowMixinFields0 := workflowMixin[0].Fields()
+	_ = workflowMixinFields0
+	workflowMixinFields1 := workflowMixin[1].Fields()
+	_ = workflowMixinFields1
+	workflowFields := schema.Workflow{}.Fields()
+	_ = workflowFields
+	// workflowDescCreatedAt is the schema descriptor for created_at field.
+	workflowDescCreatedAt := workflowMixinFields1[0].Descriptor()
+	// workflow.DefaultCreatedAt holds the default value on creation for the created_at field.
+	workflow.DefaultCreatedAt = workflowDescCreatedAt.Default.(func() time.Time)
+	// workflowDescUpdatedAt is the schema descriptor for updated_at field.
+	workflowDescUpdatedAt := workflowMixinFields1[1].Descriptor()
+	// workflow.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	workflow.DefaultUpdatedAt = workflowDescUpdatedAt.Default.(func() time.Time)
+	// workflow.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	workflow.UpdateDefaultUpdatedAt = workflowDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// workflowDescType is the schema descriptor for type field.
+	workflowDescType := workflowFields[2].Descriptor()
+	// workflow.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	workflow.TypeValidator = func() func(string) error {
+		validators := workflowDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// workflowDescData is the schema descriptor for data field.
+	workflowDescData := workflowFields[4].Descriptor()
+	// workflow.DefaultData holds the default value on creation for the data field.
+	workflow.DefaultData = workflowDescData.Default.(map[string]interface{})
+	// workflowDescID is the schema descriptor for id field.
+	workflowDescID := workflowMixinFields0[0].Descriptor()
+	// workflow.DefaultID holds the default value on creation for the id field.
+	workflow.DefaultID = workflowDescID.Default.(func() uuid.UUID)
+}
 
 const (
 	Version = "v0.14.5"                                         // Version of ent codegen.

@@ -14,6 +14,9 @@ type Dashboard struct{ ent.Schema }
 
 func (Dashboard) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
 
+// Policy is a fail-closed backstop behind the services' authorization (privacy.go).
+func (Dashboard) Policy() ent.Policy { return dashboardPolicy() }
+
 func (Dashboard) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("owner_id", uuid.UUID{}),

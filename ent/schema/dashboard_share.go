@@ -22,6 +22,9 @@ func (DashboardShare) Annotations() []schema.Annotation {
 		field.ID("dashboard_id", "user_id")}
 }
 
+// Policy is a fail-closed backstop behind the services' authorization (privacy.go).
+func (DashboardShare) Policy() ent.Policy { return dashboardSharePolicy() }
+
 func (DashboardShare) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("dashboard_id", uuid.UUID{}),

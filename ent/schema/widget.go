@@ -15,6 +15,9 @@ type Widget struct{ ent.Schema }
 
 func (Widget) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
 
+// Policy is a fail-closed backstop behind the services' authorization (privacy.go).
+func (Widget) Policy() ent.Policy { return widgetPolicy() }
+
 func (Widget) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("dashboard_id", uuid.UUID{}),
