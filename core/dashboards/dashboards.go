@@ -6,8 +6,8 @@ package dashboards
 import (
 	"context"
 	"errors"
-	"strconv"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 

@@ -256,4 +256,3 @@ func checkPosition(field string, p types.Position) error {
 	}
 	return nil
 }
-
