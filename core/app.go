@@ -101,14 +101,20 @@ func (a *App) Store() *store.Store { return a.store }
 // API is the HTTP API.
 func (a *App) API() *api.Server { return a.api }
 
-// Serve listens on the configured address until ctx ends, then shuts down
-// gracefully: no new connections, in-flight requests may finish within the
-// shutdown timeout.
-func (a *App) Serve(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+// Listen opens the configured address. Call it before New, so a busy or
+// invalid address fails before anything touches the database.
+func Listen(cfg config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: no new
+// connections, in-flight requests may finish within the shutdown timeout.
+// It reports an error when that timeout cut requests off.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.InfoContext(ctx, "listening", "addr", ln.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- a.api.Serve(ln) }()
@@ -117,13 +123,20 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := a.api.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := a.api.Shutdown(sctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("shutdown timeout (%s) passed with requests still running; they were cut off", a.cfg.ShutdownTimeout)
+		}
 		return err
 	}
-	return <-served
+	if err := <-served; err != nil {
+		return err
+	}
+	a.log.Info("stopped")
+	return nil
 }
 
 // Close releases the database.

@@ -32,12 +32,23 @@ generated into the data directory.`,
 			log := newLogger(os.Stderr, cfg)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			app, err := core.New(ctx, cfg, log, version)
+			go func() {
+				// After the first signal, a second one kills the process at
+				// once instead of waiting for the graceful shutdown.
+				<-ctx.Done()
+				stop()
+			}()
+			ln, err := core.Listen(cfg)
 			if err != nil {
 				return err
 			}
+			app, err := core.New(ctx, cfg, log, version)
+			if err != nil {
+				ln.Close()
+				return err
+			}
 			defer app.Close()
-			return app.Serve(ctx)
+			return app.Serve(ctx, ln)
 		},
 	}
 	config.Flags(cmd.Flags())

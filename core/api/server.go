@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -66,6 +67,9 @@ type Server struct {
 	routes  []Route
 	metrics *metrics
 	reg     *prometheus.Registry
+
+	mu sync.Mutex
+	ln *trackingListener
 }
 
 // New builds the API and its routes.
@@ -133,10 +137,37 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	tl := newTrackingListener(ln)
+	s.mu.Lock()
+	s.ln = tl
+	s.mu.Unlock()
+	return s.app.Listener(tl)
+}
 
-// Shutdown stops accepting connections and waits for in-flight requests.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting connections, drops connections that never sent a
+// request, and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	tl := s.ln
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.app.ShutdownWithContext(ctx) }()
+	if tl != nil {
+		// Once the listener is closed no new connection can turn up; the
+		// silent ones can go now and again shortly after (a connection
+		// accepted just before the close).
+		for i := 0; i < 3; i++ {
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(50 * time.Millisecond):
+			}
+			tl.closeSilent()
+		}
+	}
+	return <-done
+}
 
 // register adds a huma operation with its access level to the route table.
 func register[I, O any](s *Server, access Access, op huma.Operation, h func(context.Context, *I) (*O, error)) {

@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,8 +110,10 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 	c.AdminEmail, _ = lookupEnv("DATAPULSE_ADMIN_EMAIL")
 	c.AdminPassword, _ = lookupEnv("DATAPULSE_ADMIN_PASSWORD")
 
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: want host:port", c.Addr))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		errs = append(errs, fmt.Errorf("addr %q: port must be a number from 0 to 65535", c.Addr))
 	}
 	if c.DefaultRole == "" {
 		errs = append(errs, errors.New("default-role must not be empty"))

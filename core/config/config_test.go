@@ -52,6 +52,7 @@ func TestValidation(t *testing.T) {
 		want string
 	}{
 		{"bad addr", []string{"--addr", "nonsense"}, nil, "addr"},
+		{"bad port", []string{"--addr", "127.0.0.1:99999"}, nil, "port"},
 		{"bad url", []string{"--database-url", "mysql://x"}, nil, "database-url"},
 		{"bad level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"bad ttl env", nil, map[string]string{"DATAPULSE_ACCESS_TOKEN_TTL": "forever"}, "DATAPULSE_ACCESS_TOKEN_TTL"},

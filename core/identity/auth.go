@@ -61,7 +61,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, err
 	}
-	hash := s.dummyHash
+	hash := s.dummy()
 	if u != nil {
 		hash = u.Password
 	}

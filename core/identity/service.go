@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/datapulse/datapulse/core/errs"
@@ -40,7 +41,9 @@ type Service struct {
 	account *keyedLimiter // login attempts per account
 	client  *keyedLimiter // login attempts per client address
 	// dummyHash makes a login for an unknown email cost the same as one for
-	// a known email, so timing does not reveal which accounts exist.
+	// a known email, so timing does not reveal which accounts exist. Made on
+	// first use: hashing at start would be most of the start-up time.
+	dummyOnce sync.Once
 	dummyHash string
 }
 
@@ -73,15 +76,22 @@ func New(db *ent.Client, o Options) (*Service, error) {
 	if o.Facts == nil {
 		o.Facts = policy.NewFacts(policy.RoleEditor)
 	}
-	dummy, err := HashPassword("dummy password for timing equalisation", o.Argon2)
-	if err != nil {
-		return nil, err
-	}
 	return &Service{
-		db: db, opt: o, log: o.Logger, now: o.Now, dummyHash: dummy, facts: o.Facts,
+		db: db, opt: o, log: o.Logger, now: o.Now, facts: o.Facts,
 		account: newKeyedLimiter(30*time.Second, o.LoginBurst),
 		client:  newKeyedLimiter(2*time.Second, o.ClientBurst),
 	}, nil
+}
+
+func (s *Service) dummy() string {
+	s.dummyOnce.Do(func() {
+		h, err := HashPassword("dummy password for timing equalisation", s.opt.Argon2)
+		if err != nil {
+			panic(err) // crypto/rand failed
+		}
+		s.dummyHash = h
+	})
+	return s.dummyHash
 }
 
 // AccessTokenTTL is the lifetime of access tokens.

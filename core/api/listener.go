@@ -1,0 +1,72 @@
+package api
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// trackingListener remembers open connections and whether each has sent a
+// byte, so shutdown can drop the ones that never sent a request: fasthttp
+// counts a connection waiting for its first request as busy and would hold
+// shutdown until its read timeout.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackingListener
+	used atomic.Bool
+	once sync.Once
+}
+
+func newTrackingListener(ln net.Listener) *trackingListener {
+	return &trackingListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+// closeSilent closes every connection that has not sent anything yet.
+func (l *trackingListener) closeSilent() {
+	l.mu.Lock()
+	var silent []*trackedConn
+	for c := range l.conns {
+		if !c.used.Load() {
+			silent = append(silent, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range silent {
+		c.Close()
+	}
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.used.Store(true)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
