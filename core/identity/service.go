@@ -76,11 +76,13 @@ func New(db *ent.Client, o Options) (*Service, error) {
 	if o.Facts == nil {
 		o.Facts = policy.NewFacts(policy.RoleEditor)
 	}
-	return &Service{
+	svc := &Service{
 		db: db, opt: o, log: o.Logger, now: o.Now, facts: o.Facts,
 		account: newKeyedLimiter(30*time.Second, o.LoginBurst),
 		client:  newKeyedLimiter(2*time.Second, o.ClientBurst),
-	}, nil
+	}
+	go svc.dummy() // ready before the first unknown-email login, off the start-up path
+	return svc, nil
 }
 
 func (s *Service) dummy() string {
