@@ -209,7 +209,10 @@ func (s *Service) visible(sub policy.Subject, f Filter) predicate.Dashboard {
 	admin := sub.System || s.pol.Facts().IsAdmin(sub.UserID)
 	switch {
 	case f.Owned && f.SharedWithMe:
-		return dashboard.Or(owned, shared)
+		if canReadShared || admin {
+			return dashboard.Or(owned, shared)
+		}
+		return owned
 	case f.Owned:
 		return owned
 	case f.SharedWithMe:
