@@ -13,6 +13,7 @@ import (
 	"github.com/datapulse/datapulse/core/config"
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/policysync"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -24,6 +25,7 @@ type App struct {
 	store      *store.Store
 	identity   *identity.Service
 	policy     *policy.Enforcer
+	psync      *policysync.Sync // nil on SQLite (one process)
 	dashboards *dashboards.Service
 	api        *api.Server
 }
@@ -45,24 +47,40 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, err
 	}
+	a := &App{cfg: cfg, log: log, store: st}
+	if err := a.init(ctx, version); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) init(ctx context.Context, version string) error {
+	cfg, log, st := a.cfg, a.log, a.store
 	applied, err := st.Migrate(ctx)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return fmt.Errorf("migrate database: %w", err)
 	}
 	log.InfoContext(ctx, "database ready", "dialect", st.Dialect, "migrations_applied", len(applied))
+	// Several processes may share a PostgreSQL database: listen for their
+	// authorization changes before loading, so none falls in between.
+	if st.Dialect == store.Postgres {
+		if a.psync, err = policysync.Listen(ctx, cfg.DatabaseURL, st.DB(), st.Client, log); err != nil {
+			return err
+		}
+	}
 	// Loading the facts reads every dashboard: it acts as the system.
 	facts, err := policy.Load(identity.SystemContext(ctx), st.Client, cfg.DefaultRole)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
-	enforcer, err := policy.NewEnforcer(facts)
-	if err != nil {
-		st.Close()
-		return nil, err
+	if a.psync != nil {
+		a.psync.Start(facts)
 	}
-	id, err := identity.New(st.Client, identity.Options{
+	if a.policy, err = policy.NewEnforcer(facts); err != nil {
+		return err
+	}
+	a.identity, err = identity.New(st.Client, identity.Options{
 		SigningKey:      cfg.TokenSigningKey,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
@@ -70,26 +88,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		Facts:           facts,
 	})
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	if cfg.AdminEmail != "" {
-		created, err := id.BootstrapAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		created, err := a.identity.BootstrapAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("create first admin from DATAPULSE_ADMIN_EMAIL: %w", err)
+			return fmt.Errorf("create first admin from DATAPULSE_ADMIN_EMAIL: %w", err)
 		}
 		if created {
 			log.InfoContext(ctx, "first admin created from environment")
 		}
 	}
-	a := &App{cfg: cfg, log: log, store: st, identity: id, policy: enforcer,
-		dashboards: dashboards.New(st.Client, enforcer, log)}
+	a.dashboards = dashboards.New(st.Client, a.policy, log)
 	a.api = api.New(api.Deps{
-		Identity: id, Dashboards: a.dashboards, Store: st, Logger: log, Version: version,
+		Identity: a.identity, Dashboards: a.dashboards, Store: st, Logger: log, Version: version,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,
 	})
-	return a, nil
+	return nil
 }
 
 // Identity is the identity service.
@@ -139,5 +154,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.store.Close() }
+// Close stops background work and releases the database.
+func (a *App) Close() error {
+	if a.psync != nil {
+		a.psync.Close()
+	}
+	return a.store.Close()
+}

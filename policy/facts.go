@@ -20,6 +20,39 @@ type Facts struct {
 	owners      map[uuid.UUID]uuid.UUID    // dashboard → owner
 	shares      map[shareKey]Level         // (dashboard, user) → level
 	sharedWith  map[uuid.UUID][]uuid.UUID  // dashboard → users it is shared with (for removal)
+
+	publish func(Change) // tells other processes; nil when alone
+}
+
+// Change names a part of the facts that changed, so other processes sharing
+// the database can re-read it (see Reload).
+type Change struct {
+	Kind string    `json:"k"` // ChangeUser, ChangeRoles or ChangeDashboard
+	ID   uuid.UUID `json:"id,omitempty"`
+}
+
+// Kinds of Change.
+const (
+	ChangeUser      = "user"
+	ChangeRoles     = "roles"
+	ChangeDashboard = "dashboard"
+)
+
+// OnChange sets fn to be called after every change made through the
+// exported mutators (not for changes read back by Reload). fn must not block.
+func (f *Facts) OnChange(fn func(Change)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.publish = fn
+}
+
+func (f *Facts) emit(c Change) {
+	f.mu.RLock()
+	fn := f.publish
+	f.mu.RUnlock()
+	if fn != nil {
+		fn(c)
+	}
 }
 
 type shareKey struct{ obj, user uuid.UUID }
@@ -103,6 +136,7 @@ func (f *Facts) ShareLevel(kind string, obj, user uuid.UUID) Level {
 
 // SetUser records a user's admin flag and explicit roles (nil: default role).
 func (f *Facts) SetUser(user uuid.UUID, admin bool, roles []string) {
+	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.users[user] = true
@@ -121,8 +155,13 @@ func (f *Facts) SetUser(user uuid.UUID, admin bool, roles []string) {
 // RemoveUser forgets a user and, as the database cascade does, their
 // dashboards and shares.
 func (f *Facts) RemoveUser(user uuid.UUID) {
+	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.removeUserLocked(user)
+}
+
+func (f *Facts) removeUserLocked(user uuid.UUID) {
 	delete(f.users, user)
 	delete(f.admins, user)
 	delete(f.userRoles, user)
@@ -140,6 +179,7 @@ func (f *Facts) RemoveUser(user uuid.UUID) {
 
 // SetRole records a role's permissions (replacing them).
 func (f *Facts) SetRole(name string, perms []string) {
+	defer f.emit(Change{Kind: ChangeRoles})
 	set := make(map[Action]bool, len(perms))
 	for _, p := range perms {
 		set[Action(p)] = true
@@ -151,6 +191,7 @@ func (f *Facts) SetRole(name string, perms []string) {
 
 // RenameRole moves a role and its holders to a new name.
 func (f *Facts) RenameRole(old, name string) {
+	defer f.emit(Change{Kind: ChangeRoles})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old == name {
@@ -170,6 +211,7 @@ func (f *Facts) RenameRole(old, name string) {
 
 // RemoveRole forgets a role and every assignment of it.
 func (f *Facts) RemoveRole(name string) {
+	defer f.emit(Change{Kind: ChangeRoles})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.roles, name)
@@ -190,6 +232,7 @@ func (f *Facts) RemoveRole(name string) {
 
 // SetOwner records a dashboard's owner.
 func (f *Facts) SetOwner(dashboard, owner uuid.UUID) {
+	defer f.emit(Change{Kind: ChangeDashboard, ID: dashboard})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.owners[dashboard] = owner
@@ -197,6 +240,7 @@ func (f *Facts) SetOwner(dashboard, owner uuid.UUID) {
 
 // RemoveDashboard forgets a dashboard and its shares.
 func (f *Facts) RemoveDashboard(dashboard uuid.UUID) {
+	defer f.emit(Change{Kind: ChangeDashboard, ID: dashboard})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.removeDashboardLocked(dashboard)
@@ -212,6 +256,7 @@ func (f *Facts) removeDashboardLocked(d uuid.UUID) {
 
 // SetShare records (or with LevelNone removes) a share.
 func (f *Facts) SetShare(dashboard, user uuid.UUID, l Level) {
+	defer f.emit(Change{Kind: ChangeDashboard, ID: dashboard})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := shareKey{dashboard, user}
@@ -237,6 +282,7 @@ func (f *Facts) SetShare(dashboard, user uuid.UUID, l Level) {
 
 // SetAdmin records users.role for a known user.
 func (f *Facts) SetAdmin(user uuid.UUID, admin bool) {
+	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.users[user] = true
@@ -249,6 +295,7 @@ func (f *Facts) SetAdmin(user uuid.UUID, admin bool) {
 
 // AddUserRole records a user_roles row.
 func (f *Facts) AddUserRole(user uuid.UUID, role string) {
+	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, r := range f.userRoles[user] {
@@ -262,6 +309,7 @@ func (f *Facts) AddUserRole(user uuid.UUID, role string) {
 // RemoveUserRole forgets a user_roles row; with none left the user falls
 // back to the default role.
 func (f *Facts) RemoveUserRole(user uuid.UUID, role string) {
+	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rs := f.userRoles[user]

@@ -1,0 +1,137 @@
+package policysync
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/store"
+	"github.com/datapulse/datapulse/core/store/storetest"
+	"github.com/datapulse/datapulse/ent/dashboardshare"
+	"github.com/datapulse/datapulse/ent/schema/types"
+	"github.com/datapulse/datapulse/policy"
+)
+
+// replica is one DataPulse process: its own connections, facts and sync.
+type replica struct {
+	st    *store.Store
+	facts *policy.Facts
+	sync  *Sync
+}
+
+func newReplica(t *testing.T, url string) *replica {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := Listen(ctx, url, st.DB(), st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := policy.Load(identity.SystemContext(ctx), st.Client, policy.RoleEditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(f)
+	t.Cleanup(s.Close)
+	return &replica{st: st, facts: f, sync: s}
+}
+
+// eventually polls cond for a bounded time.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s did not reach the other replica", what)
+}
+
+func TestChangesReachOtherReplicas(t *testing.T) {
+	server := os.Getenv(storetest.PostgresEnv)
+	if server == "" {
+		t.Skip("needs PostgreSQL: set " + storetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	url, drop, err := store.CreateTempDatabase(ctx, server, "datapulse_sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	mig, err := store.Open(ctx, store.Options{DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mig.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mig.Close()
+
+	a, b := newReplica(t, url), newReplica(t, url)
+	sys := identity.SystemContext(ctx)
+	db := a.st.Client
+
+	// A user and a dashboard, made through replica A as a service would.
+	owner := db.User.Create().SetEmail("owner@example.com").SetPassword("x").SaveX(sys)
+	a.facts.SetUser(owner.ID, false, nil)
+	reader := db.User.Create().SetEmail("reader@example.com").SetPassword("x").SaveX(sys)
+	a.facts.SetUser(reader.ID, false, nil)
+	eventually(t, "new users", func() bool { return b.facts.RoleAllows(reader.ID, policy.DashboardsCreate) })
+
+	d := db.Dashboard.Create().SetOwnerID(owner.ID).SetName("D").SaveX(sys)
+	db.Widget.Create().SetDashboardID(d.ID).SetType("text").SetPosition(types.Position{W: 1, H: 1}).ExecX(sys)
+	a.facts.SetOwner(d.ID, owner.ID)
+	eventually(t, "new dashboard", func() bool { return b.facts.IsOwner(policy.KindDashboard, d.ID, owner.ID) })
+
+	db.DashboardShare.Create().SetDashboardID(d.ID).SetUserID(reader.ID).SetPermissionLevel(dashboardshare.PermissionLevelEdit).ExecX(sys)
+	a.facts.SetShare(d.ID, reader.ID, policy.LevelEdit)
+	eventually(t, "share", func() bool { return b.facts.ShareLevel(policy.KindDashboard, d.ID, reader.ID) == policy.LevelEdit })
+
+	db.DashboardShare.Delete().Where(dashboardshare.DashboardID(d.ID), dashboardshare.UserID(reader.ID)).ExecX(sys)
+	a.facts.SetShare(d.ID, reader.ID, policy.LevelNone)
+	eventually(t, "unshare", func() bool { return b.facts.ShareLevel(policy.KindDashboard, d.ID, reader.ID) == policy.LevelNone })
+
+	// A role edit: the editor role loses dashboards:create everywhere.
+	editor := db.Role.Query().AllX(sys)
+	for _, r := range editor {
+		if r.Name == policy.RoleEditor {
+			db.Role.UpdateOne(r).SetPermissions([]string{"dashboards:read"}).ExecX(sys)
+			a.facts.SetRole(r.Name, []string{"dashboards:read"})
+		}
+	}
+	eventually(t, "role edit", func() bool { return !b.facts.RoleAllows(reader.ID, policy.DashboardsCreate) })
+
+	db.User.UpdateOne(reader).SetRole("admin").ExecX(sys)
+	a.facts.SetAdmin(reader.ID, true)
+	eventually(t, "promotion", func() bool { return b.facts.IsAdmin(reader.ID) })
+
+	db.User.DeleteOneID(owner.ID).ExecX(sys)
+	a.facts.RemoveUser(owner.ID)
+	eventually(t, "user deletion with their dashboards", func() bool {
+		return !b.facts.IsOwner(policy.KindDashboard, d.ID, owner.ID) && !b.facts.RoleAllows(owner.ID, policy.DashboardsRead)
+	})
+
+	// B loses its connection; a change made meanwhile arrives through the
+	// full reload B does when it is back.
+	pid := b.sync.conn.PgConn().PID()
+	if _, err := a.st.DB().ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	late := db.User.Create().SetEmail("late@example.com").SetPassword("x").SetRole("admin").SaveX(sys)
+	// Deliberately not announced: only a reload can find it.
+	eventually(t, "change made while disconnected", func() bool { return b.facts.IsAdmin(late.ID) })
+
+	// A's own announcements are not applied back to A (no loop), and an
+	// unknown id is harmless.
+	if err := b.facts.Reload(sys, b.st.Client, policy.Change{Kind: policy.ChangeDashboard, ID: uuid.New()}); err != nil {
+		t.Fatal(err)
+	}
+}
