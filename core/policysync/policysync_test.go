@@ -119,15 +119,18 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 		return !b.facts.IsOwner(policy.KindDashboard, d.ID, owner.ID) && !b.facts.RoleAllows(owner.ID, policy.DashboardsRead)
 	})
 
-	// B loses its connection; a change made meanwhile arrives through the
-	// full reload B does when it is back.
+	// A change whose announcement B missed (here: never announced) reaches B
+	// through the full reload B does after it loses its connection.
+	late := db.User.Create().SetEmail("late@example.com").SetPassword("x").SetRole("admin").SaveX(sys)
+	time.Sleep(50 * time.Millisecond)
+	if b.facts.IsAdmin(late.ID) {
+		t.Fatal("an unannounced change reached B without a reload")
+	}
 	pid := b.sync.conn.PgConn().PID()
 	if _, err := a.st.DB().ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
 	}
-	late := db.User.Create().SetEmail("late@example.com").SetPassword("x").SetRole("admin").SaveX(sys)
-	// Deliberately not announced: only a reload can find it.
-	eventually(t, "change made while disconnected", func() bool { return b.facts.IsAdmin(late.ID) })
+	eventually(t, "change missed while disconnected", func() bool { return b.facts.IsAdmin(late.ID) })
 
 	// A's own announcements are not applied back to A (no loop), and an
 	// unknown id is harmless.
