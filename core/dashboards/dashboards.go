@@ -254,23 +254,14 @@ func (s *Service) List(ctx context.Context, f Filter, p paging.Params) (paging.P
 		preds = append(preds, dashboard.NameContainsFold(q))
 	}
 	query := s.db.Dashboard.Query().Where(preds...)
-	total, err := query.Clone().Count(ctx)
-	if err != nil {
-		return page, err
-	}
 	order := ent.Asc(field)
 	if desc {
 		order = ent.Desc(field)
 	}
-	rows, err := query.Order(order, ent.Desc(dashboard.FieldID)).Offset(p.Offset()).Limit(p.PerPage).All(ctx)
-	if err != nil {
-		return page, err
-	}
-	page = paging.Page[Dashboard]{Items: make([]Dashboard, len(rows)), Page: p.Page, PerPage: p.PerPage, Total: total}
-	for i, d := range rows {
-		page.Items[i] = s.toDashboard(sub, d)
-	}
-	return page, nil
+	return paging.Collect(ctx, p, query.Clone().Count,
+		func(ctx context.Context, off, n int) ([]*ent.Dashboard, error) {
+			return query.Order(order, ent.Desc(dashboard.FieldID)).Offset(off).Limit(n).All(ctx)
+		}, func(d *ent.Dashboard) Dashboard { return s.toDashboard(sub, d) })
 }
 
 // Get returns a dashboard with its widgets.

@@ -98,23 +98,10 @@ func (s *Service) ListDepartments(ctx context.Context, q string, p paging.Params
 	if q = strings.TrimSpace(q); q != "" {
 		query.Where(department.NameContainsFold(q))
 	}
-	total, err := query.Clone().Count(ctx)
-	if err != nil {
-		return page, err
-	}
-	order := ent.Asc(field)
-	if desc {
-		order = ent.Desc(field)
-	}
-	rows, err := query.Order(order, ent.Asc(department.FieldID)).Offset(p.Offset()).Limit(p.PerPage).All(ctx)
-	if err != nil {
-		return page, err
-	}
-	page = paging.Page[Department]{Items: make([]Department, len(rows)), Page: p.Page, PerPage: p.PerPage, Total: total}
-	for i, d := range rows {
-		page.Items[i] = toDepartment(d)
-	}
-	return page, nil
+	return paging.Collect(ctx, p, query.Clone().Count,
+		func(ctx context.Context, off, n int) ([]*ent.Department, error) {
+			return query.Order(orderBy(field, desc), ent.Asc(department.FieldID)).Offset(off).Limit(n).All(ctx)
+		}, toDepartment)
 }
 
 // GetDepartment (admins only).

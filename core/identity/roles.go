@@ -112,23 +112,10 @@ func (s *Service) ListRoles(ctx context.Context, p paging.Params) (paging.Page[R
 	if err != nil {
 		return page, err
 	}
-	total, err := s.db.Role.Query().Count(ctx)
-	if err != nil {
-		return page, err
-	}
-	order := ent.Asc(field)
-	if desc {
-		order = ent.Desc(field)
-	}
-	rows, err := s.db.Role.Query().Order(order, ent.Asc(role.FieldID)).Offset(p.Offset()).Limit(p.PerPage).All(ctx)
-	if err != nil {
-		return page, err
-	}
-	page = paging.Page[Role]{Items: make([]Role, len(rows)), Page: p.Page, PerPage: p.PerPage, Total: total}
-	for i, r := range rows {
-		page.Items[i] = toRole(r)
-	}
-	return page, nil
+	return paging.Collect(ctx, p, s.db.Role.Query().Count,
+		func(ctx context.Context, off, n int) ([]*ent.Role, error) {
+			return s.db.Role.Query().Order(orderBy(field, desc), ent.Asc(role.FieldID)).Offset(off).Limit(n).All(ctx)
+		}, toRole)
 }
 
 // GetRole (admins only).

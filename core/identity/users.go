@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
@@ -214,23 +215,18 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter, p paging.Params) 
 		preds = append(preds, user.DepartmentID(*f.DepartmentID))
 	}
 	q := s.db.User.Query().Where(preds...)
-	total, err := q.Clone().Count(ctx)
-	if err != nil {
-		return page, err
-	}
-	order := ent.Asc(field)
+	return paging.Collect(ctx, p, q.Clone().Count,
+		func(ctx context.Context, off, n int) ([]*ent.User, error) {
+			return q.Order(orderBy(field, desc), ent.Asc(user.FieldID)).Offset(off).Limit(n).All(ctx)
+		}, toUser)
+}
+
+// orderBy is the ent ordering for a validated sort field.
+func orderBy(field string, desc bool) func(*sql.Selector) {
 	if desc {
-		order = ent.Desc(field)
+		return ent.Desc(field)
 	}
-	rows, err := q.Order(order, ent.Asc(user.FieldID)).Offset(p.Offset()).Limit(p.PerPage).All(ctx)
-	if err != nil {
-		return page, err
-	}
-	page = paging.Page[User]{Items: make([]User, len(rows)), Page: p.Page, PerPage: p.PerPage, Total: total}
-	for i, u := range rows {
-		page.Items[i] = toUser(u)
-	}
-	return page, nil
+	return ent.Asc(field)
 }
 
 // GetUser returns one account (admins only).

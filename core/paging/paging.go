@@ -4,6 +4,7 @@
 package paging
 
 import (
+	"context"
 	"strings"
 
 	"github.com/datapulse/datapulse/core/errs"
@@ -66,4 +67,26 @@ func (p Params) SortField(def string, allowed ...string) (field string, desc boo
 		}
 	}
 	return "", false, errs.Invalid("sort", "sort must be one of "+strings.Join(allowed, ", ")+" (prefix - for descending)")
+}
+
+// Collect builds a page from a count of all matches and a fetch of one
+// window of them, converting each row with conv.
+func Collect[E, T any](ctx context.Context, p Params,
+	count func(context.Context) (int, error),
+	fetch func(ctx context.Context, offset, limit int) ([]E, error),
+	conv func(E) T,
+) (Page[T], error) {
+	total, err := count(ctx)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	rows, err := fetch(ctx, p.Offset(), p.PerPage)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	page := Page[T]{Items: make([]T, len(rows)), Page: p.Page, PerPage: p.PerPage, Total: total}
+	for i, r := range rows {
+		page.Items[i] = conv(r)
+	}
+	return page, nil
 }
