@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/google/uuid"
@@ -85,7 +86,7 @@ func (f *Facts) IsAdmin(user uuid.UUID) bool {
 func (f *Facts) RolesOf(user uuid.UUID) []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.rolesOfLocked(user)
+	return slices.Clone(f.rolesOfLocked(user))
 }
 
 func (f *Facts) rolesOfLocked(user uuid.UUID) []string {
@@ -173,6 +174,7 @@ func (f *Facts) removeUserLocked(user uuid.UUID) {
 	for k := range f.shares {
 		if k.user == user {
 			delete(f.shares, k)
+			f.sharedWith[k.obj] = slices.DeleteFunc(f.sharedWith[k.obj], func(u uuid.UUID) bool { return u == user })
 		}
 	}
 }
@@ -200,12 +202,16 @@ func (f *Facts) RenameRole(old, name string) {
 	f.roles[name] = f.roles[old]
 	delete(f.roles, old)
 	for u, rs := range f.userRoles {
-		for i, r := range rs {
-			if r == old {
-				rs[i] = name
+		if slices.Contains(rs, old) {
+			// A new slice: one handed out earlier must not change under its holder.
+			renamed := slices.Clone(rs)
+			for i, r := range renamed {
+				if r == old {
+					renamed[i] = name
+				}
 			}
+			f.userRoles[u] = renamed
 		}
-		f.userRoles[u] = rs
 	}
 }
 
@@ -216,7 +222,10 @@ func (f *Facts) RemoveRole(name string) {
 	defer f.mu.Unlock()
 	delete(f.roles, name)
 	for u, rs := range f.userRoles {
-		kept := rs[:0]
+		if !slices.Contains(rs, name) {
+			continue
+		}
+		kept := make([]string, 0, len(rs)-1)
 		for _, r := range rs {
 			if r != name {
 				kept = append(kept, r)

@@ -170,7 +170,7 @@ func (s *Service) CreateUser(ctx context.Context, in CreateUserInput) (User, err
 // BootstrapAdmin creates the first admin when no user exists yet; it reports
 // whether it created one. It is for start-up configuration, never HTTP.
 func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) (bool, error) {
-	created := false
+	var createdID uuid.UUID
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
 		n, err := tx.User.Query().Count(ctx)
 		if err != nil || n > 0 {
@@ -180,11 +180,15 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) (b
 		if err != nil {
 			return err
 		}
-		created = true
-		s.facts.SetUser(u.ID, true, nil)
+		createdID = u.ID
 		return nil
 	})
-	return created, err
+	if err != nil || createdID == uuid.Nil {
+		return false, err
+	}
+	// Only a committed user enters the facts.
+	s.facts.SetUser(createdID, true, nil)
+	return true, nil
 }
 
 // ListUsers lists accounts (admins only).
