@@ -75,6 +75,13 @@ func NewFacts(defaultRole string) *Facts {
 // DefaultRole is the role of users without user_roles rows.
 func (f *Facts) DefaultRole() string { return f.defaultRole }
 
+// Dashboards is how many dashboards exist.
+func (f *Facts) Dashboards() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.owners)
+}
+
 // IsAdmin reports users.role = admin.
 func (f *Facts) IsAdmin(user uuid.UUID) bool {
 	f.mu.RLock()

@@ -17,8 +17,9 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver (pure Go)
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
 
 	"github.com/datapulse/datapulse/ent"
 	// Schema defaults, hooks and privacy policies are registered by the
@@ -162,10 +163,16 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 }
 
 func openPostgres(ctx context.Context, u string, o Options) (*Store, error) {
-	db, err := sql.Open("pgx", u)
+	pc, err := pgx.ParseConfig(u)
 	if err != nil {
-		return nil, fmt.Errorf("store: open postgres: %w", err)
+		return nil, fmt.Errorf("store: postgres URL %s: %w", redactURL(u), scrubErr(err))
 	}
+	// Metadata queries are short OLTP statements; JIT compilation of one
+	// whose estimated cost crosses the threshold costs ~90 ms on its own.
+	if _, set := pc.RuntimeParams["jit"]; !set {
+		pc.RuntimeParams["jit"] = "off"
+	}
+	db := stdlib.OpenDB(*pc)
 	n := o.MaxOpenConns
 	if n <= 0 {
 		n = max(8, 4*runtime.NumCPU())

@@ -201,6 +201,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{DashboardsColumns[5]},
 			},
+			{
+				Name:    "dashboards_updated_at_idx",
+				Unique:  false,
+				Columns: []*schema.Column{DashboardsColumns[2], DashboardsColumns[0]},
+			},
 		},
 	}
 	// DashboardSharesColumns holds the columns for the "dashboard_shares" table.

@@ -38,5 +38,7 @@ func (Dashboard) Edges() []ent.Edge {
 func (Dashboard) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("owner_id").StorageKey("dashboards_owner_id_idx"),
+		// Lists are newest first: the first page is read off this index.
+		index.Fields("updated_at", "id").StorageKey("dashboards_updated_at_idx"),
 	}
 }
