@@ -1606,6 +1606,38 @@ func (c *DataSourceClient) GetX(ctx context.Context, id uuid.UUID) *DataSource {
 	return obj
 }
 
+// QueryCreator queries the creator edge of a DataSource.
+func (c *DataSourceClient) QueryCreator(_m *DataSource) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(datasource.Table, datasource.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, datasource.CreatorTable, datasource.CreatorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryQueries queries the queries edge of a DataSource.
+func (c *DataSourceClient) QueryQueries(_m *DataSource) *SavedQueryQuery {
+	query := (&SavedQueryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(datasource.Table, datasource.FieldID, id),
+			sqlgraph.To(savedquery.Table, savedquery.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, datasource.QueriesTable, datasource.QueriesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *DataSourceClient) Hooks() []Hook {
 	return c.hooks.DataSource
@@ -2680,6 +2712,22 @@ func (c *SavedQueryClient) QueryUser(_m *SavedQuery) *UserQuery {
 	return query
 }
 
+// QueryDataSource queries the data_source edge of a SavedQuery.
+func (c *SavedQueryClient) QueryDataSource(_m *SavedQuery) *DataSourceQuery {
+	query := (&DataSourceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(savedquery.Table, savedquery.FieldID, id),
+			sqlgraph.To(datasource.Table, datasource.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, savedquery.DataSourceTable, savedquery.DataSourceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *SavedQueryClient) Hooks() []Hook {
 	return c.hooks.SavedQuery
@@ -3360,6 +3408,22 @@ func (c *UserClient) QueryAPITokens(_m *User) *APITokenQuery {
 			sqlgraph.From(user.Table, user.FieldID, id),
 			sqlgraph.To(apitoken.Table, apitoken.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.APITokensTable, user.APITokensColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDataSources queries the data_sources edge of a User.
+func (c *UserClient) QueryDataSources(_m *User) *DataSourceQuery {
+	query := (&DataSourceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(datasource.Table, datasource.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.DataSourcesTable, user.DataSourcesColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

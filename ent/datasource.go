@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/datapulse/datapulse/ent/datasource"
+	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
 
@@ -32,8 +33,50 @@ type DataSource struct {
 	// Status holds the value of the "status" field.
 	Status datasource.Status `json:"status,omitempty"`
 	// LastSync holds the value of the "last_sync" field.
-	LastSync     *time.Time `json:"last_sync,omitempty"`
+	LastSync *time.Time `json:"last_sync,omitempty"`
+	// Secrets holds the value of the "secrets" field.
+	Secrets map[string]string `json:"-"`
+	// ConfigVersion holds the value of the "config_version" field.
+	ConfigVersion int64 `json:"config_version,omitempty"`
+	// LastError holds the value of the "last_error" field.
+	LastError *string `json:"last_error,omitempty"`
+	// CreatedBy holds the value of the "created_by" field.
+	CreatedBy *uuid.UUID `json:"created_by,omitempty"`
+	// Edges holds the relations/edges for other nodes in the graph.
+	// The values are being populated by the DataSourceQuery when eager-loading is set.
+	Edges        DataSourceEdges `json:"edges"`
 	selectValues sql.SelectValues
+}
+
+// DataSourceEdges holds the relations/edges for other nodes in the graph.
+type DataSourceEdges struct {
+	// Creator holds the value of the creator edge.
+	Creator *User `json:"creator,omitempty"`
+	// Queries holds the value of the queries edge.
+	Queries []*SavedQuery `json:"queries,omitempty"`
+	// loadedTypes holds the information for reporting if a
+	// type was loaded (or requested) in eager-loading or not.
+	loadedTypes [2]bool
+}
+
+// CreatorOrErr returns the Creator value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e DataSourceEdges) CreatorOrErr() (*User, error) {
+	if e.Creator != nil {
+		return e.Creator, nil
+	} else if e.loadedTypes[0] {
+		return nil, &NotFoundError{label: user.Label}
+	}
+	return nil, &NotLoadedError{edge: "creator"}
+}
+
+// QueriesOrErr returns the Queries value or an error if the edge
+// was not loaded in eager-loading.
+func (e DataSourceEdges) QueriesOrErr() ([]*SavedQuery, error) {
+	if e.loadedTypes[1] {
+		return e.Queries, nil
+	}
+	return nil, &NotLoadedError{edge: "queries"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -41,9 +84,13 @@ func (*DataSource) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case datasource.FieldConfig:
+		case datasource.FieldCreatedBy:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case datasource.FieldConfig, datasource.FieldSecrets:
 			values[i] = new([]byte)
-		case datasource.FieldName, datasource.FieldType, datasource.FieldStatus:
+		case datasource.FieldConfigVersion:
+			values[i] = new(sql.NullInt64)
+		case datasource.FieldName, datasource.FieldType, datasource.FieldStatus, datasource.FieldLastError:
 			values[i] = new(sql.NullString)
 		case datasource.FieldCreatedAt, datasource.FieldUpdatedAt, datasource.FieldLastSync:
 			values[i] = new(sql.NullTime)
@@ -115,6 +162,34 @@ func (_m *DataSource) assignValues(columns []string, values []any) error {
 				_m.LastSync = new(time.Time)
 				*_m.LastSync = value.Time
 			}
+		case datasource.FieldSecrets:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field secrets", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Secrets); err != nil {
+					return fmt.Errorf("unmarshal field secrets: %w", err)
+				}
+			}
+		case datasource.FieldConfigVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field config_version", values[i])
+			} else if value.Valid {
+				_m.ConfigVersion = value.Int64
+			}
+		case datasource.FieldLastError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field last_error", values[i])
+			} else if value.Valid {
+				_m.LastError = new(string)
+				*_m.LastError = value.String
+			}
+		case datasource.FieldCreatedBy:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field created_by", values[i])
+			} else if value.Valid {
+				_m.CreatedBy = new(uuid.UUID)
+				*_m.CreatedBy = *value.S.(*uuid.UUID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -126,6 +201,16 @@ func (_m *DataSource) assignValues(columns []string, values []any) error {
 // This includes values selected through modifiers, order, etc.
 func (_m *DataSource) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
+}
+
+// QueryCreator queries the "creator" edge of the DataSource entity.
+func (_m *DataSource) QueryCreator() *UserQuery {
+	return NewDataSourceClient(_m.config).QueryCreator(_m)
+}
+
+// QueryQueries queries the "queries" edge of the DataSource entity.
+func (_m *DataSource) QueryQueries() *SavedQueryQuery {
+	return NewDataSourceClient(_m.config).QueryQueries(_m)
 }
 
 // Update returns a builder for updating this DataSource.
@@ -172,6 +257,21 @@ func (_m *DataSource) String() string {
 	if v := _m.LastSync; v != nil {
 		builder.WriteString("last_sync=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("secrets=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("config_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ConfigVersion))
+	builder.WriteString(", ")
+	if v := _m.LastError; v != nil {
+		builder.WriteString("last_error=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.CreatedBy; v != nil {
+		builder.WriteString("created_by=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

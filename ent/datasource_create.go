@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/datasource"
+	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
 
@@ -98,6 +100,54 @@ func (_c *DataSourceCreate) SetNillableLastSync(v *time.Time) *DataSourceCreate 
 	return _c
 }
 
+// SetSecrets sets the "secrets" field.
+func (_c *DataSourceCreate) SetSecrets(v map[string]string) *DataSourceCreate {
+	_c.mutation.SetSecrets(v)
+	return _c
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (_c *DataSourceCreate) SetConfigVersion(v int64) *DataSourceCreate {
+	_c.mutation.SetConfigVersion(v)
+	return _c
+}
+
+// SetNillableConfigVersion sets the "config_version" field if the given value is not nil.
+func (_c *DataSourceCreate) SetNillableConfigVersion(v *int64) *DataSourceCreate {
+	if v != nil {
+		_c.SetConfigVersion(*v)
+	}
+	return _c
+}
+
+// SetLastError sets the "last_error" field.
+func (_c *DataSourceCreate) SetLastError(v string) *DataSourceCreate {
+	_c.mutation.SetLastError(v)
+	return _c
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_c *DataSourceCreate) SetNillableLastError(v *string) *DataSourceCreate {
+	if v != nil {
+		_c.SetLastError(*v)
+	}
+	return _c
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (_c *DataSourceCreate) SetCreatedBy(v uuid.UUID) *DataSourceCreate {
+	_c.mutation.SetCreatedBy(v)
+	return _c
+}
+
+// SetNillableCreatedBy sets the "created_by" field if the given value is not nil.
+func (_c *DataSourceCreate) SetNillableCreatedBy(v *uuid.UUID) *DataSourceCreate {
+	if v != nil {
+		_c.SetCreatedBy(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DataSourceCreate) SetID(v uuid.UUID) *DataSourceCreate {
 	_c.mutation.SetID(v)
@@ -110,6 +160,40 @@ func (_c *DataSourceCreate) SetNillableID(v *uuid.UUID) *DataSourceCreate {
 		_c.SetID(*v)
 	}
 	return _c
+}
+
+// SetCreatorID sets the "creator" edge to the User entity by ID.
+func (_c *DataSourceCreate) SetCreatorID(id uuid.UUID) *DataSourceCreate {
+	_c.mutation.SetCreatorID(id)
+	return _c
+}
+
+// SetNillableCreatorID sets the "creator" edge to the User entity by ID if the given value is not nil.
+func (_c *DataSourceCreate) SetNillableCreatorID(id *uuid.UUID) *DataSourceCreate {
+	if id != nil {
+		_c = _c.SetCreatorID(*id)
+	}
+	return _c
+}
+
+// SetCreator sets the "creator" edge to the User entity.
+func (_c *DataSourceCreate) SetCreator(v *User) *DataSourceCreate {
+	return _c.SetCreatorID(v.ID)
+}
+
+// AddQueryIDs adds the "queries" edge to the SavedQuery entity by IDs.
+func (_c *DataSourceCreate) AddQueryIDs(ids ...uuid.UUID) *DataSourceCreate {
+	_c.mutation.AddQueryIDs(ids...)
+	return _c
+}
+
+// AddQueries adds the "queries" edges to the SavedQuery entity.
+func (_c *DataSourceCreate) AddQueries(v ...*SavedQuery) *DataSourceCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddQueryIDs(ids...)
 }
 
 // Mutation returns the DataSourceMutation object of the builder.
@@ -163,6 +247,14 @@ func (_c *DataSourceCreate) defaults() {
 		v := datasource.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Secrets(); !ok {
+		v := datasource.DefaultSecrets
+		_c.mutation.SetSecrets(v)
+	}
+	if _, ok := _c.mutation.ConfigVersion(); !ok {
+		v := datasource.DefaultConfigVersion
+		_c.mutation.SetConfigVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := datasource.DefaultID()
 		_c.mutation.SetID(v)
@@ -203,6 +295,12 @@ func (_c *DataSourceCreate) check() error {
 		if err := datasource.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "DataSource.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Secrets(); !ok {
+		return &ValidationError{Name: "secrets", err: errors.New(`ent: missing required field "DataSource.secrets"`)}
+	}
+	if _, ok := _c.mutation.ConfigVersion(); !ok {
+		return &ValidationError{Name: "config_version", err: errors.New(`ent: missing required field "DataSource.config_version"`)}
 	}
 	return nil
 }
@@ -267,6 +365,51 @@ func (_c *DataSourceCreate) createSpec() (*DataSource, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastSync(); ok {
 		_spec.SetField(datasource.FieldLastSync, field.TypeTime, value)
 		_node.LastSync = &value
+	}
+	if value, ok := _c.mutation.Secrets(); ok {
+		_spec.SetField(datasource.FieldSecrets, field.TypeJSON, value)
+		_node.Secrets = value
+	}
+	if value, ok := _c.mutation.ConfigVersion(); ok {
+		_spec.SetField(datasource.FieldConfigVersion, field.TypeInt64, value)
+		_node.ConfigVersion = value
+	}
+	if value, ok := _c.mutation.LastError(); ok {
+		_spec.SetField(datasource.FieldLastError, field.TypeString, value)
+		_node.LastError = &value
+	}
+	if nodes := _c.mutation.CreatorIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   datasource.CreatorTable,
+			Columns: []string{datasource.CreatorColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.CreatedBy = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.QueriesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
 }
@@ -395,6 +538,72 @@ func (u *DataSourceUpsert) UpdateLastSync() *DataSourceUpsert {
 // ClearLastSync clears the value of the "last_sync" field.
 func (u *DataSourceUpsert) ClearLastSync() *DataSourceUpsert {
 	u.SetNull(datasource.FieldLastSync)
+	return u
+}
+
+// SetSecrets sets the "secrets" field.
+func (u *DataSourceUpsert) SetSecrets(v map[string]string) *DataSourceUpsert {
+	u.Set(datasource.FieldSecrets, v)
+	return u
+}
+
+// UpdateSecrets sets the "secrets" field to the value that was provided on create.
+func (u *DataSourceUpsert) UpdateSecrets() *DataSourceUpsert {
+	u.SetExcluded(datasource.FieldSecrets)
+	return u
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (u *DataSourceUpsert) SetConfigVersion(v int64) *DataSourceUpsert {
+	u.Set(datasource.FieldConfigVersion, v)
+	return u
+}
+
+// UpdateConfigVersion sets the "config_version" field to the value that was provided on create.
+func (u *DataSourceUpsert) UpdateConfigVersion() *DataSourceUpsert {
+	u.SetExcluded(datasource.FieldConfigVersion)
+	return u
+}
+
+// AddConfigVersion adds v to the "config_version" field.
+func (u *DataSourceUpsert) AddConfigVersion(v int64) *DataSourceUpsert {
+	u.Add(datasource.FieldConfigVersion, v)
+	return u
+}
+
+// SetLastError sets the "last_error" field.
+func (u *DataSourceUpsert) SetLastError(v string) *DataSourceUpsert {
+	u.Set(datasource.FieldLastError, v)
+	return u
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *DataSourceUpsert) UpdateLastError() *DataSourceUpsert {
+	u.SetExcluded(datasource.FieldLastError)
+	return u
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (u *DataSourceUpsert) ClearLastError() *DataSourceUpsert {
+	u.SetNull(datasource.FieldLastError)
+	return u
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (u *DataSourceUpsert) SetCreatedBy(v uuid.UUID) *DataSourceUpsert {
+	u.Set(datasource.FieldCreatedBy, v)
+	return u
+}
+
+// UpdateCreatedBy sets the "created_by" field to the value that was provided on create.
+func (u *DataSourceUpsert) UpdateCreatedBy() *DataSourceUpsert {
+	u.SetExcluded(datasource.FieldCreatedBy)
+	return u
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (u *DataSourceUpsert) ClearCreatedBy() *DataSourceUpsert {
+	u.SetNull(datasource.FieldCreatedBy)
 	return u
 }
 
@@ -537,6 +746,83 @@ func (u *DataSourceUpsertOne) UpdateLastSync() *DataSourceUpsertOne {
 func (u *DataSourceUpsertOne) ClearLastSync() *DataSourceUpsertOne {
 	return u.Update(func(s *DataSourceUpsert) {
 		s.ClearLastSync()
+	})
+}
+
+// SetSecrets sets the "secrets" field.
+func (u *DataSourceUpsertOne) SetSecrets(v map[string]string) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetSecrets(v)
+	})
+}
+
+// UpdateSecrets sets the "secrets" field to the value that was provided on create.
+func (u *DataSourceUpsertOne) UpdateSecrets() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateSecrets()
+	})
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (u *DataSourceUpsertOne) SetConfigVersion(v int64) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetConfigVersion(v)
+	})
+}
+
+// AddConfigVersion adds v to the "config_version" field.
+func (u *DataSourceUpsertOne) AddConfigVersion(v int64) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.AddConfigVersion(v)
+	})
+}
+
+// UpdateConfigVersion sets the "config_version" field to the value that was provided on create.
+func (u *DataSourceUpsertOne) UpdateConfigVersion() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateConfigVersion()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *DataSourceUpsertOne) SetLastError(v string) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *DataSourceUpsertOne) UpdateLastError() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (u *DataSourceUpsertOne) ClearLastError() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.ClearLastError()
+	})
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (u *DataSourceUpsertOne) SetCreatedBy(v uuid.UUID) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetCreatedBy(v)
+	})
+}
+
+// UpdateCreatedBy sets the "created_by" field to the value that was provided on create.
+func (u *DataSourceUpsertOne) UpdateCreatedBy() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateCreatedBy()
+	})
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (u *DataSourceUpsertOne) ClearCreatedBy() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.ClearCreatedBy()
 	})
 }
 
@@ -846,6 +1132,83 @@ func (u *DataSourceUpsertBulk) UpdateLastSync() *DataSourceUpsertBulk {
 func (u *DataSourceUpsertBulk) ClearLastSync() *DataSourceUpsertBulk {
 	return u.Update(func(s *DataSourceUpsert) {
 		s.ClearLastSync()
+	})
+}
+
+// SetSecrets sets the "secrets" field.
+func (u *DataSourceUpsertBulk) SetSecrets(v map[string]string) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetSecrets(v)
+	})
+}
+
+// UpdateSecrets sets the "secrets" field to the value that was provided on create.
+func (u *DataSourceUpsertBulk) UpdateSecrets() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateSecrets()
+	})
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (u *DataSourceUpsertBulk) SetConfigVersion(v int64) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetConfigVersion(v)
+	})
+}
+
+// AddConfigVersion adds v to the "config_version" field.
+func (u *DataSourceUpsertBulk) AddConfigVersion(v int64) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.AddConfigVersion(v)
+	})
+}
+
+// UpdateConfigVersion sets the "config_version" field to the value that was provided on create.
+func (u *DataSourceUpsertBulk) UpdateConfigVersion() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateConfigVersion()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *DataSourceUpsertBulk) SetLastError(v string) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *DataSourceUpsertBulk) UpdateLastError() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (u *DataSourceUpsertBulk) ClearLastError() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.ClearLastError()
+	})
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (u *DataSourceUpsertBulk) SetCreatedBy(v uuid.UUID) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetCreatedBy(v)
+	})
+}
+
+// UpdateCreatedBy sets the "created_by" field to the value that was provided on create.
+func (u *DataSourceUpsertBulk) UpdateCreatedBy() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateCreatedBy()
+	})
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (u *DataSourceUpsertBulk) ClearCreatedBy() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.ClearCreatedBy()
 	})
 }
 

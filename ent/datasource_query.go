@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"math"
 
@@ -14,17 +15,21 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/predicate"
+	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
 
 // DataSourceQuery is the builder for querying DataSource entities.
 type DataSourceQuery struct {
 	config
-	ctx        *QueryContext
-	order      []datasource.OrderOption
-	inters     []Interceptor
-	predicates []predicate.DataSource
-	modifiers  []func(*sql.Selector)
+	ctx         *QueryContext
+	order       []datasource.OrderOption
+	inters      []Interceptor
+	predicates  []predicate.DataSource
+	withCreator *UserQuery
+	withQueries *SavedQueryQuery
+	modifiers   []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -59,6 +64,50 @@ func (_q *DataSourceQuery) Unique(unique bool) *DataSourceQuery {
 func (_q *DataSourceQuery) Order(o ...datasource.OrderOption) *DataSourceQuery {
 	_q.order = append(_q.order, o...)
 	return _q
+}
+
+// QueryCreator chains the current query on the "creator" edge.
+func (_q *DataSourceQuery) QueryCreator() *UserQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(datasource.Table, datasource.FieldID, selector),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, datasource.CreatorTable, datasource.CreatorColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryQueries chains the current query on the "queries" edge.
+func (_q *DataSourceQuery) QueryQueries() *SavedQueryQuery {
+	query := (&SavedQueryClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(datasource.Table, datasource.FieldID, selector),
+			sqlgraph.To(savedquery.Table, savedquery.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, datasource.QueriesTable, datasource.QueriesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
 }
 
 // First returns the first DataSource entity from the query.
@@ -248,15 +297,39 @@ func (_q *DataSourceQuery) Clone() *DataSourceQuery {
 		return nil
 	}
 	return &DataSourceQuery{
-		config:     _q.config,
-		ctx:        _q.ctx.Clone(),
-		order:      append([]datasource.OrderOption{}, _q.order...),
-		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.DataSource{}, _q.predicates...),
+		config:      _q.config,
+		ctx:         _q.ctx.Clone(),
+		order:       append([]datasource.OrderOption{}, _q.order...),
+		inters:      append([]Interceptor{}, _q.inters...),
+		predicates:  append([]predicate.DataSource{}, _q.predicates...),
+		withCreator: _q.withCreator.Clone(),
+		withQueries: _q.withQueries.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
 	}
+}
+
+// WithCreator tells the query-builder to eager-load the nodes that are connected to
+// the "creator" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DataSourceQuery) WithCreator(opts ...func(*UserQuery)) *DataSourceQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCreator = query
+	return _q
+}
+
+// WithQueries tells the query-builder to eager-load the nodes that are connected to
+// the "queries" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DataSourceQuery) WithQueries(opts ...func(*SavedQueryQuery)) *DataSourceQuery {
+	query := (&SavedQueryClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withQueries = query
+	return _q
 }
 
 // GroupBy is used to group vertices by one or more fields/columns.
@@ -335,8 +408,12 @@ func (_q *DataSourceQuery) prepareQuery(ctx context.Context) error {
 
 func (_q *DataSourceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*DataSource, error) {
 	var (
-		nodes = []*DataSource{}
-		_spec = _q.querySpec()
+		nodes       = []*DataSource{}
+		_spec       = _q.querySpec()
+		loadedTypes = [2]bool{
+			_q.withCreator != nil,
+			_q.withQueries != nil,
+		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*DataSource).scanValues(nil, columns)
@@ -344,6 +421,7 @@ func (_q *DataSourceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*D
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &DataSource{config: _q.config}
 		nodes = append(nodes, node)
+		node.Edges.loadedTypes = loadedTypes
 		return node.assignValues(columns, values)
 	}
 	if len(_q.modifiers) > 0 {
@@ -358,7 +436,86 @@ func (_q *DataSourceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*D
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
+	if query := _q.withCreator; query != nil {
+		if err := _q.loadCreator(ctx, query, nodes, nil,
+			func(n *DataSource, e *User) { n.Edges.Creator = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withQueries; query != nil {
+		if err := _q.loadQueries(ctx, query, nodes,
+			func(n *DataSource) { n.Edges.Queries = []*SavedQuery{} },
+			func(n *DataSource, e *SavedQuery) { n.Edges.Queries = append(n.Edges.Queries, e) }); err != nil {
+			return nil, err
+		}
+	}
 	return nodes, nil
+}
+
+func (_q *DataSourceQuery) loadCreator(ctx context.Context, query *UserQuery, nodes []*DataSource, init func(*DataSource), assign func(*DataSource, *User)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*DataSource)
+	for i := range nodes {
+		if nodes[i].CreatedBy == nil {
+			continue
+		}
+		fk := *nodes[i].CreatedBy
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(user.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "created_by" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *DataSourceQuery) loadQueries(ctx context.Context, query *SavedQueryQuery, nodes []*DataSource, init func(*DataSource), assign func(*DataSource, *SavedQuery)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*DataSource)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(savedquery.FieldDataSourceID)
+	}
+	query.Where(predicate.SavedQuery(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(datasource.QueriesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DataSourceID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "data_source_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "data_source_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
 }
 
 func (_q *DataSourceQuery) sqlCount(ctx context.Context) (int, error) {
@@ -388,6 +545,9 @@ func (_q *DataSourceQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != datasource.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withCreator != nil {
+			_spec.Node.AddColumnOnce(datasource.FieldCreatedBy)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

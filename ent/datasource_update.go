@@ -13,6 +13,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/predicate"
+	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/user"
+	"github.com/google/uuid"
 )
 
 // DataSourceUpdate is the builder for updating DataSource entities.
@@ -102,9 +105,137 @@ func (_u *DataSourceUpdate) ClearLastSync() *DataSourceUpdate {
 	return _u
 }
 
+// SetSecrets sets the "secrets" field.
+func (_u *DataSourceUpdate) SetSecrets(v map[string]string) *DataSourceUpdate {
+	_u.mutation.SetSecrets(v)
+	return _u
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (_u *DataSourceUpdate) SetConfigVersion(v int64) *DataSourceUpdate {
+	_u.mutation.ResetConfigVersion()
+	_u.mutation.SetConfigVersion(v)
+	return _u
+}
+
+// SetNillableConfigVersion sets the "config_version" field if the given value is not nil.
+func (_u *DataSourceUpdate) SetNillableConfigVersion(v *int64) *DataSourceUpdate {
+	if v != nil {
+		_u.SetConfigVersion(*v)
+	}
+	return _u
+}
+
+// AddConfigVersion adds value to the "config_version" field.
+func (_u *DataSourceUpdate) AddConfigVersion(v int64) *DataSourceUpdate {
+	_u.mutation.AddConfigVersion(v)
+	return _u
+}
+
+// SetLastError sets the "last_error" field.
+func (_u *DataSourceUpdate) SetLastError(v string) *DataSourceUpdate {
+	_u.mutation.SetLastError(v)
+	return _u
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_u *DataSourceUpdate) SetNillableLastError(v *string) *DataSourceUpdate {
+	if v != nil {
+		_u.SetLastError(*v)
+	}
+	return _u
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (_u *DataSourceUpdate) ClearLastError() *DataSourceUpdate {
+	_u.mutation.ClearLastError()
+	return _u
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (_u *DataSourceUpdate) SetCreatedBy(v uuid.UUID) *DataSourceUpdate {
+	_u.mutation.SetCreatedBy(v)
+	return _u
+}
+
+// SetNillableCreatedBy sets the "created_by" field if the given value is not nil.
+func (_u *DataSourceUpdate) SetNillableCreatedBy(v *uuid.UUID) *DataSourceUpdate {
+	if v != nil {
+		_u.SetCreatedBy(*v)
+	}
+	return _u
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (_u *DataSourceUpdate) ClearCreatedBy() *DataSourceUpdate {
+	_u.mutation.ClearCreatedBy()
+	return _u
+}
+
+// SetCreatorID sets the "creator" edge to the User entity by ID.
+func (_u *DataSourceUpdate) SetCreatorID(id uuid.UUID) *DataSourceUpdate {
+	_u.mutation.SetCreatorID(id)
+	return _u
+}
+
+// SetNillableCreatorID sets the "creator" edge to the User entity by ID if the given value is not nil.
+func (_u *DataSourceUpdate) SetNillableCreatorID(id *uuid.UUID) *DataSourceUpdate {
+	if id != nil {
+		_u = _u.SetCreatorID(*id)
+	}
+	return _u
+}
+
+// SetCreator sets the "creator" edge to the User entity.
+func (_u *DataSourceUpdate) SetCreator(v *User) *DataSourceUpdate {
+	return _u.SetCreatorID(v.ID)
+}
+
+// AddQueryIDs adds the "queries" edge to the SavedQuery entity by IDs.
+func (_u *DataSourceUpdate) AddQueryIDs(ids ...uuid.UUID) *DataSourceUpdate {
+	_u.mutation.AddQueryIDs(ids...)
+	return _u
+}
+
+// AddQueries adds the "queries" edges to the SavedQuery entity.
+func (_u *DataSourceUpdate) AddQueries(v ...*SavedQuery) *DataSourceUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddQueryIDs(ids...)
+}
+
 // Mutation returns the DataSourceMutation object of the builder.
 func (_u *DataSourceUpdate) Mutation() *DataSourceMutation {
 	return _u.mutation
+}
+
+// ClearCreator clears the "creator" edge to the User entity.
+func (_u *DataSourceUpdate) ClearCreator() *DataSourceUpdate {
+	_u.mutation.ClearCreator()
+	return _u
+}
+
+// ClearQueries clears all "queries" edges to the SavedQuery entity.
+func (_u *DataSourceUpdate) ClearQueries() *DataSourceUpdate {
+	_u.mutation.ClearQueries()
+	return _u
+}
+
+// RemoveQueryIDs removes the "queries" edge to SavedQuery entities by IDs.
+func (_u *DataSourceUpdate) RemoveQueryIDs(ids ...uuid.UUID) *DataSourceUpdate {
+	_u.mutation.RemoveQueryIDs(ids...)
+	return _u
+}
+
+// RemoveQueries removes "queries" edges to SavedQuery entities.
+func (_u *DataSourceUpdate) RemoveQueries(v ...*SavedQuery) *DataSourceUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveQueryIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -195,6 +326,95 @@ func (_u *DataSourceUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.LastSyncCleared() {
 		_spec.ClearField(datasource.FieldLastSync, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Secrets(); ok {
+		_spec.SetField(datasource.FieldSecrets, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.ConfigVersion(); ok {
+		_spec.SetField(datasource.FieldConfigVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedConfigVersion(); ok {
+		_spec.AddField(datasource.FieldConfigVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.LastError(); ok {
+		_spec.SetField(datasource.FieldLastError, field.TypeString, value)
+	}
+	if _u.mutation.LastErrorCleared() {
+		_spec.ClearField(datasource.FieldLastError, field.TypeString)
+	}
+	if _u.mutation.CreatorCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   datasource.CreatorTable,
+			Columns: []string{datasource.CreatorColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CreatorIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   datasource.CreatorTable,
+			Columns: []string{datasource.CreatorColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.QueriesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedQueriesIDs(); len(nodes) > 0 && !_u.mutation.QueriesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.QueriesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -290,9 +510,137 @@ func (_u *DataSourceUpdateOne) ClearLastSync() *DataSourceUpdateOne {
 	return _u
 }
 
+// SetSecrets sets the "secrets" field.
+func (_u *DataSourceUpdateOne) SetSecrets(v map[string]string) *DataSourceUpdateOne {
+	_u.mutation.SetSecrets(v)
+	return _u
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (_u *DataSourceUpdateOne) SetConfigVersion(v int64) *DataSourceUpdateOne {
+	_u.mutation.ResetConfigVersion()
+	_u.mutation.SetConfigVersion(v)
+	return _u
+}
+
+// SetNillableConfigVersion sets the "config_version" field if the given value is not nil.
+func (_u *DataSourceUpdateOne) SetNillableConfigVersion(v *int64) *DataSourceUpdateOne {
+	if v != nil {
+		_u.SetConfigVersion(*v)
+	}
+	return _u
+}
+
+// AddConfigVersion adds value to the "config_version" field.
+func (_u *DataSourceUpdateOne) AddConfigVersion(v int64) *DataSourceUpdateOne {
+	_u.mutation.AddConfigVersion(v)
+	return _u
+}
+
+// SetLastError sets the "last_error" field.
+func (_u *DataSourceUpdateOne) SetLastError(v string) *DataSourceUpdateOne {
+	_u.mutation.SetLastError(v)
+	return _u
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_u *DataSourceUpdateOne) SetNillableLastError(v *string) *DataSourceUpdateOne {
+	if v != nil {
+		_u.SetLastError(*v)
+	}
+	return _u
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (_u *DataSourceUpdateOne) ClearLastError() *DataSourceUpdateOne {
+	_u.mutation.ClearLastError()
+	return _u
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (_u *DataSourceUpdateOne) SetCreatedBy(v uuid.UUID) *DataSourceUpdateOne {
+	_u.mutation.SetCreatedBy(v)
+	return _u
+}
+
+// SetNillableCreatedBy sets the "created_by" field if the given value is not nil.
+func (_u *DataSourceUpdateOne) SetNillableCreatedBy(v *uuid.UUID) *DataSourceUpdateOne {
+	if v != nil {
+		_u.SetCreatedBy(*v)
+	}
+	return _u
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (_u *DataSourceUpdateOne) ClearCreatedBy() *DataSourceUpdateOne {
+	_u.mutation.ClearCreatedBy()
+	return _u
+}
+
+// SetCreatorID sets the "creator" edge to the User entity by ID.
+func (_u *DataSourceUpdateOne) SetCreatorID(id uuid.UUID) *DataSourceUpdateOne {
+	_u.mutation.SetCreatorID(id)
+	return _u
+}
+
+// SetNillableCreatorID sets the "creator" edge to the User entity by ID if the given value is not nil.
+func (_u *DataSourceUpdateOne) SetNillableCreatorID(id *uuid.UUID) *DataSourceUpdateOne {
+	if id != nil {
+		_u = _u.SetCreatorID(*id)
+	}
+	return _u
+}
+
+// SetCreator sets the "creator" edge to the User entity.
+func (_u *DataSourceUpdateOne) SetCreator(v *User) *DataSourceUpdateOne {
+	return _u.SetCreatorID(v.ID)
+}
+
+// AddQueryIDs adds the "queries" edge to the SavedQuery entity by IDs.
+func (_u *DataSourceUpdateOne) AddQueryIDs(ids ...uuid.UUID) *DataSourceUpdateOne {
+	_u.mutation.AddQueryIDs(ids...)
+	return _u
+}
+
+// AddQueries adds the "queries" edges to the SavedQuery entity.
+func (_u *DataSourceUpdateOne) AddQueries(v ...*SavedQuery) *DataSourceUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddQueryIDs(ids...)
+}
+
 // Mutation returns the DataSourceMutation object of the builder.
 func (_u *DataSourceUpdateOne) Mutation() *DataSourceMutation {
 	return _u.mutation
+}
+
+// ClearCreator clears the "creator" edge to the User entity.
+func (_u *DataSourceUpdateOne) ClearCreator() *DataSourceUpdateOne {
+	_u.mutation.ClearCreator()
+	return _u
+}
+
+// ClearQueries clears all "queries" edges to the SavedQuery entity.
+func (_u *DataSourceUpdateOne) ClearQueries() *DataSourceUpdateOne {
+	_u.mutation.ClearQueries()
+	return _u
+}
+
+// RemoveQueryIDs removes the "queries" edge to SavedQuery entities by IDs.
+func (_u *DataSourceUpdateOne) RemoveQueryIDs(ids ...uuid.UUID) *DataSourceUpdateOne {
+	_u.mutation.RemoveQueryIDs(ids...)
+	return _u
+}
+
+// RemoveQueries removes "queries" edges to SavedQuery entities.
+func (_u *DataSourceUpdateOne) RemoveQueries(v ...*SavedQuery) *DataSourceUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveQueryIDs(ids...)
 }
 
 // Where appends a list predicates to the DataSourceUpdate builder.
@@ -413,6 +761,95 @@ func (_u *DataSourceUpdateOne) sqlSave(ctx context.Context) (_node *DataSource, 
 	}
 	if _u.mutation.LastSyncCleared() {
 		_spec.ClearField(datasource.FieldLastSync, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Secrets(); ok {
+		_spec.SetField(datasource.FieldSecrets, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.ConfigVersion(); ok {
+		_spec.SetField(datasource.FieldConfigVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedConfigVersion(); ok {
+		_spec.AddField(datasource.FieldConfigVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.LastError(); ok {
+		_spec.SetField(datasource.FieldLastError, field.TypeString, value)
+	}
+	if _u.mutation.LastErrorCleared() {
+		_spec.ClearField(datasource.FieldLastError, field.TypeString)
+	}
+	if _u.mutation.CreatorCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   datasource.CreatorTable,
+			Columns: []string{datasource.CreatorColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CreatorIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   datasource.CreatorTable,
+			Columns: []string{datasource.CreatorColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.QueriesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedQueriesIDs(); len(nodes) > 0 && !_u.mutation.QueriesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.QueriesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   datasource.QueriesTable,
+			Columns: []string{datasource.QueriesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(savedquery.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_node = &DataSource{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -5111,20 +5111,29 @@ func (m *DataModelMutation) ResetEdge(name string) error {
 // DataSourceMutation represents an operation that mutates the DataSource nodes in the graph.
 type DataSourceMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *uuid.UUID
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	_type         *string
-	_config       *map[string]interface{}
-	status        *datasource.Status
-	last_sync     *time.Time
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*DataSource, error)
-	predicates    []predicate.DataSource
+	op                Op
+	typ               string
+	id                *uuid.UUID
+	created_at        *time.Time
+	updated_at        *time.Time
+	name              *string
+	_type             *string
+	_config           *map[string]interface{}
+	status            *datasource.Status
+	last_sync         *time.Time
+	secrets           *map[string]string
+	config_version    *int64
+	addconfig_version *int64
+	last_error        *string
+	clearedFields     map[string]struct{}
+	creator           *uuid.UUID
+	clearedcreator    bool
+	queries           map[uuid.UUID]struct{}
+	removedqueries    map[uuid.UUID]struct{}
+	clearedqueries    bool
+	done              bool
+	oldValue          func(context.Context) (*DataSource, error)
+	predicates        []predicate.DataSource
 }
 
 var _ ent.Mutation = (*DataSourceMutation)(nil)
@@ -5496,6 +5505,290 @@ func (m *DataSourceMutation) ResetLastSync() {
 	delete(m.clearedFields, datasource.FieldLastSync)
 }
 
+// SetSecrets sets the "secrets" field.
+func (m *DataSourceMutation) SetSecrets(value map[string]string) {
+	m.secrets = &value
+}
+
+// Secrets returns the value of the "secrets" field in the mutation.
+func (m *DataSourceMutation) Secrets() (r map[string]string, exists bool) {
+	v := m.secrets
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecrets returns the old "secrets" field's value of the DataSource entity.
+// If the DataSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DataSourceMutation) OldSecrets(ctx context.Context) (v map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecrets is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecrets requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecrets: %w", err)
+	}
+	return oldValue.Secrets, nil
+}
+
+// ResetSecrets resets all changes to the "secrets" field.
+func (m *DataSourceMutation) ResetSecrets() {
+	m.secrets = nil
+}
+
+// SetConfigVersion sets the "config_version" field.
+func (m *DataSourceMutation) SetConfigVersion(i int64) {
+	m.config_version = &i
+	m.addconfig_version = nil
+}
+
+// ConfigVersion returns the value of the "config_version" field in the mutation.
+func (m *DataSourceMutation) ConfigVersion() (r int64, exists bool) {
+	v := m.config_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfigVersion returns the old "config_version" field's value of the DataSource entity.
+// If the DataSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DataSourceMutation) OldConfigVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfigVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfigVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfigVersion: %w", err)
+	}
+	return oldValue.ConfigVersion, nil
+}
+
+// AddConfigVersion adds i to the "config_version" field.
+func (m *DataSourceMutation) AddConfigVersion(i int64) {
+	if m.addconfig_version != nil {
+		*m.addconfig_version += i
+	} else {
+		m.addconfig_version = &i
+	}
+}
+
+// AddedConfigVersion returns the value that was added to the "config_version" field in this mutation.
+func (m *DataSourceMutation) AddedConfigVersion() (r int64, exists bool) {
+	v := m.addconfig_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetConfigVersion resets all changes to the "config_version" field.
+func (m *DataSourceMutation) ResetConfigVersion() {
+	m.config_version = nil
+	m.addconfig_version = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *DataSourceMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *DataSourceMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the DataSource entity.
+// If the DataSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DataSourceMutation) OldLastError(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (m *DataSourceMutation) ClearLastError() {
+	m.last_error = nil
+	m.clearedFields[datasource.FieldLastError] = struct{}{}
+}
+
+// LastErrorCleared returns if the "last_error" field was cleared in this mutation.
+func (m *DataSourceMutation) LastErrorCleared() bool {
+	_, ok := m.clearedFields[datasource.FieldLastError]
+	return ok
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *DataSourceMutation) ResetLastError() {
+	m.last_error = nil
+	delete(m.clearedFields, datasource.FieldLastError)
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *DataSourceMutation) SetCreatedBy(u uuid.UUID) {
+	m.creator = &u
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *DataSourceMutation) CreatedBy() (r uuid.UUID, exists bool) {
+	v := m.creator
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the DataSource entity.
+// If the DataSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DataSourceMutation) OldCreatedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ClearCreatedBy clears the value of the "created_by" field.
+func (m *DataSourceMutation) ClearCreatedBy() {
+	m.creator = nil
+	m.clearedFields[datasource.FieldCreatedBy] = struct{}{}
+}
+
+// CreatedByCleared returns if the "created_by" field was cleared in this mutation.
+func (m *DataSourceMutation) CreatedByCleared() bool {
+	_, ok := m.clearedFields[datasource.FieldCreatedBy]
+	return ok
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *DataSourceMutation) ResetCreatedBy() {
+	m.creator = nil
+	delete(m.clearedFields, datasource.FieldCreatedBy)
+}
+
+// SetCreatorID sets the "creator" edge to the User entity by id.
+func (m *DataSourceMutation) SetCreatorID(id uuid.UUID) {
+	m.creator = &id
+}
+
+// ClearCreator clears the "creator" edge to the User entity.
+func (m *DataSourceMutation) ClearCreator() {
+	m.clearedcreator = true
+	m.clearedFields[datasource.FieldCreatedBy] = struct{}{}
+}
+
+// CreatorCleared reports if the "creator" edge to the User entity was cleared.
+func (m *DataSourceMutation) CreatorCleared() bool {
+	return m.CreatedByCleared() || m.clearedcreator
+}
+
+// CreatorID returns the "creator" edge ID in the mutation.
+func (m *DataSourceMutation) CreatorID() (id uuid.UUID, exists bool) {
+	if m.creator != nil {
+		return *m.creator, true
+	}
+	return
+}
+
+// CreatorIDs returns the "creator" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CreatorID instead. It exists only for internal usage by the builders.
+func (m *DataSourceMutation) CreatorIDs() (ids []uuid.UUID) {
+	if id := m.creator; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCreator resets all changes to the "creator" edge.
+func (m *DataSourceMutation) ResetCreator() {
+	m.creator = nil
+	m.clearedcreator = false
+}
+
+// AddQueryIDs adds the "queries" edge to the SavedQuery entity by ids.
+func (m *DataSourceMutation) AddQueryIDs(ids ...uuid.UUID) {
+	if m.queries == nil {
+		m.queries = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.queries[ids[i]] = struct{}{}
+	}
+}
+
+// ClearQueries clears the "queries" edge to the SavedQuery entity.
+func (m *DataSourceMutation) ClearQueries() {
+	m.clearedqueries = true
+}
+
+// QueriesCleared reports if the "queries" edge to the SavedQuery entity was cleared.
+func (m *DataSourceMutation) QueriesCleared() bool {
+	return m.clearedqueries
+}
+
+// RemoveQueryIDs removes the "queries" edge to the SavedQuery entity by IDs.
+func (m *DataSourceMutation) RemoveQueryIDs(ids ...uuid.UUID) {
+	if m.removedqueries == nil {
+		m.removedqueries = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.queries, ids[i])
+		m.removedqueries[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedQueries returns the removed IDs of the "queries" edge to the SavedQuery entity.
+func (m *DataSourceMutation) RemovedQueriesIDs() (ids []uuid.UUID) {
+	for id := range m.removedqueries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// QueriesIDs returns the "queries" edge IDs in the mutation.
+func (m *DataSourceMutation) QueriesIDs() (ids []uuid.UUID) {
+	for id := range m.queries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetQueries resets all changes to the "queries" edge.
+func (m *DataSourceMutation) ResetQueries() {
+	m.queries = nil
+	m.clearedqueries = false
+	m.removedqueries = nil
+}
+
 // Where appends a list predicates to the DataSourceMutation builder.
 func (m *DataSourceMutation) Where(ps ...predicate.DataSource) {
 	m.predicates = append(m.predicates, ps...)
@@ -5530,7 +5823,7 @@ func (m *DataSourceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DataSourceMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, datasource.FieldCreatedAt)
 	}
@@ -5551,6 +5844,18 @@ func (m *DataSourceMutation) Fields() []string {
 	}
 	if m.last_sync != nil {
 		fields = append(fields, datasource.FieldLastSync)
+	}
+	if m.secrets != nil {
+		fields = append(fields, datasource.FieldSecrets)
+	}
+	if m.config_version != nil {
+		fields = append(fields, datasource.FieldConfigVersion)
+	}
+	if m.last_error != nil {
+		fields = append(fields, datasource.FieldLastError)
+	}
+	if m.creator != nil {
+		fields = append(fields, datasource.FieldCreatedBy)
 	}
 	return fields
 }
@@ -5574,6 +5879,14 @@ func (m *DataSourceMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case datasource.FieldLastSync:
 		return m.LastSync()
+	case datasource.FieldSecrets:
+		return m.Secrets()
+	case datasource.FieldConfigVersion:
+		return m.ConfigVersion()
+	case datasource.FieldLastError:
+		return m.LastError()
+	case datasource.FieldCreatedBy:
+		return m.CreatedBy()
 	}
 	return nil, false
 }
@@ -5597,6 +5910,14 @@ func (m *DataSourceMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldStatus(ctx)
 	case datasource.FieldLastSync:
 		return m.OldLastSync(ctx)
+	case datasource.FieldSecrets:
+		return m.OldSecrets(ctx)
+	case datasource.FieldConfigVersion:
+		return m.OldConfigVersion(ctx)
+	case datasource.FieldLastError:
+		return m.OldLastError(ctx)
+	case datasource.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
 	}
 	return nil, fmt.Errorf("unknown DataSource field %s", name)
 }
@@ -5655,6 +5976,34 @@ func (m *DataSourceMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastSync(v)
 		return nil
+	case datasource.FieldSecrets:
+		v, ok := value.(map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecrets(v)
+		return nil
+	case datasource.FieldConfigVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfigVersion(v)
+		return nil
+	case datasource.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case datasource.FieldCreatedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
 	}
 	return fmt.Errorf("unknown DataSource field %s", name)
 }
@@ -5662,13 +6011,21 @@ func (m *DataSourceMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *DataSourceMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addconfig_version != nil {
+		fields = append(fields, datasource.FieldConfigVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *DataSourceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case datasource.FieldConfigVersion:
+		return m.AddedConfigVersion()
+	}
 	return nil, false
 }
 
@@ -5677,6 +6034,13 @@ func (m *DataSourceMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *DataSourceMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case datasource.FieldConfigVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddConfigVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown DataSource numeric field %s", name)
 }
@@ -5687,6 +6051,12 @@ func (m *DataSourceMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(datasource.FieldLastSync) {
 		fields = append(fields, datasource.FieldLastSync)
+	}
+	if m.FieldCleared(datasource.FieldLastError) {
+		fields = append(fields, datasource.FieldLastError)
+	}
+	if m.FieldCleared(datasource.FieldCreatedBy) {
+		fields = append(fields, datasource.FieldCreatedBy)
 	}
 	return fields
 }
@@ -5704,6 +6074,12 @@ func (m *DataSourceMutation) ClearField(name string) error {
 	switch name {
 	case datasource.FieldLastSync:
 		m.ClearLastSync()
+		return nil
+	case datasource.FieldLastError:
+		m.ClearLastError()
+		return nil
+	case datasource.FieldCreatedBy:
+		m.ClearCreatedBy()
 		return nil
 	}
 	return fmt.Errorf("unknown DataSource nullable field %s", name)
@@ -5734,55 +6110,121 @@ func (m *DataSourceMutation) ResetField(name string) error {
 	case datasource.FieldLastSync:
 		m.ResetLastSync()
 		return nil
+	case datasource.FieldSecrets:
+		m.ResetSecrets()
+		return nil
+	case datasource.FieldConfigVersion:
+		m.ResetConfigVersion()
+		return nil
+	case datasource.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case datasource.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
 	}
 	return fmt.Errorf("unknown DataSource field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DataSourceMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 2)
+	if m.creator != nil {
+		edges = append(edges, datasource.EdgeCreator)
+	}
+	if m.queries != nil {
+		edges = append(edges, datasource.EdgeQueries)
+	}
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
 func (m *DataSourceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case datasource.EdgeCreator:
+		if id := m.creator; id != nil {
+			return []ent.Value{*id}
+		}
+	case datasource.EdgeQueries:
+		ids := make([]ent.Value, 0, len(m.queries))
+		for id := range m.queries {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DataSourceMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 2)
+	if m.removedqueries != nil {
+		edges = append(edges, datasource.EdgeQueries)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *DataSourceMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case datasource.EdgeQueries:
+		ids := make([]ent.Value, 0, len(m.removedqueries))
+		for id := range m.removedqueries {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DataSourceMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 2)
+	if m.clearedcreator {
+		edges = append(edges, datasource.EdgeCreator)
+	}
+	if m.clearedqueries {
+		edges = append(edges, datasource.EdgeQueries)
+	}
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
 func (m *DataSourceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case datasource.EdgeCreator:
+		return m.clearedcreator
+	case datasource.EdgeQueries:
+		return m.clearedqueries
+	}
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
 func (m *DataSourceMutation) ClearEdge(name string) error {
+	switch name {
+	case datasource.EdgeCreator:
+		m.ClearCreator()
+		return nil
+	}
 	return fmt.Errorf("unknown DataSource unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
 func (m *DataSourceMutation) ResetEdge(name string) error {
+	switch name {
+	case datasource.EdgeCreator:
+		m.ResetCreator()
+		return nil
+	case datasource.EdgeQueries:
+		m.ResetQueries()
+		return nil
+	}
 	return fmt.Errorf("unknown DataSource edge %s", name)
 }
 
@@ -9725,19 +10167,24 @@ func (m *RoleMutation) ResetEdge(name string) error {
 // SavedQueryMutation represents an operation that mutates the SavedQuery nodes in the graph.
 type SavedQueryMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *uuid.UUID
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	sql           *string
-	clearedFields map[string]struct{}
-	user          *uuid.UUID
-	cleareduser   bool
-	done          bool
-	oldValue      func(context.Context) (*SavedQuery, error)
-	predicates    []predicate.SavedQuery
+	op                 Op
+	typ                string
+	id                 *uuid.UUID
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	sql                *string
+	description        *string
+	parameters         *[]types.QueryParameter
+	appendparameters   []types.QueryParameter
+	clearedFields      map[string]struct{}
+	user               *uuid.UUID
+	cleareduser        bool
+	data_source        *uuid.UUID
+	cleareddata_source bool
+	done               bool
+	oldValue           func(context.Context) (*SavedQuery, error)
+	predicates         []predicate.SavedQuery
 }
 
 var _ ent.Mutation = (*SavedQueryMutation)(nil)
@@ -10024,6 +10471,155 @@ func (m *SavedQueryMutation) ResetSQL() {
 	m.sql = nil
 }
 
+// SetDescription sets the "description" field.
+func (m *SavedQueryMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *SavedQueryMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the SavedQuery entity.
+// If the SavedQuery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SavedQueryMutation) OldDescription(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ClearDescription clears the value of the "description" field.
+func (m *SavedQueryMutation) ClearDescription() {
+	m.description = nil
+	m.clearedFields[savedquery.FieldDescription] = struct{}{}
+}
+
+// DescriptionCleared returns if the "description" field was cleared in this mutation.
+func (m *SavedQueryMutation) DescriptionCleared() bool {
+	_, ok := m.clearedFields[savedquery.FieldDescription]
+	return ok
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *SavedQueryMutation) ResetDescription() {
+	m.description = nil
+	delete(m.clearedFields, savedquery.FieldDescription)
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (m *SavedQueryMutation) SetDataSourceID(u uuid.UUID) {
+	m.data_source = &u
+}
+
+// DataSourceID returns the value of the "data_source_id" field in the mutation.
+func (m *SavedQueryMutation) DataSourceID() (r uuid.UUID, exists bool) {
+	v := m.data_source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDataSourceID returns the old "data_source_id" field's value of the SavedQuery entity.
+// If the SavedQuery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SavedQueryMutation) OldDataSourceID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDataSourceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDataSourceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDataSourceID: %w", err)
+	}
+	return oldValue.DataSourceID, nil
+}
+
+// ClearDataSourceID clears the value of the "data_source_id" field.
+func (m *SavedQueryMutation) ClearDataSourceID() {
+	m.data_source = nil
+	m.clearedFields[savedquery.FieldDataSourceID] = struct{}{}
+}
+
+// DataSourceIDCleared returns if the "data_source_id" field was cleared in this mutation.
+func (m *SavedQueryMutation) DataSourceIDCleared() bool {
+	_, ok := m.clearedFields[savedquery.FieldDataSourceID]
+	return ok
+}
+
+// ResetDataSourceID resets all changes to the "data_source_id" field.
+func (m *SavedQueryMutation) ResetDataSourceID() {
+	m.data_source = nil
+	delete(m.clearedFields, savedquery.FieldDataSourceID)
+}
+
+// SetParameters sets the "parameters" field.
+func (m *SavedQueryMutation) SetParameters(tp []types.QueryParameter) {
+	m.parameters = &tp
+	m.appendparameters = nil
+}
+
+// Parameters returns the value of the "parameters" field in the mutation.
+func (m *SavedQueryMutation) Parameters() (r []types.QueryParameter, exists bool) {
+	v := m.parameters
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldParameters returns the old "parameters" field's value of the SavedQuery entity.
+// If the SavedQuery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SavedQueryMutation) OldParameters(ctx context.Context) (v []types.QueryParameter, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldParameters is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldParameters requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldParameters: %w", err)
+	}
+	return oldValue.Parameters, nil
+}
+
+// AppendParameters adds tp to the "parameters" field.
+func (m *SavedQueryMutation) AppendParameters(tp []types.QueryParameter) {
+	m.appendparameters = append(m.appendparameters, tp...)
+}
+
+// AppendedParameters returns the list of values that were appended to the "parameters" field in this mutation.
+func (m *SavedQueryMutation) AppendedParameters() ([]types.QueryParameter, bool) {
+	if len(m.appendparameters) == 0 {
+		return nil, false
+	}
+	return m.appendparameters, true
+}
+
+// ResetParameters resets all changes to the "parameters" field.
+func (m *SavedQueryMutation) ResetParameters() {
+	m.parameters = nil
+	m.appendparameters = nil
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *SavedQueryMutation) ClearUser() {
 	m.cleareduser = true
@@ -10049,6 +10645,33 @@ func (m *SavedQueryMutation) UserIDs() (ids []uuid.UUID) {
 func (m *SavedQueryMutation) ResetUser() {
 	m.user = nil
 	m.cleareduser = false
+}
+
+// ClearDataSource clears the "data_source" edge to the DataSource entity.
+func (m *SavedQueryMutation) ClearDataSource() {
+	m.cleareddata_source = true
+	m.clearedFields[savedquery.FieldDataSourceID] = struct{}{}
+}
+
+// DataSourceCleared reports if the "data_source" edge to the DataSource entity was cleared.
+func (m *SavedQueryMutation) DataSourceCleared() bool {
+	return m.DataSourceIDCleared() || m.cleareddata_source
+}
+
+// DataSourceIDs returns the "data_source" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DataSourceID instead. It exists only for internal usage by the builders.
+func (m *SavedQueryMutation) DataSourceIDs() (ids []uuid.UUID) {
+	if id := m.data_source; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDataSource resets all changes to the "data_source" edge.
+func (m *SavedQueryMutation) ResetDataSource() {
+	m.data_source = nil
+	m.cleareddata_source = false
 }
 
 // Where appends a list predicates to the SavedQueryMutation builder.
@@ -10085,7 +10708,7 @@ func (m *SavedQueryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SavedQueryMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, savedquery.FieldCreatedAt)
 	}
@@ -10100,6 +10723,15 @@ func (m *SavedQueryMutation) Fields() []string {
 	}
 	if m.sql != nil {
 		fields = append(fields, savedquery.FieldSQL)
+	}
+	if m.description != nil {
+		fields = append(fields, savedquery.FieldDescription)
+	}
+	if m.data_source != nil {
+		fields = append(fields, savedquery.FieldDataSourceID)
+	}
+	if m.parameters != nil {
+		fields = append(fields, savedquery.FieldParameters)
 	}
 	return fields
 }
@@ -10119,6 +10751,12 @@ func (m *SavedQueryMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case savedquery.FieldSQL:
 		return m.SQL()
+	case savedquery.FieldDescription:
+		return m.Description()
+	case savedquery.FieldDataSourceID:
+		return m.DataSourceID()
+	case savedquery.FieldParameters:
+		return m.Parameters()
 	}
 	return nil, false
 }
@@ -10138,6 +10776,12 @@ func (m *SavedQueryMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldName(ctx)
 	case savedquery.FieldSQL:
 		return m.OldSQL(ctx)
+	case savedquery.FieldDescription:
+		return m.OldDescription(ctx)
+	case savedquery.FieldDataSourceID:
+		return m.OldDataSourceID(ctx)
+	case savedquery.FieldParameters:
+		return m.OldParameters(ctx)
 	}
 	return nil, fmt.Errorf("unknown SavedQuery field %s", name)
 }
@@ -10182,6 +10826,27 @@ func (m *SavedQueryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSQL(v)
 		return nil
+	case savedquery.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case savedquery.FieldDataSourceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDataSourceID(v)
+		return nil
+	case savedquery.FieldParameters:
+		v, ok := value.([]types.QueryParameter)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetParameters(v)
+		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery field %s", name)
 }
@@ -10211,7 +10876,14 @@ func (m *SavedQueryMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *SavedQueryMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(savedquery.FieldDescription) {
+		fields = append(fields, savedquery.FieldDescription)
+	}
+	if m.FieldCleared(savedquery.FieldDataSourceID) {
+		fields = append(fields, savedquery.FieldDataSourceID)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -10224,6 +10896,14 @@ func (m *SavedQueryMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *SavedQueryMutation) ClearField(name string) error {
+	switch name {
+	case savedquery.FieldDescription:
+		m.ClearDescription()
+		return nil
+	case savedquery.FieldDataSourceID:
+		m.ClearDataSourceID()
+		return nil
+	}
 	return fmt.Errorf("unknown SavedQuery nullable field %s", name)
 }
 
@@ -10246,15 +10926,27 @@ func (m *SavedQueryMutation) ResetField(name string) error {
 	case savedquery.FieldSQL:
 		m.ResetSQL()
 		return nil
+	case savedquery.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case savedquery.FieldDataSourceID:
+		m.ResetDataSourceID()
+		return nil
+	case savedquery.FieldParameters:
+		m.ResetParameters()
+		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *SavedQueryMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.user != nil {
 		edges = append(edges, savedquery.EdgeUser)
+	}
+	if m.data_source != nil {
+		edges = append(edges, savedquery.EdgeDataSource)
 	}
 	return edges
 }
@@ -10267,13 +10959,17 @@ func (m *SavedQueryMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case savedquery.EdgeDataSource:
+		if id := m.data_source; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *SavedQueryMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	return edges
 }
 
@@ -10285,9 +10981,12 @@ func (m *SavedQueryMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *SavedQueryMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.cleareduser {
 		edges = append(edges, savedquery.EdgeUser)
+	}
+	if m.cleareddata_source {
+		edges = append(edges, savedquery.EdgeDataSource)
 	}
 	return edges
 }
@@ -10298,6 +10997,8 @@ func (m *SavedQueryMutation) EdgeCleared(name string) bool {
 	switch name {
 	case savedquery.EdgeUser:
 		return m.cleareduser
+	case savedquery.EdgeDataSource:
+		return m.cleareddata_source
 	}
 	return false
 }
@@ -10309,6 +11010,9 @@ func (m *SavedQueryMutation) ClearEdge(name string) error {
 	case savedquery.EdgeUser:
 		m.ClearUser()
 		return nil
+	case savedquery.EdgeDataSource:
+		m.ClearDataSource()
+		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery unique edge %s", name)
 }
@@ -10319,6 +11023,9 @@ func (m *SavedQueryMutation) ResetEdge(name string) error {
 	switch name {
 	case savedquery.EdgeUser:
 		m.ResetUser()
+		return nil
+	case savedquery.EdgeDataSource:
+		m.ResetDataSource()
 		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery edge %s", name)
@@ -11742,6 +12449,9 @@ type UserMutation struct {
 	api_tokens                 map[uuid.UUID]struct{}
 	removedapi_tokens          map[uuid.UUID]struct{}
 	clearedapi_tokens          bool
+	data_sources               map[uuid.UUID]struct{}
+	removeddata_sources        map[uuid.UUID]struct{}
+	cleareddata_sources        bool
 	done                       bool
 	oldValue                   func(context.Context) (*User, error)
 	predicates                 []predicate.User
@@ -12961,6 +13671,60 @@ func (m *UserMutation) ResetAPITokens() {
 	m.removedapi_tokens = nil
 }
 
+// AddDataSourceIDs adds the "data_sources" edge to the DataSource entity by ids.
+func (m *UserMutation) AddDataSourceIDs(ids ...uuid.UUID) {
+	if m.data_sources == nil {
+		m.data_sources = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.data_sources[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDataSources clears the "data_sources" edge to the DataSource entity.
+func (m *UserMutation) ClearDataSources() {
+	m.cleareddata_sources = true
+}
+
+// DataSourcesCleared reports if the "data_sources" edge to the DataSource entity was cleared.
+func (m *UserMutation) DataSourcesCleared() bool {
+	return m.cleareddata_sources
+}
+
+// RemoveDataSourceIDs removes the "data_sources" edge to the DataSource entity by IDs.
+func (m *UserMutation) RemoveDataSourceIDs(ids ...uuid.UUID) {
+	if m.removeddata_sources == nil {
+		m.removeddata_sources = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.data_sources, ids[i])
+		m.removeddata_sources[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDataSources returns the removed IDs of the "data_sources" edge to the DataSource entity.
+func (m *UserMutation) RemovedDataSourcesIDs() (ids []uuid.UUID) {
+	for id := range m.removeddata_sources {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DataSourcesIDs returns the "data_sources" edge IDs in the mutation.
+func (m *UserMutation) DataSourcesIDs() (ids []uuid.UUID) {
+	for id := range m.data_sources {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDataSources resets all changes to the "data_sources" edge.
+func (m *UserMutation) ResetDataSources() {
+	m.data_sources = nil
+	m.cleareddata_sources = false
+	m.removeddata_sources = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -13234,7 +13998,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 15)
+	edges := make([]string, 0, 16)
 	if m.department != nil {
 		edges = append(edges, user.EdgeDepartment)
 	}
@@ -13279,6 +14043,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.api_tokens != nil {
 		edges = append(edges, user.EdgeAPITokens)
+	}
+	if m.data_sources != nil {
+		edges = append(edges, user.EdgeDataSources)
 	}
 	return edges
 }
@@ -13375,13 +14142,19 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeDataSources:
+		ids := make([]ent.Value, 0, len(m.data_sources))
+		for id := range m.data_sources {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 15)
+	edges := make([]string, 0, 16)
 	if m.removedprofiles != nil {
 		edges = append(edges, user.EdgeProfiles)
 	}
@@ -13423,6 +14196,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedapi_tokens != nil {
 		edges = append(edges, user.EdgeAPITokens)
+	}
+	if m.removeddata_sources != nil {
+		edges = append(edges, user.EdgeDataSources)
 	}
 	return edges
 }
@@ -13515,13 +14291,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeDataSources:
+		ids := make([]ent.Value, 0, len(m.removeddata_sources))
+		for id := range m.removeddata_sources {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 15)
+	edges := make([]string, 0, 16)
 	if m.cleareddepartment {
 		edges = append(edges, user.EdgeDepartment)
 	}
@@ -13567,6 +14349,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	if m.clearedapi_tokens {
 		edges = append(edges, user.EdgeAPITokens)
 	}
+	if m.cleareddata_sources {
+		edges = append(edges, user.EdgeDataSources)
+	}
 	return edges
 }
 
@@ -13604,6 +14389,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedsessions
 	case user.EdgeAPITokens:
 		return m.clearedapi_tokens
+	case user.EdgeDataSources:
+		return m.cleareddata_sources
 	}
 	return false
 }
@@ -13667,6 +14454,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeAPITokens:
 		m.ResetAPITokens()
+		return nil
+	case user.EdgeDataSources:
+		m.ResetDataSources()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

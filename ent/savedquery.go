@@ -3,13 +3,16 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
@@ -29,6 +32,12 @@ type SavedQuery struct {
 	Name string `json:"name,omitempty"`
 	// SQL holds the value of the "sql" field.
 	SQL string `json:"sql,omitempty"`
+	// Description holds the value of the "description" field.
+	Description *string `json:"description,omitempty"`
+	// DataSourceID holds the value of the "data_source_id" field.
+	DataSourceID *uuid.UUID `json:"data_source_id,omitempty"`
+	// Parameters holds the value of the "parameters" field.
+	Parameters []types.QueryParameter `json:"parameters,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the SavedQueryQuery when eager-loading is set.
 	Edges        SavedQueryEdges `json:"edges"`
@@ -39,9 +48,11 @@ type SavedQuery struct {
 type SavedQueryEdges struct {
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// DataSource holds the value of the data_source edge.
+	DataSource *DataSource `json:"data_source,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 }
 
 // UserOrErr returns the User value or an error if the edge
@@ -55,12 +66,27 @@ func (e SavedQueryEdges) UserOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "user"}
 }
 
+// DataSourceOrErr returns the DataSource value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e SavedQueryEdges) DataSourceOrErr() (*DataSource, error) {
+	if e.DataSource != nil {
+		return e.DataSource, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: datasource.Label}
+	}
+	return nil, &NotLoadedError{edge: "data_source"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*SavedQuery) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case savedquery.FieldName, savedquery.FieldSQL:
+		case savedquery.FieldDataSourceID:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case savedquery.FieldParameters:
+			values[i] = new([]byte)
+		case savedquery.FieldName, savedquery.FieldSQL, savedquery.FieldDescription:
 			values[i] = new(sql.NullString)
 		case savedquery.FieldCreatedAt, savedquery.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -117,6 +143,28 @@ func (_m *SavedQuery) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SQL = value.String
 			}
+		case savedquery.FieldDescription:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field description", values[i])
+			} else if value.Valid {
+				_m.Description = new(string)
+				*_m.Description = value.String
+			}
+		case savedquery.FieldDataSourceID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field data_source_id", values[i])
+			} else if value.Valid {
+				_m.DataSourceID = new(uuid.UUID)
+				*_m.DataSourceID = *value.S.(*uuid.UUID)
+			}
+		case savedquery.FieldParameters:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field parameters", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Parameters); err != nil {
+					return fmt.Errorf("unmarshal field parameters: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -133,6 +181,11 @@ func (_m *SavedQuery) Value(name string) (ent.Value, error) {
 // QueryUser queries the "user" edge of the SavedQuery entity.
 func (_m *SavedQuery) QueryUser() *UserQuery {
 	return NewSavedQueryClient(_m.config).QueryUser(_m)
+}
+
+// QueryDataSource queries the "data_source" edge of the SavedQuery entity.
+func (_m *SavedQuery) QueryDataSource() *DataSourceQuery {
+	return NewSavedQueryClient(_m.config).QueryDataSource(_m)
 }
 
 // Update returns a builder for updating this SavedQuery.
@@ -172,6 +225,19 @@ func (_m *SavedQuery) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("sql=")
 	builder.WriteString(_m.SQL)
+	builder.WriteString(", ")
+	if v := _m.Description; v != nil {
+		builder.WriteString("description=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.DataSourceID; v != nil {
+		builder.WriteString("data_source_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("parameters=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Parameters))
 	builder.WriteByte(')')
 	return builder.String()
 }

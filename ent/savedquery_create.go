@@ -12,7 +12,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
@@ -71,6 +73,40 @@ func (_c *SavedQueryCreate) SetSQL(v string) *SavedQueryCreate {
 	return _c
 }
 
+// SetDescription sets the "description" field.
+func (_c *SavedQueryCreate) SetDescription(v string) *SavedQueryCreate {
+	_c.mutation.SetDescription(v)
+	return _c
+}
+
+// SetNillableDescription sets the "description" field if the given value is not nil.
+func (_c *SavedQueryCreate) SetNillableDescription(v *string) *SavedQueryCreate {
+	if v != nil {
+		_c.SetDescription(*v)
+	}
+	return _c
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (_c *SavedQueryCreate) SetDataSourceID(v uuid.UUID) *SavedQueryCreate {
+	_c.mutation.SetDataSourceID(v)
+	return _c
+}
+
+// SetNillableDataSourceID sets the "data_source_id" field if the given value is not nil.
+func (_c *SavedQueryCreate) SetNillableDataSourceID(v *uuid.UUID) *SavedQueryCreate {
+	if v != nil {
+		_c.SetDataSourceID(*v)
+	}
+	return _c
+}
+
+// SetParameters sets the "parameters" field.
+func (_c *SavedQueryCreate) SetParameters(v []types.QueryParameter) *SavedQueryCreate {
+	_c.mutation.SetParameters(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *SavedQueryCreate) SetID(v uuid.UUID) *SavedQueryCreate {
 	_c.mutation.SetID(v)
@@ -88,6 +124,11 @@ func (_c *SavedQueryCreate) SetNillableID(v *uuid.UUID) *SavedQueryCreate {
 // SetUser sets the "user" edge to the User entity.
 func (_c *SavedQueryCreate) SetUser(v *User) *SavedQueryCreate {
 	return _c.SetUserID(v.ID)
+}
+
+// SetDataSource sets the "data_source" edge to the DataSource entity.
+func (_c *SavedQueryCreate) SetDataSource(v *DataSource) *SavedQueryCreate {
+	return _c.SetDataSourceID(v.ID)
 }
 
 // Mutation returns the SavedQueryMutation object of the builder.
@@ -133,6 +174,10 @@ func (_c *SavedQueryCreate) defaults() {
 		v := savedquery.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Parameters(); !ok {
+		v := savedquery.DefaultParameters
+		_c.mutation.SetParameters(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := savedquery.DefaultID()
 		_c.mutation.SetID(v)
@@ -165,6 +210,9 @@ func (_c *SavedQueryCreate) check() error {
 		if err := savedquery.SQLValidator(v); err != nil {
 			return &ValidationError{Name: "sql", err: fmt.Errorf(`ent: validator failed for field "SavedQuery.sql": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Parameters(); !ok {
+		return &ValidationError{Name: "parameters", err: errors.New(`ent: missing required field "SavedQuery.parameters"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "SavedQuery.user"`)}
@@ -221,6 +269,14 @@ func (_c *SavedQueryCreate) createSpec() (*SavedQuery, *sqlgraph.CreateSpec) {
 		_spec.SetField(savedquery.FieldSQL, field.TypeString, value)
 		_node.SQL = value
 	}
+	if value, ok := _c.mutation.Description(); ok {
+		_spec.SetField(savedquery.FieldDescription, field.TypeString, value)
+		_node.Description = &value
+	}
+	if value, ok := _c.mutation.Parameters(); ok {
+		_spec.SetField(savedquery.FieldParameters, field.TypeJSON, value)
+		_node.Parameters = value
+	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -236,6 +292,23 @@ func (_c *SavedQueryCreate) createSpec() (*SavedQuery, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.UserID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DataSourceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   savedquery.DataSourceTable,
+			Columns: []string{savedquery.DataSourceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.DataSourceID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -335,6 +408,54 @@ func (u *SavedQueryUpsert) SetSQL(v string) *SavedQueryUpsert {
 // UpdateSQL sets the "sql" field to the value that was provided on create.
 func (u *SavedQueryUpsert) UpdateSQL() *SavedQueryUpsert {
 	u.SetExcluded(savedquery.FieldSQL)
+	return u
+}
+
+// SetDescription sets the "description" field.
+func (u *SavedQueryUpsert) SetDescription(v string) *SavedQueryUpsert {
+	u.Set(savedquery.FieldDescription, v)
+	return u
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *SavedQueryUpsert) UpdateDescription() *SavedQueryUpsert {
+	u.SetExcluded(savedquery.FieldDescription)
+	return u
+}
+
+// ClearDescription clears the value of the "description" field.
+func (u *SavedQueryUpsert) ClearDescription() *SavedQueryUpsert {
+	u.SetNull(savedquery.FieldDescription)
+	return u
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (u *SavedQueryUpsert) SetDataSourceID(v uuid.UUID) *SavedQueryUpsert {
+	u.Set(savedquery.FieldDataSourceID, v)
+	return u
+}
+
+// UpdateDataSourceID sets the "data_source_id" field to the value that was provided on create.
+func (u *SavedQueryUpsert) UpdateDataSourceID() *SavedQueryUpsert {
+	u.SetExcluded(savedquery.FieldDataSourceID)
+	return u
+}
+
+// ClearDataSourceID clears the value of the "data_source_id" field.
+func (u *SavedQueryUpsert) ClearDataSourceID() *SavedQueryUpsert {
+	u.SetNull(savedquery.FieldDataSourceID)
+	return u
+}
+
+// SetParameters sets the "parameters" field.
+func (u *SavedQueryUpsert) SetParameters(v []types.QueryParameter) *SavedQueryUpsert {
+	u.Set(savedquery.FieldParameters, v)
+	return u
+}
+
+// UpdateParameters sets the "parameters" field to the value that was provided on create.
+func (u *SavedQueryUpsert) UpdateParameters() *SavedQueryUpsert {
+	u.SetExcluded(savedquery.FieldParameters)
 	return u
 }
 
@@ -442,6 +563,62 @@ func (u *SavedQueryUpsertOne) SetSQL(v string) *SavedQueryUpsertOne {
 func (u *SavedQueryUpsertOne) UpdateSQL() *SavedQueryUpsertOne {
 	return u.Update(func(s *SavedQueryUpsert) {
 		s.UpdateSQL()
+	})
+}
+
+// SetDescription sets the "description" field.
+func (u *SavedQueryUpsertOne) SetDescription(v string) *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetDescription(v)
+	})
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *SavedQueryUpsertOne) UpdateDescription() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateDescription()
+	})
+}
+
+// ClearDescription clears the value of the "description" field.
+func (u *SavedQueryUpsertOne) ClearDescription() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.ClearDescription()
+	})
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (u *SavedQueryUpsertOne) SetDataSourceID(v uuid.UUID) *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetDataSourceID(v)
+	})
+}
+
+// UpdateDataSourceID sets the "data_source_id" field to the value that was provided on create.
+func (u *SavedQueryUpsertOne) UpdateDataSourceID() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateDataSourceID()
+	})
+}
+
+// ClearDataSourceID clears the value of the "data_source_id" field.
+func (u *SavedQueryUpsertOne) ClearDataSourceID() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.ClearDataSourceID()
+	})
+}
+
+// SetParameters sets the "parameters" field.
+func (u *SavedQueryUpsertOne) SetParameters(v []types.QueryParameter) *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetParameters(v)
+	})
+}
+
+// UpdateParameters sets the "parameters" field to the value that was provided on create.
+func (u *SavedQueryUpsertOne) UpdateParameters() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateParameters()
 	})
 }
 
@@ -716,6 +893,62 @@ func (u *SavedQueryUpsertBulk) SetSQL(v string) *SavedQueryUpsertBulk {
 func (u *SavedQueryUpsertBulk) UpdateSQL() *SavedQueryUpsertBulk {
 	return u.Update(func(s *SavedQueryUpsert) {
 		s.UpdateSQL()
+	})
+}
+
+// SetDescription sets the "description" field.
+func (u *SavedQueryUpsertBulk) SetDescription(v string) *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetDescription(v)
+	})
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *SavedQueryUpsertBulk) UpdateDescription() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateDescription()
+	})
+}
+
+// ClearDescription clears the value of the "description" field.
+func (u *SavedQueryUpsertBulk) ClearDescription() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.ClearDescription()
+	})
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (u *SavedQueryUpsertBulk) SetDataSourceID(v uuid.UUID) *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetDataSourceID(v)
+	})
+}
+
+// UpdateDataSourceID sets the "data_source_id" field to the value that was provided on create.
+func (u *SavedQueryUpsertBulk) UpdateDataSourceID() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateDataSourceID()
+	})
+}
+
+// ClearDataSourceID clears the value of the "data_source_id" field.
+func (u *SavedQueryUpsertBulk) ClearDataSourceID() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.ClearDataSourceID()
+	})
+}
+
+// SetParameters sets the "parameters" field.
+func (u *SavedQueryUpsertBulk) SetParameters(v []types.QueryParameter) *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetParameters(v)
+	})
+}
+
+// UpdateParameters sets the "parameters" field to the value that was provided on create.
+func (u *SavedQueryUpsertBulk) UpdateParameters() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateParameters()
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/savedquery"
 	"github.com/datapulse/datapulse/ent/user"
@@ -21,12 +22,13 @@ import (
 // SavedQueryQuery is the builder for querying SavedQuery entities.
 type SavedQueryQuery struct {
 	config
-	ctx        *QueryContext
-	order      []savedquery.OrderOption
-	inters     []Interceptor
-	predicates []predicate.SavedQuery
-	withUser   *UserQuery
-	modifiers  []func(*sql.Selector)
+	ctx            *QueryContext
+	order          []savedquery.OrderOption
+	inters         []Interceptor
+	predicates     []predicate.SavedQuery
+	withUser       *UserQuery
+	withDataSource *DataSourceQuery
+	modifiers      []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -78,6 +80,28 @@ func (_q *SavedQueryQuery) QueryUser() *UserQuery {
 			sqlgraph.From(savedquery.Table, savedquery.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, savedquery.UserTable, savedquery.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDataSource chains the current query on the "data_source" edge.
+func (_q *SavedQueryQuery) QueryDataSource() *DataSourceQuery {
+	query := (&DataSourceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(savedquery.Table, savedquery.FieldID, selector),
+			sqlgraph.To(datasource.Table, datasource.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, savedquery.DataSourceTable, savedquery.DataSourceColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -272,12 +296,13 @@ func (_q *SavedQueryQuery) Clone() *SavedQueryQuery {
 		return nil
 	}
 	return &SavedQueryQuery{
-		config:     _q.config,
-		ctx:        _q.ctx.Clone(),
-		order:      append([]savedquery.OrderOption{}, _q.order...),
-		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.SavedQuery{}, _q.predicates...),
-		withUser:   _q.withUser.Clone(),
+		config:         _q.config,
+		ctx:            _q.ctx.Clone(),
+		order:          append([]savedquery.OrderOption{}, _q.order...),
+		inters:         append([]Interceptor{}, _q.inters...),
+		predicates:     append([]predicate.SavedQuery{}, _q.predicates...),
+		withUser:       _q.withUser.Clone(),
+		withDataSource: _q.withDataSource.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -292,6 +317,17 @@ func (_q *SavedQueryQuery) WithUser(opts ...func(*UserQuery)) *SavedQueryQuery {
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithDataSource tells the query-builder to eager-load the nodes that are connected to
+// the "data_source" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *SavedQueryQuery) WithDataSource(opts ...func(*DataSourceQuery)) *SavedQueryQuery {
+	query := (&DataSourceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDataSource = query
 	return _q
 }
 
@@ -373,8 +409,9 @@ func (_q *SavedQueryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*S
 	var (
 		nodes       = []*SavedQuery{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withUser != nil,
+			_q.withDataSource != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -404,6 +441,12 @@ func (_q *SavedQueryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*S
 			return nil, err
 		}
 	}
+	if query := _q.withDataSource; query != nil {
+		if err := _q.loadDataSource(ctx, query, nodes, nil,
+			func(n *SavedQuery, e *DataSource) { n.Edges.DataSource = e }); err != nil {
+			return nil, err
+		}
+	}
 	return nodes, nil
 }
 
@@ -429,6 +472,38 @@ func (_q *SavedQueryQuery) loadUser(ctx context.Context, query *UserQuery, nodes
 		nodes, ok := nodeids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected foreign-key "user_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *SavedQueryQuery) loadDataSource(ctx context.Context, query *DataSourceQuery, nodes []*SavedQuery, init func(*SavedQuery), assign func(*SavedQuery, *DataSource)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*SavedQuery)
+	for i := range nodes {
+		if nodes[i].DataSourceID == nil {
+			continue
+		}
+		fk := *nodes[i].DataSourceID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(datasource.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "data_source_id" returned %v`, n.ID)
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
@@ -467,6 +542,9 @@ func (_q *SavedQueryQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withUser != nil {
 			_spec.Node.AddColumnOnce(savedquery.FieldUserID)
+		}
+		if _q.withDataSource != nil {
+			_spec.Node.AddColumnOnce(savedquery.FieldDataSourceID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

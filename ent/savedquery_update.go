@@ -10,9 +10,12 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
@@ -78,9 +81,66 @@ func (_u *SavedQueryUpdate) SetNillableSQL(v *string) *SavedQueryUpdate {
 	return _u
 }
 
+// SetDescription sets the "description" field.
+func (_u *SavedQueryUpdate) SetDescription(v string) *SavedQueryUpdate {
+	_u.mutation.SetDescription(v)
+	return _u
+}
+
+// SetNillableDescription sets the "description" field if the given value is not nil.
+func (_u *SavedQueryUpdate) SetNillableDescription(v *string) *SavedQueryUpdate {
+	if v != nil {
+		_u.SetDescription(*v)
+	}
+	return _u
+}
+
+// ClearDescription clears the value of the "description" field.
+func (_u *SavedQueryUpdate) ClearDescription() *SavedQueryUpdate {
+	_u.mutation.ClearDescription()
+	return _u
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (_u *SavedQueryUpdate) SetDataSourceID(v uuid.UUID) *SavedQueryUpdate {
+	_u.mutation.SetDataSourceID(v)
+	return _u
+}
+
+// SetNillableDataSourceID sets the "data_source_id" field if the given value is not nil.
+func (_u *SavedQueryUpdate) SetNillableDataSourceID(v *uuid.UUID) *SavedQueryUpdate {
+	if v != nil {
+		_u.SetDataSourceID(*v)
+	}
+	return _u
+}
+
+// ClearDataSourceID clears the value of the "data_source_id" field.
+func (_u *SavedQueryUpdate) ClearDataSourceID() *SavedQueryUpdate {
+	_u.mutation.ClearDataSourceID()
+	return _u
+}
+
+// SetParameters sets the "parameters" field.
+func (_u *SavedQueryUpdate) SetParameters(v []types.QueryParameter) *SavedQueryUpdate {
+	_u.mutation.SetParameters(v)
+	return _u
+}
+
+// AppendParameters appends value to the "parameters" field.
+func (_u *SavedQueryUpdate) AppendParameters(v []types.QueryParameter) *SavedQueryUpdate {
+	_u.mutation.AppendParameters(v)
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *SavedQueryUpdate) SetUser(v *User) *SavedQueryUpdate {
 	return _u.SetUserID(v.ID)
+}
+
+// SetDataSource sets the "data_source" edge to the DataSource entity.
+func (_u *SavedQueryUpdate) SetDataSource(v *DataSource) *SavedQueryUpdate {
+	return _u.SetDataSourceID(v.ID)
 }
 
 // Mutation returns the SavedQueryMutation object of the builder.
@@ -91,6 +151,12 @@ func (_u *SavedQueryUpdate) Mutation() *SavedQueryMutation {
 // ClearUser clears the "user" edge to the User entity.
 func (_u *SavedQueryUpdate) ClearUser() *SavedQueryUpdate {
 	_u.mutation.ClearUser()
+	return _u
+}
+
+// ClearDataSource clears the "data_source" edge to the DataSource entity.
+func (_u *SavedQueryUpdate) ClearDataSource() *SavedQueryUpdate {
+	_u.mutation.ClearDataSource()
 	return _u
 }
 
@@ -169,6 +235,20 @@ func (_u *SavedQueryUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.SQL(); ok {
 		_spec.SetField(savedquery.FieldSQL, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Description(); ok {
+		_spec.SetField(savedquery.FieldDescription, field.TypeString, value)
+	}
+	if _u.mutation.DescriptionCleared() {
+		_spec.ClearField(savedquery.FieldDescription, field.TypeString)
+	}
+	if value, ok := _u.mutation.Parameters(); ok {
+		_spec.SetField(savedquery.FieldParameters, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedParameters(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, savedquery.FieldParameters, value)
+		})
+	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -191,6 +271,35 @@ func (_u *SavedQueryUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DataSourceCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   savedquery.DataSourceTable,
+			Columns: []string{savedquery.DataSourceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DataSourceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   savedquery.DataSourceTable,
+			Columns: []string{savedquery.DataSourceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -266,9 +375,66 @@ func (_u *SavedQueryUpdateOne) SetNillableSQL(v *string) *SavedQueryUpdateOne {
 	return _u
 }
 
+// SetDescription sets the "description" field.
+func (_u *SavedQueryUpdateOne) SetDescription(v string) *SavedQueryUpdateOne {
+	_u.mutation.SetDescription(v)
+	return _u
+}
+
+// SetNillableDescription sets the "description" field if the given value is not nil.
+func (_u *SavedQueryUpdateOne) SetNillableDescription(v *string) *SavedQueryUpdateOne {
+	if v != nil {
+		_u.SetDescription(*v)
+	}
+	return _u
+}
+
+// ClearDescription clears the value of the "description" field.
+func (_u *SavedQueryUpdateOne) ClearDescription() *SavedQueryUpdateOne {
+	_u.mutation.ClearDescription()
+	return _u
+}
+
+// SetDataSourceID sets the "data_source_id" field.
+func (_u *SavedQueryUpdateOne) SetDataSourceID(v uuid.UUID) *SavedQueryUpdateOne {
+	_u.mutation.SetDataSourceID(v)
+	return _u
+}
+
+// SetNillableDataSourceID sets the "data_source_id" field if the given value is not nil.
+func (_u *SavedQueryUpdateOne) SetNillableDataSourceID(v *uuid.UUID) *SavedQueryUpdateOne {
+	if v != nil {
+		_u.SetDataSourceID(*v)
+	}
+	return _u
+}
+
+// ClearDataSourceID clears the value of the "data_source_id" field.
+func (_u *SavedQueryUpdateOne) ClearDataSourceID() *SavedQueryUpdateOne {
+	_u.mutation.ClearDataSourceID()
+	return _u
+}
+
+// SetParameters sets the "parameters" field.
+func (_u *SavedQueryUpdateOne) SetParameters(v []types.QueryParameter) *SavedQueryUpdateOne {
+	_u.mutation.SetParameters(v)
+	return _u
+}
+
+// AppendParameters appends value to the "parameters" field.
+func (_u *SavedQueryUpdateOne) AppendParameters(v []types.QueryParameter) *SavedQueryUpdateOne {
+	_u.mutation.AppendParameters(v)
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *SavedQueryUpdateOne) SetUser(v *User) *SavedQueryUpdateOne {
 	return _u.SetUserID(v.ID)
+}
+
+// SetDataSource sets the "data_source" edge to the DataSource entity.
+func (_u *SavedQueryUpdateOne) SetDataSource(v *DataSource) *SavedQueryUpdateOne {
+	return _u.SetDataSourceID(v.ID)
 }
 
 // Mutation returns the SavedQueryMutation object of the builder.
@@ -279,6 +445,12 @@ func (_u *SavedQueryUpdateOne) Mutation() *SavedQueryMutation {
 // ClearUser clears the "user" edge to the User entity.
 func (_u *SavedQueryUpdateOne) ClearUser() *SavedQueryUpdateOne {
 	_u.mutation.ClearUser()
+	return _u
+}
+
+// ClearDataSource clears the "data_source" edge to the DataSource entity.
+func (_u *SavedQueryUpdateOne) ClearDataSource() *SavedQueryUpdateOne {
+	_u.mutation.ClearDataSource()
 	return _u
 }
 
@@ -387,6 +559,20 @@ func (_u *SavedQueryUpdateOne) sqlSave(ctx context.Context) (_node *SavedQuery, 
 	if value, ok := _u.mutation.SQL(); ok {
 		_spec.SetField(savedquery.FieldSQL, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Description(); ok {
+		_spec.SetField(savedquery.FieldDescription, field.TypeString, value)
+	}
+	if _u.mutation.DescriptionCleared() {
+		_spec.ClearField(savedquery.FieldDescription, field.TypeString)
+	}
+	if value, ok := _u.mutation.Parameters(); ok {
+		_spec.SetField(savedquery.FieldParameters, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedParameters(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, savedquery.FieldParameters, value)
+		})
+	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -409,6 +595,35 @@ func (_u *SavedQueryUpdateOne) sqlSave(ctx context.Context) (_node *SavedQuery, 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DataSourceCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   savedquery.DataSourceTable,
+			Columns: []string{savedquery.DataSourceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DataSourceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   savedquery.DataSourceTable,
+			Columns: []string{savedquery.DataSourceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

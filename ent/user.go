@@ -73,13 +73,15 @@ type UserEdges struct {
 	Sessions []*Session `json:"sessions,omitempty"`
 	// APITokens holds the value of the api_tokens edge.
 	APITokens []*APIToken `json:"api_tokens,omitempty"`
+	// DataSources holds the value of the data_sources edge.
+	DataSources []*DataSource `json:"data_sources,omitempty"`
 	// UserRoles holds the value of the user_roles edge.
 	UserRoles []*UserRole `json:"user_roles,omitempty"`
 	// DashboardShares holds the value of the dashboard_shares edge.
 	DashboardShares []*DashboardShare `json:"dashboard_shares,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [17]bool
+	loadedTypes [18]bool
 }
 
 // DepartmentOrErr returns the Department value or an error if the edge
@@ -219,10 +221,19 @@ func (e UserEdges) APITokensOrErr() ([]*APIToken, error) {
 	return nil, &NotLoadedError{edge: "api_tokens"}
 }
 
+// DataSourcesOrErr returns the DataSources value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) DataSourcesOrErr() ([]*DataSource, error) {
+	if e.loadedTypes[15] {
+		return e.DataSources, nil
+	}
+	return nil, &NotLoadedError{edge: "data_sources"}
+}
+
 // UserRolesOrErr returns the UserRoles value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) UserRolesOrErr() ([]*UserRole, error) {
-	if e.loadedTypes[15] {
+	if e.loadedTypes[16] {
 		return e.UserRoles, nil
 	}
 	return nil, &NotLoadedError{edge: "user_roles"}
@@ -231,7 +242,7 @@ func (e UserEdges) UserRolesOrErr() ([]*UserRole, error) {
 // DashboardSharesOrErr returns the DashboardShares value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) DashboardSharesOrErr() ([]*DashboardShare, error) {
-	if e.loadedTypes[16] {
+	if e.loadedTypes[17] {
 		return e.DashboardShares, nil
 	}
 	return nil, &NotLoadedError{edge: "dashboard_shares"}
@@ -408,6 +419,11 @@ func (_m *User) QuerySessions() *SessionQuery {
 // QueryAPITokens queries the "api_tokens" edge of the User entity.
 func (_m *User) QueryAPITokens() *APITokenQuery {
 	return NewUserClient(_m.config).QueryAPITokens(_m)
+}
+
+// QueryDataSources queries the "data_sources" edge of the User entity.
+func (_m *User) QueryDataSources() *DataSourceQuery {
+	return NewUserClient(_m.config).QueryDataSources(_m)
 }
 
 // QueryUserRoles queries the "user_roles" edge of the User entity.

@@ -18,6 +18,7 @@ import (
 	"github.com/datapulse/datapulse/ent/comment"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/datamodel"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/department"
 	"github.com/datapulse/datapulse/ent/post"
 	"github.com/datapulse/datapulse/ent/profile"
@@ -360,6 +361,21 @@ func (_c *UserCreate) AddAPITokens(v ...*APIToken) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddAPITokenIDs(ids...)
+}
+
+// AddDataSourceIDs adds the "data_sources" edge to the DataSource entity by IDs.
+func (_c *UserCreate) AddDataSourceIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddDataSourceIDs(ids...)
+	return _c
+}
+
+// AddDataSources adds the "data_sources" edges to the DataSource entity.
+func (_c *UserCreate) AddDataSources(v ...*DataSource) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDataSourceIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -758,6 +774,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DataSourcesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

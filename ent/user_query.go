@@ -20,6 +20,7 @@ import (
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
 	"github.com/datapulse/datapulse/ent/datamodel"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/department"
 	"github.com/datapulse/datapulse/ent/post"
 	"github.com/datapulse/datapulse/ent/predicate"
@@ -55,6 +56,7 @@ type UserQuery struct {
 	withComments           *CommentQuery
 	withSessions           *SessionQuery
 	withAPITokens          *APITokenQuery
+	withDataSources        *DataSourceQuery
 	withUserRoles          *UserRoleQuery
 	withDashboardShares    *DashboardShareQuery
 	modifiers              []func(*sql.Selector)
@@ -424,6 +426,28 @@ func (_q *UserQuery) QueryAPITokens() *APITokenQuery {
 	return query
 }
 
+// QueryDataSources chains the current query on the "data_sources" edge.
+func (_q *UserQuery) QueryDataSources() *DataSourceQuery {
+	query := (&DataSourceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(datasource.Table, datasource.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.DataSourcesTable, user.DataSourcesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryUserRoles chains the current query on the "user_roles" edge.
 func (_q *UserQuery) QueryUserRoles() *UserRoleQuery {
 	query := (&UserRoleClient{config: _q.config}).Query()
@@ -675,6 +699,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withComments:           _q.withComments.Clone(),
 		withSessions:           _q.withSessions.Clone(),
 		withAPITokens:          _q.withAPITokens.Clone(),
+		withDataSources:        _q.withDataSources.Clone(),
 		withUserRoles:          _q.withUserRoles.Clone(),
 		withDashboardShares:    _q.withDashboardShares.Clone(),
 		// clone intermediate query.
@@ -848,6 +873,17 @@ func (_q *UserQuery) WithAPITokens(opts ...func(*APITokenQuery)) *UserQuery {
 	return _q
 }
 
+// WithDataSources tells the query-builder to eager-load the nodes that are connected to
+// the "data_sources" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithDataSources(opts ...func(*DataSourceQuery)) *UserQuery {
+	query := (&DataSourceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDataSources = query
+	return _q
+}
+
 // WithUserRoles tells the query-builder to eager-load the nodes that are connected to
 // the "user_roles" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *UserQuery) WithUserRoles(opts ...func(*UserRoleQuery)) *UserQuery {
@@ -948,7 +984,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [17]bool{
+		loadedTypes = [18]bool{
 			_q.withDepartment != nil,
 			_q.withProfiles != nil,
 			_q.withRoles != nil,
@@ -964,6 +1000,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withComments != nil,
 			_q.withSessions != nil,
 			_q.withAPITokens != nil,
+			_q.withDataSources != nil,
 			_q.withUserRoles != nil,
 			_q.withDashboardShares != nil,
 		}
@@ -1092,6 +1129,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadAPITokens(ctx, query, nodes,
 			func(n *User) { n.Edges.APITokens = []*APIToken{} },
 			func(n *User, e *APIToken) { n.Edges.APITokens = append(n.Edges.APITokens, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDataSources; query != nil {
+		if err := _q.loadDataSources(ctx, query, nodes,
+			func(n *User) { n.Edges.DataSources = []*DataSource{} },
+			func(n *User, e *DataSource) { n.Edges.DataSources = append(n.Edges.DataSources, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1624,6 +1668,39 @@ func (_q *UserQuery) loadAPITokens(ctx context.Context, query *APITokenQuery, no
 		node, ok := nodeids[fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadDataSources(ctx context.Context, query *DataSourceQuery, nodes []*User, init func(*User), assign func(*User, *DataSource)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(datasource.FieldCreatedBy)
+	}
+	query.Where(predicate.DataSource(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.DataSourcesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CreatedBy
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "created_by" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "created_by" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/datapulse/datapulse/ent/comment"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/datamodel"
+	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/department"
 	"github.com/datapulse/datapulse/ent/post"
 	"github.com/datapulse/datapulse/ent/predicate"
@@ -365,6 +366,21 @@ func (_u *UserUpdate) AddAPITokens(v ...*APIToken) *UserUpdate {
 	return _u.AddAPITokenIDs(ids...)
 }
 
+// AddDataSourceIDs adds the "data_sources" edge to the DataSource entity by IDs.
+func (_u *UserUpdate) AddDataSourceIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.AddDataSourceIDs(ids...)
+	return _u
+}
+
+// AddDataSources adds the "data_sources" edges to the DataSource entity.
+func (_u *UserUpdate) AddDataSources(v ...*DataSource) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDataSourceIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -668,6 +684,27 @@ func (_u *UserUpdate) RemoveAPITokens(v ...*APIToken) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAPITokenIDs(ids...)
+}
+
+// ClearDataSources clears all "data_sources" edges to the DataSource entity.
+func (_u *UserUpdate) ClearDataSources() *UserUpdate {
+	_u.mutation.ClearDataSources()
+	return _u
+}
+
+// RemoveDataSourceIDs removes the "data_sources" edge to DataSource entities by IDs.
+func (_u *UserUpdate) RemoveDataSourceIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.RemoveDataSourceIDs(ids...)
+	return _u
+}
+
+// RemoveDataSources removes "data_sources" edges to DataSource entities.
+func (_u *UserUpdate) RemoveDataSources(v ...*DataSource) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDataSourceIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1450,6 +1487,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.DataSourcesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDataSourcesIDs(); len(nodes) > 0 && !_u.mutation.DataSourcesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DataSourcesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{user.Label}
@@ -1793,6 +1875,21 @@ func (_u *UserUpdateOne) AddAPITokens(v ...*APIToken) *UserUpdateOne {
 	return _u.AddAPITokenIDs(ids...)
 }
 
+// AddDataSourceIDs adds the "data_sources" edge to the DataSource entity by IDs.
+func (_u *UserUpdateOne) AddDataSourceIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.AddDataSourceIDs(ids...)
+	return _u
+}
+
+// AddDataSources adds the "data_sources" edges to the DataSource entity.
+func (_u *UserUpdateOne) AddDataSources(v ...*DataSource) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDataSourceIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -2096,6 +2193,27 @@ func (_u *UserUpdateOne) RemoveAPITokens(v ...*APIToken) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAPITokenIDs(ids...)
+}
+
+// ClearDataSources clears all "data_sources" edges to the DataSource entity.
+func (_u *UserUpdateOne) ClearDataSources() *UserUpdateOne {
+	_u.mutation.ClearDataSources()
+	return _u
+}
+
+// RemoveDataSourceIDs removes the "data_sources" edge to DataSource entities by IDs.
+func (_u *UserUpdateOne) RemoveDataSourceIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.RemoveDataSourceIDs(ids...)
+	return _u
+}
+
+// RemoveDataSources removes "data_sources" edges to DataSource entities.
+func (_u *UserUpdateOne) RemoveDataSources(v ...*DataSource) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDataSourceIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -2901,6 +3019,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DataSourcesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDataSourcesIDs(); len(nodes) > 0 && !_u.mutation.DataSourcesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DataSourcesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.DataSourcesTable,
+			Columns: []string{user.DataSourcesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(datasource.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -18,7 +18,7 @@ type BuiltinRole struct {
 	Permissions []Action
 }
 
-// BuiltinRoles are seeded by migration 20261127100000_builtin_roles. Holding
+// BuiltinRoles are seeded by migration 20261127091400_builtin_roles. Holding
 // the admin role grants every action; it does not make a user an instance
 // administrator (users.role = admin does).
 var BuiltinRoles = []BuiltinRole{

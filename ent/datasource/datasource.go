@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 )
 
@@ -29,8 +30,34 @@ const (
 	FieldStatus = "status"
 	// FieldLastSync holds the string denoting the last_sync field in the database.
 	FieldLastSync = "last_sync"
+	// FieldSecrets holds the string denoting the secrets field in the database.
+	FieldSecrets = "secrets"
+	// FieldConfigVersion holds the string denoting the config_version field in the database.
+	FieldConfigVersion = "config_version"
+	// FieldLastError holds the string denoting the last_error field in the database.
+	FieldLastError = "last_error"
+	// FieldCreatedBy holds the string denoting the created_by field in the database.
+	FieldCreatedBy = "created_by"
+	// EdgeCreator holds the string denoting the creator edge name in mutations.
+	EdgeCreator = "creator"
+	// EdgeQueries holds the string denoting the queries edge name in mutations.
+	EdgeQueries = "queries"
 	// Table holds the table name of the datasource in the database.
 	Table = "data_sources"
+	// CreatorTable is the table that holds the creator relation/edge.
+	CreatorTable = "data_sources"
+	// CreatorInverseTable is the table name for the User entity.
+	// It exists in this package in order to avoid circular dependency with the "user" package.
+	CreatorInverseTable = "users"
+	// CreatorColumn is the table column denoting the creator relation/edge.
+	CreatorColumn = "created_by"
+	// QueriesTable is the table that holds the queries relation/edge.
+	QueriesTable = "queries"
+	// QueriesInverseTable is the table name for the SavedQuery entity.
+	// It exists in this package in order to avoid circular dependency with the "savedquery" package.
+	QueriesInverseTable = "queries"
+	// QueriesColumn is the table column denoting the queries relation/edge.
+	QueriesColumn = "data_source_id"
 )
 
 // Columns holds all SQL columns for datasource fields.
@@ -43,6 +70,10 @@ var Columns = []string{
 	FieldConfig,
 	FieldStatus,
 	FieldLastSync,
+	FieldSecrets,
+	FieldConfigVersion,
+	FieldLastError,
+	FieldCreatedBy,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -68,6 +99,10 @@ var (
 	TypeValidator func(string) error
 	// DefaultConfig holds the default value on creation for the "config" field.
 	DefaultConfig map[string]interface{}
+	// DefaultSecrets holds the default value on creation for the "secrets" field.
+	DefaultSecrets map[string]string
+	// DefaultConfigVersion holds the default value on creation for the "config_version" field.
+	DefaultConfigVersion int64
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -136,4 +171,54 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByLastSync orders the results by the last_sync field.
 func ByLastSync(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastSync, opts...).ToFunc()
+}
+
+// ByConfigVersion orders the results by the config_version field.
+func ByConfigVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConfigVersion, opts...).ToFunc()
+}
+
+// ByLastError orders the results by the last_error field.
+func ByLastError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastError, opts...).ToFunc()
+}
+
+// ByCreatedBy orders the results by the created_by field.
+func ByCreatedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCreatedBy, opts...).ToFunc()
+}
+
+// ByCreatorField orders the results by creator field.
+func ByCreatorField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCreatorStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByQueriesCount orders the results by queries count.
+func ByQueriesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newQueriesStep(), opts...)
+	}
+}
+
+// ByQueries orders the results by queries terms.
+func ByQueries(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newQueriesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+func newCreatorStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CreatorInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, CreatorTable, CreatorColumn),
+	)
+}
+func newQueriesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(QueriesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, QueriesTable, QueriesColumn),
+	)
 }

@@ -282,17 +282,39 @@ var (
 		{Name: "config", Type: field.TypeJSON, Default: "{}", SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "connected", "error", "disabled"}, Default: "pending"},
 		{Name: "last_sync", Type: field.TypeTime, Nullable: true},
+		{Name: "secrets", Type: field.TypeJSON, Default: "{}", SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "config_version", Type: field.TypeInt64, Default: 1},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "created_by", Type: field.TypeUUID, Nullable: true},
 	}
 	// DataSourcesTable holds the schema information for the "data_sources" table.
 	DataSourcesTable = &schema.Table{
 		Name:       "data_sources",
 		Columns:    DataSourcesColumns,
 		PrimaryKey: []*schema.Column{DataSourcesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "data_sources_users_data_sources",
+				Columns:    []*schema.Column{DataSourcesColumns[11]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "data_sources_type_idx",
 				Unique:  false,
 				Columns: []*schema.Column{DataSourcesColumns[4]},
+			},
+			{
+				Name:    "data_sources_name_idx",
+				Unique:  true,
+				Columns: []*schema.Column{DataSourcesColumns[3]},
+			},
+			{
+				Name:    "data_sources_created_by_idx",
+				Unique:  false,
+				Columns: []*schema.Column{DataSourcesColumns[11]},
 			},
 		},
 	}
@@ -482,6 +504,9 @@ var (
 		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
 		{Name: "name", Type: field.TypeString, Size: 255, SchemaType: map[string]string{"postgres": "varchar(255)"}},
 		{Name: "sql", Type: field.TypeString, Size: 2147483647},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "parameters", Type: field.TypeJSON, Default: "[]", SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "data_source_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// QueriesTable holds the schema information for the "queries" table.
@@ -491,8 +516,14 @@ var (
 		PrimaryKey: []*schema.Column{QueriesColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
+				Symbol:     "queries_data_sources_queries",
+				Columns:    []*schema.Column{QueriesColumns[7]},
+				RefColumns: []*schema.Column{DataSourcesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
 				Symbol:     "queries_users_queries",
-				Columns:    []*schema.Column{QueriesColumns[5]},
+				Columns:    []*schema.Column{QueriesColumns[8]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -501,7 +532,12 @@ var (
 			{
 				Name:    "queries_user_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{QueriesColumns[5]},
+				Columns: []*schema.Column{QueriesColumns[8]},
+			},
+			{
+				Name:    "queries_data_source_id_idx",
+				Unique:  false,
+				Columns: []*schema.Column{QueriesColumns[7]},
 			},
 		},
 	}
@@ -780,6 +816,7 @@ func init() {
 		"dashboard_shares_permission_level_check": "permission_level IN ('view', 'edit')",
 	}
 	DataModelsTable.ForeignKeys[0].RefTable = UsersTable
+	DataSourcesTable.ForeignKeys[0].RefTable = UsersTable
 	DataSourcesTable.Annotation = &entsql.Annotation{}
 	DataSourcesTable.Annotation.Checks = map[string]string{
 		"data_sources_status_check": "status IN ('pending', 'connected', 'error', 'disabled')",
@@ -793,7 +830,8 @@ func init() {
 	PostTagsTable.ForeignKeys[1].RefTable = TagsTable
 	ProfilesTable.ForeignKeys[0].RefTable = UsersTable
 	ReportsTable.ForeignKeys[0].RefTable = DashboardsTable
-	QueriesTable.ForeignKeys[0].RefTable = UsersTable
+	QueriesTable.ForeignKeys[0].RefTable = DataSourcesTable
+	QueriesTable.ForeignKeys[1].RefTable = UsersTable
 	QueriesTable.Annotation = &entsql.Annotation{
 		Table: "queries",
 	}

@@ -338,6 +338,14 @@ func init() {
 	datasourceDescConfig := datasourceFields[2].Descriptor()
 	// datasource.DefaultConfig holds the default value on creation for the config field.
 	datasource.DefaultConfig = datasourceDescConfig.Default.(map[string]interface{})
+	// datasourceDescSecrets is the schema descriptor for secrets field.
+	datasourceDescSecrets := datasourceFields[5].Descriptor()
+	// datasource.DefaultSecrets holds the default value on creation for the secrets field.
+	datasource.DefaultSecrets = datasourceDescSecrets.Default.(map[string]string)
+	// datasourceDescConfigVersion is the schema descriptor for config_version field.
+	datasourceDescConfigVersion := datasourceFields[6].Descriptor()
+	// datasource.DefaultConfigVersion holds the default value on creation for the config_version field.
+	datasource.DefaultConfigVersion = datasourceDescConfigVersion.Default.(int64)
 	// datasourceDescID is the schema descriptor for id field.
 	datasourceDescID := datasourceMixinFields0[0].Descriptor()
 	// datasource.DefaultID holds the default value on creation for the id field.
@@ -592,6 +600,10 @@ func init() {
 	savedqueryDescSQL := savedqueryFields[2].Descriptor()
 	// savedquery.SQLValidator is a validator for the "sql" field. It is called by the builders before save.
 	savedquery.SQLValidator = savedqueryDescSQL.Validators[0].(func(string) error)
+	// savedqueryDescParameters is the schema descriptor for parameters field.
+	savedqueryDescParameters := savedqueryFields[5].Descriptor()
+	// savedquery.DefaultParameters holds the default value on creation for the parameters field.
+	savedquery.DefaultParameters = savedqueryDescParameters.Default.([]types.QueryParameter)
 	// savedqueryDescID is the schema descriptor for id field.
 	savedqueryDescID := savedqueryMixinFields0[0].Descriptor()
 	// savedquery.DefaultID holds the default value on creation for the id field.

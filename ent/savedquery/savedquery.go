@@ -7,6 +7,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/google/uuid"
 )
 
@@ -25,8 +26,16 @@ const (
 	FieldName = "name"
 	// FieldSQL holds the string denoting the sql field in the database.
 	FieldSQL = "sql"
+	// FieldDescription holds the string denoting the description field in the database.
+	FieldDescription = "description"
+	// FieldDataSourceID holds the string denoting the data_source_id field in the database.
+	FieldDataSourceID = "data_source_id"
+	// FieldParameters holds the string denoting the parameters field in the database.
+	FieldParameters = "parameters"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
+	// EdgeDataSource holds the string denoting the data_source edge name in mutations.
+	EdgeDataSource = "data_source"
 	// Table holds the table name of the savedquery in the database.
 	Table = "queries"
 	// UserTable is the table that holds the user relation/edge.
@@ -36,6 +45,13 @@ const (
 	UserInverseTable = "users"
 	// UserColumn is the table column denoting the user relation/edge.
 	UserColumn = "user_id"
+	// DataSourceTable is the table that holds the data_source relation/edge.
+	DataSourceTable = "queries"
+	// DataSourceInverseTable is the table name for the DataSource entity.
+	// It exists in this package in order to avoid circular dependency with the "datasource" package.
+	DataSourceInverseTable = "data_sources"
+	// DataSourceColumn is the table column denoting the data_source relation/edge.
+	DataSourceColumn = "data_source_id"
 )
 
 // Columns holds all SQL columns for savedquery fields.
@@ -46,6 +62,9 @@ var Columns = []string{
 	FieldUserID,
 	FieldName,
 	FieldSQL,
+	FieldDescription,
+	FieldDataSourceID,
+	FieldParameters,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -69,6 +88,8 @@ var (
 	NameValidator func(string) error
 	// SQLValidator is a validator for the "sql" field. It is called by the builders before save.
 	SQLValidator func(string) error
+	// DefaultParameters holds the default value on creation for the "parameters" field.
+	DefaultParameters []types.QueryParameter
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -106,10 +127,27 @@ func BySQL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSQL, opts...).ToFunc()
 }
 
+// ByDescription orders the results by the description field.
+func ByDescription(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDescription, opts...).ToFunc()
+}
+
+// ByDataSourceID orders the results by the data_source_id field.
+func ByDataSourceID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDataSourceID, opts...).ToFunc()
+}
+
 // ByUserField orders the results by user field.
 func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newUserStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByDataSourceField orders the results by data_source field.
+func ByDataSourceField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDataSourceStep(), sql.OrderByField(field, opts...))
 	}
 }
 func newUserStep() *sqlgraph.Step {
@@ -117,5 +155,12 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, UserTable, UserColumn),
+	)
+}
+func newDataSourceStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DataSourceInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, DataSourceTable, DataSourceColumn),
 	)
 }

@@ -81,6 +81,16 @@ func SQL(v string) predicate.SavedQuery {
 	return predicate.SavedQuery(sql.FieldEQ(FieldSQL, v))
 }
 
+// Description applies equality check predicate on the "description" field. It's identical to DescriptionEQ.
+func Description(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEQ(FieldDescription, v))
+}
+
+// DataSourceID applies equality check predicate on the "data_source_id" field. It's identical to DataSourceIDEQ.
+func DataSourceID(v uuid.UUID) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEQ(FieldDataSourceID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.SavedQuery {
 	return predicate.SavedQuery(sql.FieldEQ(FieldCreatedAt, v))
@@ -311,6 +321,111 @@ func SQLContainsFold(v string) predicate.SavedQuery {
 	return predicate.SavedQuery(sql.FieldContainsFold(FieldSQL, v))
 }
 
+// DescriptionEQ applies the EQ predicate on the "description" field.
+func DescriptionEQ(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEQ(FieldDescription, v))
+}
+
+// DescriptionNEQ applies the NEQ predicate on the "description" field.
+func DescriptionNEQ(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNEQ(FieldDescription, v))
+}
+
+// DescriptionIn applies the In predicate on the "description" field.
+func DescriptionIn(vs ...string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldIn(FieldDescription, vs...))
+}
+
+// DescriptionNotIn applies the NotIn predicate on the "description" field.
+func DescriptionNotIn(vs ...string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNotIn(FieldDescription, vs...))
+}
+
+// DescriptionGT applies the GT predicate on the "description" field.
+func DescriptionGT(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldGT(FieldDescription, v))
+}
+
+// DescriptionGTE applies the GTE predicate on the "description" field.
+func DescriptionGTE(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldGTE(FieldDescription, v))
+}
+
+// DescriptionLT applies the LT predicate on the "description" field.
+func DescriptionLT(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldLT(FieldDescription, v))
+}
+
+// DescriptionLTE applies the LTE predicate on the "description" field.
+func DescriptionLTE(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldLTE(FieldDescription, v))
+}
+
+// DescriptionContains applies the Contains predicate on the "description" field.
+func DescriptionContains(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldContains(FieldDescription, v))
+}
+
+// DescriptionHasPrefix applies the HasPrefix predicate on the "description" field.
+func DescriptionHasPrefix(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldHasPrefix(FieldDescription, v))
+}
+
+// DescriptionHasSuffix applies the HasSuffix predicate on the "description" field.
+func DescriptionHasSuffix(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldHasSuffix(FieldDescription, v))
+}
+
+// DescriptionIsNil applies the IsNil predicate on the "description" field.
+func DescriptionIsNil() predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldIsNull(FieldDescription))
+}
+
+// DescriptionNotNil applies the NotNil predicate on the "description" field.
+func DescriptionNotNil() predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNotNull(FieldDescription))
+}
+
+// DescriptionEqualFold applies the EqualFold predicate on the "description" field.
+func DescriptionEqualFold(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEqualFold(FieldDescription, v))
+}
+
+// DescriptionContainsFold applies the ContainsFold predicate on the "description" field.
+func DescriptionContainsFold(v string) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldContainsFold(FieldDescription, v))
+}
+
+// DataSourceIDEQ applies the EQ predicate on the "data_source_id" field.
+func DataSourceIDEQ(v uuid.UUID) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEQ(FieldDataSourceID, v))
+}
+
+// DataSourceIDNEQ applies the NEQ predicate on the "data_source_id" field.
+func DataSourceIDNEQ(v uuid.UUID) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNEQ(FieldDataSourceID, v))
+}
+
+// DataSourceIDIn applies the In predicate on the "data_source_id" field.
+func DataSourceIDIn(vs ...uuid.UUID) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldIn(FieldDataSourceID, vs...))
+}
+
+// DataSourceIDNotIn applies the NotIn predicate on the "data_source_id" field.
+func DataSourceIDNotIn(vs ...uuid.UUID) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNotIn(FieldDataSourceID, vs...))
+}
+
+// DataSourceIDIsNil applies the IsNil predicate on the "data_source_id" field.
+func DataSourceIDIsNil() predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldIsNull(FieldDataSourceID))
+}
+
+// DataSourceIDNotNil applies the NotNil predicate on the "data_source_id" field.
+func DataSourceIDNotNil() predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNotNull(FieldDataSourceID))
+}
+
 // HasUser applies the HasEdge predicate on the "user" edge.
 func HasUser() predicate.SavedQuery {
 	return predicate.SavedQuery(func(s *sql.Selector) {
@@ -326,6 +441,29 @@ func HasUser() predicate.SavedQuery {
 func HasUserWith(preds ...predicate.User) predicate.SavedQuery {
 	return predicate.SavedQuery(func(s *sql.Selector) {
 		step := newUserStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasDataSource applies the HasEdge predicate on the "data_source" edge.
+func HasDataSource() predicate.SavedQuery {
+	return predicate.SavedQuery(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, DataSourceTable, DataSourceColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDataSourceWith applies the HasEdge predicate on the "data_source" edge with a given conditions (other predicates).
+func HasDataSourceWith(preds ...predicate.DataSource) predicate.SavedQuery {
+	return predicate.SavedQuery(func(s *sql.Selector) {
+		step := newDataSourceStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

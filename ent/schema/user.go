@@ -58,6 +58,7 @@ func (User) Edges() []ent.Edge {
 		edge.To("comments", Comment.Type).Annotations(cascade),
 		edge.To("sessions", Session.Type).Annotations(cascade),
 		edge.To("api_tokens", APIToken.Type).Annotations(cascade),
+		edge.To("data_sources", DataSource.Type).Annotations(entsql.OnDelete(entsql.SetNull)),
 	}
 }
 

@@ -62,6 +62,8 @@ const (
 	EdgeSessions = "sessions"
 	// EdgeAPITokens holds the string denoting the api_tokens edge name in mutations.
 	EdgeAPITokens = "api_tokens"
+	// EdgeDataSources holds the string denoting the data_sources edge name in mutations.
+	EdgeDataSources = "data_sources"
 	// EdgeUserRoles holds the string denoting the user_roles edge name in mutations.
 	EdgeUserRoles = "user_roles"
 	// EdgeDashboardShares holds the string denoting the dashboard_shares edge name in mutations.
@@ -169,6 +171,13 @@ const (
 	APITokensInverseTable = "api_tokens"
 	// APITokensColumn is the table column denoting the api_tokens relation/edge.
 	APITokensColumn = "user_id"
+	// DataSourcesTable is the table that holds the data_sources relation/edge.
+	DataSourcesTable = "data_sources"
+	// DataSourcesInverseTable is the table name for the DataSource entity.
+	// It exists in this package in order to avoid circular dependency with the "datasource" package.
+	DataSourcesInverseTable = "data_sources"
+	// DataSourcesColumn is the table column denoting the data_sources relation/edge.
+	DataSourcesColumn = "created_by"
 	// UserRolesTable is the table that holds the user_roles relation/edge.
 	UserRolesTable = "user_roles"
 	// UserRolesInverseTable is the table name for the UserRole entity.
@@ -511,6 +520,20 @@ func ByAPITokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByDataSourcesCount orders the results by data_sources count.
+func ByDataSourcesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDataSourcesStep(), opts...)
+	}
+}
+
+// ByDataSources orders the results by data_sources terms.
+func ByDataSources(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDataSourcesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByUserRolesCount orders the results by user_roles count.
 func ByUserRolesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -641,6 +664,13 @@ func newAPITokensStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(APITokensInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, APITokensTable, APITokensColumn),
+	)
+}
+func newDataSourcesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DataSourcesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DataSourcesTable, DataSourcesColumn),
 	)
 }
 func newUserRolesStep() *sqlgraph.Step {

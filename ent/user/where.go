@@ -821,6 +821,29 @@ func HasAPITokensWith(preds ...predicate.APIToken) predicate.User {
 	})
 }
 
+// HasDataSources applies the HasEdge predicate on the "data_sources" edge.
+func HasDataSources() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DataSourcesTable, DataSourcesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDataSourcesWith applies the HasEdge predicate on the "data_sources" edge with a given conditions (other predicates).
+func HasDataSourcesWith(preds ...predicate.DataSource) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newDataSourcesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasUserRoles applies the HasEdge predicate on the "user_roles" edge.
 func HasUserRoles() predicate.User {
 	return predicate.User(func(s *sql.Selector) {

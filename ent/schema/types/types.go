@@ -11,6 +11,20 @@ type Position struct {
 	H int `json:"h"`
 }
 
+// QueryParameter declares one {{name}} placeholder of a saved query.
+type QueryParameter struct {
+	Name string `json:"name"`
+	// Type is text, number, date, datetime, boolean, enum or list.
+	Type     string `json:"type"`
+	Required bool   `json:"required,omitempty"`
+	// Default is used when a run gives no value (JSON-typed per Type).
+	Default any `json:"default,omitempty"`
+	// Options are the allowed values of an enum (and of list items when set).
+	Options []string `json:"options,omitempty"`
+	// ItemType is the type of a list's items: text, number, date or datetime.
+	ItemType string `json:"item_type,omitempty"`
+}
+
 // AlertChannel is one destination an alert notifies.
 type AlertChannel struct {
 	// Type names the channel kind, e.g. "email" or "webhook".
