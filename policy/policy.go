@@ -27,7 +27,9 @@ type Subject struct {
 
 // Object kinds.
 const (
-	KindDashboard = "dashboard"
+	KindDashboard  = "dashboard"
+	KindDataSource = "datasource"
+	KindQuery      = "query"
 )
 
 // Object is what an action is done to. A zero ID means the collection of
@@ -42,6 +44,13 @@ func Dashboard(id uuid.UUID) Object { return Object{Kind: KindDashboard, ID: id}
 
 // Dashboards is the collection of dashboards.
 var Dashboards = Object{Kind: KindDashboard}
+
+// DataSources is the collection of data sources: they are managed and used
+// by role (datasources:manage, queries:run), not shared one by one.
+var DataSources = Object{Kind: KindDataSource}
+
+// Queries is the collection of saved queries.
+var Queries = Object{Kind: KindQuery}
 
 // Enforcer answers every authorization question of DataPulse.
 type Enforcer struct {

@@ -105,6 +105,12 @@ func fromDomain(err error) (*ErrorBody, bool) {
 		return kind(http.StatusUnauthorized, "unauthenticated", "authentication required"), true
 	case errors.Is(err, errs.ErrForbidden):
 		return kind(http.StatusForbidden, "forbidden", "forbidden"), true
+	case errors.Is(err, errs.ErrUpstream):
+		return kind(http.StatusBadGateway, "upstream_error", "the data source failed"), true
+	case errors.Is(err, errs.ErrUpstreamTimeout):
+		return kind(http.StatusGatewayTimeout, "upstream_timeout", "the data source did not answer in time"), true
+	case errors.Is(err, errs.ErrUnavailable):
+		return kind(http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; try again later"), true
 	case errors.Is(err, errs.ErrRateLimited):
 		e := kind(http.StatusTooManyRequests, "rate_limited", "too many requests")
 		if de != nil && de.RetryAfter > 0 {

@@ -16,6 +16,13 @@ var (
 	ErrUnauthenticated = errors.New("authentication required")
 	ErrForbidden       = errors.New("forbidden")
 	ErrRateLimited     = errors.New("too many requests")
+	// ErrUpstream: a connector or the database behind it failed (bad
+	// gateway); the message is the connector's, with secrets removed.
+	ErrUpstream = errors.New("upstream failure")
+	// ErrUpstreamTimeout: a connector did not answer in time.
+	ErrUpstreamTimeout = errors.New("upstream timeout")
+	// ErrUnavailable: a dependency is temporarily unavailable.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // Error is a failure with a message meant for the API client.
@@ -45,6 +52,15 @@ func Forbidden(msg string) error { return &Error{Kind: ErrForbidden, Message: ms
 
 // Unauthenticated says credentials are missing, wrong or expired.
 func Unauthenticated(msg string) error { return &Error{Kind: ErrUnauthenticated, Message: msg} }
+
+// Upstream wraps a connector failure with a message for the client.
+func Upstream(msg string) error { return &Error{Kind: ErrUpstream, Message: msg} }
+
+// UpstreamTimeout says a connector did not answer in time.
+func UpstreamTimeout(msg string) error { return &Error{Kind: ErrUpstreamTimeout, Message: msg} }
+
+// Unavailable says to try again later.
+func Unavailable(msg string) error { return &Error{Kind: ErrUnavailable, Message: msg} }
 
 // RateLimited says to slow down and when to try again.
 func RateLimited(msg string, retryAfter time.Duration) error {
