@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/config"
 	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/policysync"
+	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
+	"github.com/datapulse/datapulse/plugins/host"
 	"github.com/datapulse/datapulse/policy"
 )
 
@@ -27,7 +32,11 @@ type App struct {
 	policy     *policy.Enforcer
 	psync      *policysync.Sync // nil on SQLite (one process)
 	dashboards *dashboards.Service
-	api        *api.Server
+	// connectors run as subprocesses; nil until init reaches them.
+	connectors  *host.Host
+	datasources *datasources.Service
+	queries     *queries.Service
+	api         *api.Server
 }
 
 // Policy is the authorization enforcer.
@@ -100,8 +109,31 @@ func (a *App) init(ctx context.Context, version string) error {
 		}
 	}
 	a.dashboards = dashboards.New(st.Client, a.policy, log)
+	box, err := secrets.New(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	forbidden := []string{}
+	if st.Path != "" {
+		// The sqlite and csv connectors must never open DataPulse's own database.
+		forbidden = append(forbidden, st.Path, st.Path+"-wal", st.Path+"-shm", cfg.DataDir)
+	}
+	a.connectors, err = host.New(ctx, host.Options{
+		Builtins:       cfg.Builtins,
+		PluginDir:      filepath.Join(cfg.DataDir, "plugins"),
+		Logger:         log,
+		QueryTimeout:   cfg.QueryTimeout,
+		MaxRows:        cfg.QueryMaxRows,
+		ForbiddenPaths: forbidden,
+	})
+	if err != nil {
+		return err
+	}
+	a.datasources = datasources.New(st.Client, a.policy, a.connectors, box, log)
+	a.queries = queries.New(st.Client, a.policy, a.datasources, a.connectors, queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout})
 	a.api = api.New(api.Deps{
-		Identity: a.identity, Dashboards: a.dashboards, Store: st, Logger: log, Version: version,
+		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
+		Connectors: a.connectors, Store: st, Logger: log, Version: version,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,
 	})
 	return nil
@@ -154,8 +186,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops background work and releases the database.
+// Close stops background work and connector processes, and releases the database.
 func (a *App) Close() error {
+	if a.connectors != nil {
+		a.connectors.Close()
+	}
 	if a.psync != nil {
 		a.psync.Close()
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/datapulse/datapulse/core"
 	"github.com/datapulse/datapulse/core/config"
+	"github.com/datapulse/datapulse/plugins/builtin"
 )
 
 func serveCmd() *cobra.Command {
@@ -29,6 +30,7 @@ generated into the data directory.`,
 			if err != nil {
 				return err
 			}
+			cfg.Builtins = builtin.Names()
 			log := newLogger(os.Stderr, cfg)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -70,6 +70,23 @@ var expectedRoutes = map[string]api.Access{
 	"GET /api/v1/dashboards/{id}/shares":                 api.Authenticated,
 	"PUT /api/v1/dashboards/{id}/shares/{user_id}":       api.Authenticated,
 	"DELETE /api/v1/dashboards/{id}/shares/{user_id}":    api.Authenticated,
+	// Connectors, data sources and queries: the services decide by role
+	// (datasources:manage, queries:run, queries:create) and ownership.
+	"GET /api/v1/connectors":                api.Authenticated,
+	"POST /api/v1/data-sources":             api.Authenticated,
+	"GET /api/v1/data-sources":              api.Authenticated,
+	"GET /api/v1/data-sources/{id}":         api.Authenticated,
+	"PATCH /api/v1/data-sources/{id}":       api.Authenticated,
+	"DELETE /api/v1/data-sources/{id}":      api.Authenticated,
+	"POST /api/v1/data-sources/{id}/health": api.Authenticated,
+	"GET /api/v1/data-sources/{id}/schema":  api.Authenticated,
+	"POST /api/v1/data-sources/{id}/query":  api.Authenticated,
+	"POST /api/v1/queries":                  api.Authenticated,
+	"GET /api/v1/queries":                   api.Authenticated,
+	"GET /api/v1/queries/{id}":              api.Authenticated,
+	"PATCH /api/v1/queries/{id}":            api.Authenticated,
+	"DELETE /api/v1/queries/{id}":           api.Authenticated,
+	"POST /api/v1/queries/{id}/run":         api.Authenticated,
 }
 
 func concrete(path string) string {

@@ -44,6 +44,7 @@ type actor struct {
 // fixture is one fresh set of objects a single request may use up.
 type fixture struct {
 	dashboard, widget, subject, role, department, token uuid.UUID
+	dataSource, query                                   uuid.UUID
 	subjectEmail, subjectRefresh                        string
 }
 
@@ -126,11 +127,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 			c.UserRole.Create().SetUserID(s.ID).SetRoleID(r.ID).ExecX(ctx)
 			e.facts.AddUserRole(s.ID, r.Name)
 			dep := c.Department.Create().SetName(fmt.Sprintf("Dept %d", seq)).SaveX(ctx)
+			// No connector is installed in this test: the source's calls fail
+			// after authorization, which is what the matrix looks at.
+			src := c.DataSource.Create().SetName(fmt.Sprintf("Source %d", seq)).SetType("none").SaveX(ctx)
+			q := c.SavedQuery.Create().SetUserID(owner).SetName(fmt.Sprintf("Q%d", seq)).SetSQL("SELECT 1").SetDataSourceID(src.ID).SaveX(ctx)
 			login, err := e.id.Login(ctx, identity.LoginInput{Email: email, Password: subjectPassword, ClientIP: "fixture"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := fixture{dashboard: d.ID, widget: w.ID, subject: s.ID, role: r.ID, department: dep.ID,
+			f := fixture{dashboard: d.ID, widget: w.ID, subject: s.ID, role: r.ID, department: dep.ID, dataSource: src.ID, query: q.ID,
 				subjectEmail: email, subjectRefresh: login.RefreshToken}
 			if needToken { // tokens per user are capped: make one only when the route needs it
 				ownerCtx := identity.WithPrincipal(ctx, &identity.Principal{UserID: owner, Role: identity.RoleUser})
@@ -182,6 +187,10 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 		path = strings.Replace(path, "{id}", id(f.department), 1)
 	case strings.HasPrefix(path, "/api/v1/tokens/{id}"):
 		path = strings.Replace(path, "{id}", id(f.token), 1)
+	case strings.HasPrefix(path, "/api/v1/data-sources/{id}"):
+		path = strings.Replace(path, "{id}", id(f.dataSource), 1)
+	case strings.HasPrefix(path, "/api/v1/queries/{id}"):
+		path = strings.Replace(path, "{id}", id(f.query), 1)
 	}
 	path = strings.Replace(path, "{widget_id}", id(f.widget), 1)
 	path = strings.Replace(path, "{user_id}", id(f.subject), 1)
@@ -212,6 +221,12 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 		"PATCH /api/v1/dashboards/{id}/widgets/{widget_id}": map[string]any{"position": p},
 		"PUT /api/v1/dashboards/{id}/layout":                map[string]any{"widgets": []any{map[string]any{"id": id(f.widget), "position": p}}},
 		"PUT /api/v1/dashboards/{id}/shares/{user_id}":      map[string]any{"permission_level": "edit"},
+		"POST /api/v1/data-sources":                         map[string]any{"name": "New source " + n, "type": "none", "config": map[string]any{}},
+		"PATCH /api/v1/data-sources/{id}":                   map[string]any{"name": "Renamed " + n},
+		"POST /api/v1/data-sources/{id}/query":              map[string]any{"sql": "SELECT 1"},
+		"POST /api/v1/queries":                              map[string]any{"name": "New", "sql": "SELECT 1"},
+		"PATCH /api/v1/queries/{id}":                        map[string]any{"name": "Renamed"},
+		"POST /api/v1/queries/{id}/run":                     map[string]any{"parameters": map[string]any{}},
 	}
 	body := bodies[r.Method+" "+r.Path]
 	if r.Method+" "+r.Path == "POST /api/v1/users/{id}/roles" {

@@ -93,7 +93,14 @@ func fromDomain(err error) (*ErrorBody, bool) {
 	switch {
 	case errors.Is(err, errs.ErrInvalid):
 		e := kind(http.StatusBadRequest, "validation_failed", "invalid input")
-		if de != nil && de.Field != "" {
+		switch {
+		case de != nil && len(de.Fields) > 0:
+			fields := make([]FieldError, len(de.Fields))
+			for i, f := range de.Fields {
+				fields[i] = FieldError{Field: f.Field, Message: f.Message}
+			}
+			e.Err.Details = map[string]any{"fields": fields}
+		case de != nil && de.Field != "":
 			e.Err.Details = map[string]any{"fields": []FieldError{{Field: de.Field, Message: de.Message}}}
 		}
 		return e, true

@@ -13,9 +13,13 @@ import (
 
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
+	"github.com/datapulse/datapulse/plugins/host"
 	"github.com/datapulse/datapulse/policy"
 )
 
@@ -62,7 +66,18 @@ func newEnv(t *testing.T, tg storetest.Target) *env {
 	if _, err := id.BootstrapAdmin(context.Background(), adminEmail, adminPass); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Deps{Identity: id, Dashboards: dashboards.New(st.Client, enf, nil), Store: st, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
+	conns, err := host.New(context.Background(), host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conns.Close() })
+	box, err := secrets.New(signingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsv := datasources.New(st.Client, enf, conns, box, nil)
+	srv := api.New(api.Deps{Identity: id, Dashboards: dashboards.New(st.Client, enf, nil), Store: st,
+		DataSources: dsv, Queries: queries.New(st.Client, enf, dsv, conns, queries.Limits{}), Connectors: conns, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

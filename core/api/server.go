@@ -20,14 +20,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/store"
+	"github.com/datapulse/datapulse/plugins/host"
 )
 
 // Deps are what the API serves.
 type Deps struct {
-	Identity       *identity.Service
-	Dashboards     *dashboards.Service
+	Identity    *identity.Service
+	Dashboards  *dashboards.Service
+	DataSources *datasources.Service
+	Queries     *queries.Service
+	Connectors  *host.Host
+	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
+	StreamTimeout  time.Duration
 	Store          *store.Store
 	Logger         *slog.Logger
 	Version        string
@@ -83,6 +91,9 @@ func New(d Deps) *Server {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = time.Minute
 	}
+	if d.StreamTimeout <= 0 {
+		d.StreamTimeout = 10 * time.Minute
+	}
 	installErrorModel(d.Logger)
 	s := &Server{deps: d, log: d.Logger, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -123,6 +134,7 @@ func New(d Deps) *Server {
 	s.departmentRoutes()
 	s.roleRoutes()
 	s.dashboardRoutes()
+	s.dataRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
 	return s
 }

@@ -37,6 +37,12 @@ type Config struct {
 	RequestTimeout  time.Duration
 	// DefaultRole is the role of users without user_roles rows.
 	DefaultRole string
+	// QueryMaxRows and QueryTimeout bound every query run through a connector.
+	QueryMaxRows int64
+	QueryTimeout time.Duration
+	// Builtins are the connector names `plugin serve` can run (set by the
+	// binary, not by flags).
+	Builtins []string
 
 	// AdminEmail and AdminPassword create the first admin when no user exists.
 	AdminEmail    string
@@ -69,6 +75,8 @@ func Flags(fs *pflag.FlagSet) {
 	fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
 	fs.Duration("request-timeout", 60*time.Second, "deadline of one API request")
 	fs.String("default-role", "editor", "role of users who have no explicit role assignment")
+	fs.Int64("query-max-rows", 100_000, "most rows a query returns (more: truncated)")
+	fs.Duration("query-timeout", 30*time.Second, "deadline of a query at its data source")
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -106,7 +114,9 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 		ShutdownTimeout: dur("shutdown-timeout"),
 		RequestTimeout:  dur("request-timeout"),
 		DefaultRole:     strings.TrimSpace(get("default-role")),
+		QueryTimeout:    dur("query-timeout"),
 	}
+	c.QueryMaxRows, _ = fs.GetInt64("query-max-rows")
 	c.AdminEmail, _ = lookupEnv("DATAPULSE_ADMIN_EMAIL")
 	c.AdminPassword, _ = lookupEnv("DATAPULSE_ADMIN_PASSWORD")
 
@@ -114,6 +124,12 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 		errs = append(errs, fmt.Errorf("addr %q: want host:port", c.Addr))
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		errs = append(errs, fmt.Errorf("addr %q: port must be a number from 0 to 65535", c.Addr))
+	}
+	if c.QueryMaxRows < 1 || c.QueryMaxRows > 10_000_000 {
+		errs = append(errs, errors.New("query-max-rows must be between 1 and 10000000"))
+	}
+	if c.QueryTimeout < time.Second || c.QueryTimeout > 24*time.Hour {
+		errs = append(errs, errors.New("query-timeout must be between 1s and 24h"))
 	}
 	if c.DefaultRole == "" {
 		errs = append(errs, errors.New("default-role must not be empty"))

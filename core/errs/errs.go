@@ -33,6 +33,19 @@ type Error struct {
 	Field string
 	// RetryAfter is set for ErrRateLimited.
 	RetryAfter time.Duration
+	// Fields lists every field at fault when there are several (ErrInvalid).
+	Fields []FieldError
+}
+
+// FieldError is one input field at fault.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// InvalidFields says several fields are wrong.
+func InvalidFields(msg string, fields []FieldError) error {
+	return &Error{Kind: ErrInvalid, Message: msg, Fields: fields}
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -12,6 +12,10 @@ import (
 	"github.com/datapulse/datapulse/ent/schema/types"
 )
 
+// Date is a bound calendar date (a date parameter), as opposed to a
+// timestamp (a datetime parameter).
+type Date struct{ time.Time }
+
 // Parameter types.
 const (
 	TypeText     = "text"
@@ -196,7 +200,7 @@ func convertScalar(d types.QueryParameter, v any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("want a date YYYY-MM-DD")
 		}
-		return t, nil
+		return Date{t}, nil
 	case TypeDatetime:
 		s, ok := v.(string)
 		if !ok {

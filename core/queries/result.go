@@ -31,7 +31,7 @@ type Batches interface {
 	// Next returns the next batch, or io.EOF after the last.
 	Next() (arrow.RecordBatch, error)
 	Truncated() bool
-	Close() error
+	Close()
 }
 
 func columnsOf(s *arrow.Schema) []Column {
@@ -175,14 +175,29 @@ func WriteNDJSON(w io.Writer, b Batches, started time.Time) error {
 	cols := columnsOf(b.Schema())
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
+	keys := make([][]byte, len(cols))
+	for c, col := range cols {
+		keys[c], _ = json.Marshal(col.Name)
+	}
 	n := 0
 	err := each(b, func(rec arrow.RecordBatch, i int) error {
-		obj := make(map[string]any, len(cols))
-		for c, col := range cols {
-			obj[col.Name] = value(rec.Column(c), i)
+		// Written by hand to keep the columns in result order.
+		bw.WriteByte('{')
+		for c := range cols {
+			if c > 0 {
+				bw.WriteByte(',')
+			}
+			bw.Write(keys[c])
+			bw.WriteByte(':')
+			v, err := json.Marshal(value(rec.Column(c), i))
+			if err != nil {
+				return err
+			}
+			bw.Write(v)
 		}
 		n++
-		return enc.Encode(obj)
+		_, err := bw.WriteString("}\n")
+		return err
 	})
 	if err != nil {
 		return err

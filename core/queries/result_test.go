@@ -26,7 +26,7 @@ type batches struct {
 
 func (b *batches) Schema() *arrow.Schema { return b.schema }
 func (b *batches) Truncated() bool       { return b.truncated }
-func (b *batches) Close() error          { b.closed = true; return nil }
+func (b *batches) Close()                { b.closed = true }
 func (b *batches) Next() (arrow.RecordBatch, error) {
 	if len(b.recs) == 0 {
 		return nil, io.EOF
@@ -118,6 +118,9 @@ func TestNDJSON(t *testing.T) {
 		t.Fatalf("%d lines", len(lines))
 	}
 	var row map[string]any
+	if !strings.HasPrefix(lines[0], `{"id":1,"name":`) {
+		t.Errorf("columns out of order: %s", lines[0])
+	}
 	if err := json.Unmarshal([]byte(lines[0]), &row); err != nil || row["id"].(float64) != 1 {
 		t.Fatalf("row: %s %v", lines[0], err)
 	}

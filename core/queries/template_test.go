@@ -87,7 +87,7 @@ func TestDefinitionsAndBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got["region"] != "EU" || got["min"] != 2.5 || got["flag"] != false || got["color"] != "red" ||
-		!got["since"].(time.Time).Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+		!got["since"].(queries.Date).Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) ||
 		!got["until"].(time.Time).Equal(time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)) ||
 		!reflect.DeepEqual(got["ids"], []any{int64(1), int64(2)}) || got["label"] != "'; DROP TABLE s; --" {
 		t.Fatalf("bound: %#v", got)

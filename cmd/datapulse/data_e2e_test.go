@@ -1,0 +1,268 @@
+package main_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// makeSalesDB writes an SQLite file with a sales table of n rows.
+func makeSalesDB(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sales.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stmts := []string{
+		"CREATE TABLE sales (id INTEGER PRIMARY KEY, region TEXT, amount REAL, note TEXT)",
+	}
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, _ := db.Begin()
+	for i := 0; i < n; i++ {
+		note := "ok"
+		if i == 0 {
+			note = "=HYPERLINK(\"http://evil.example\")"
+		}
+		if _, err := tx.Exec("INSERT INTO sales VALUES (?, ?, ?, ?)", i, []string{"EU", "US"}[i%2], float64(i)*1.5, note); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type runResult struct {
+	Columns []struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	} `json:"columns"`
+	Rows      [][]any `json:"rows"`
+	RowCount  int     `json:"row_count"`
+	Truncated bool    `json:"truncated"`
+}
+
+func (s *server) raw(method, path, token, accept string, in any) (int, string) {
+	s.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), httpTimeout)
+	defer cancel()
+	b, _ := json.Marshal(in)
+	req, _ := http.NewRequestWithContext(ctx, method, s.base+path, strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		s.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, sb.String()
+}
+
+// TestDataSourcesAndQueries drives connectors end to end through the real
+// binary: builtin connectors run as `datapulse plugin serve <name>`
+// subprocesses of the server.
+func TestDataSourcesAndQueries(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *database) {
+		adminEmail, adminPW := "root@example.com", newPassword()
+		s := startServer(t, db, "DATAPULSE_ADMIN_EMAIL="+adminEmail, "DATAPULSE_ADMIN_PASSWORD="+adminPW)
+		admin := s.login(adminEmail, adminPW).AccessToken
+
+		var conns struct {
+			Items []struct {
+				Name         string         `json:"name"`
+				Status       string         `json:"status"`
+				ConfigSchema map[string]any `json:"config_schema"`
+			} `json:"items"`
+		}
+		s.call(http.MethodGet, "/api/v1/connectors", admin, nil, http.StatusOK, &conns)
+		have := map[string]bool{}
+		for _, c := range conns.Items {
+			have[c.Name] = c.Status == "ready" && c.ConfigSchema != nil
+		}
+		if !have["sqlite"] || !have["csv"] {
+			t.Fatalf("builtin connectors not ready: %+v", conns.Items)
+		}
+
+		salesPath := makeSalesDB(t, 500)
+		var ds struct {
+			ID     string         `json:"id"`
+			Config map[string]any `json:"config"`
+			Status string         `json:"status"`
+		}
+		s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "Sales", "type": "sqlite", "config": map[string]any{"path": salesPath}}, http.StatusCreated, &ds)
+		s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "Sales", "type": "sqlite", "config": map[string]any{"path": salesPath}}, http.StatusConflict, nil)
+		var health struct {
+			OK         bool `json:"ok"`
+			DataSource struct {
+				Status string `json:"status"`
+			} `json:"data_source"`
+		}
+		s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/health", admin, nil, http.StatusOK, &health)
+		if !health.OK || health.DataSource.Status != "connected" {
+			t.Fatalf("health: %+v", health)
+		}
+		var schema struct {
+			Tables []struct {
+				Name    string           `json:"name"`
+				Columns []map[string]any `json:"columns"`
+			} `json:"tables"`
+		}
+		s.call(http.MethodGet, "/api/v1/data-sources/"+ds.ID+"/schema", admin, nil, http.StatusOK, &schema)
+		if len(schema.Tables) != 1 || schema.Tables[0].Name != "sales" || len(schema.Tables[0].Columns) != 4 {
+			t.Fatalf("schema: %+v", schema)
+		}
+
+		t.Run("refuses DataPulse's own database", func(t *testing.T) {
+			for _, p := range []string{filepath.Join(db.dataDir, "datapulse.db"), db.dataDir + "/../" + filepath.Base(db.dataDir) + "/datapulse.db"} {
+				s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "own " + randHex(3), "type": "sqlite", "config": map[string]any{"path": p}}, http.StatusBadRequest, nil)
+			}
+			link := filepath.Join(t.TempDir(), "innocent.db")
+			if err := os.Symlink(filepath.Join(db.dataDir, "datapulse.db"), link); err == nil {
+				s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "link", "type": "sqlite", "config": map[string]any{"path": link}}, http.StatusBadRequest, nil)
+			}
+		})
+
+		t.Run("ad-hoc queries bind parameters", func(t *testing.T) {
+			var r runResult
+			s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{
+				"sql":        "SELECT region, count(*) AS n FROM sales WHERE id >= {{min}} AND region IN ({{regions}}) GROUP BY region ORDER BY region",
+				"parameters": map[string]any{"min": 100, "regions": []any{"EU", "US"}},
+			}, http.StatusOK, &r)
+			if r.RowCount != 2 || r.Rows[0][0] != "EU" || r.Rows[0][1].(float64) != 200 || r.Columns[1].Type != "integer" {
+				t.Fatalf("result: %+v", r)
+			}
+			s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{
+				"sql": "SELECT count(*) FROM sales WHERE region = {{r}}", "parameters": map[string]any{"r": "EU' OR '1'='1"},
+			}, http.StatusOK, &r)
+			if r.Rows[0][0].(float64) != 0 {
+				t.Fatalf("an injected value matched rows: %+v", r)
+			}
+			s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query?max_rows=10", admin, map[string]any{"sql": "SELECT * FROM sales"}, http.StatusOK, &r)
+			if r.RowCount != 10 || !r.Truncated {
+				t.Fatalf("row cap: %d rows, truncated %v", r.RowCount, r.Truncated)
+			}
+		})
+
+		t.Run("read-only is enforced by the database", func(t *testing.T) {
+			for _, q := range []string{
+				"DELETE FROM sales",
+				"WITH x AS (SELECT 1) DELETE FROM sales",
+				"SELECT 1; DROP TABLE sales",
+				"ATTACH DATABASE '" + filepath.Join(t.TempDir(), "x.db") + "' AS x",
+				"UPDATE sales SET amount = 0",
+			} {
+				status, body := s.raw(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, "", map[string]any{"sql": q})
+				if status < 400 {
+					t.Errorf("%q was accepted: %d %s", q, status, body)
+				}
+			}
+			var r runResult
+			s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{"sql": "SELECT count(*), sum(amount) FROM sales"}, http.StatusOK, &r)
+			if r.Rows[0][0].(float64) != 500 {
+				t.Fatalf("data changed: %+v", r.Rows)
+			}
+		})
+
+		t.Run("streamed formats", func(t *testing.T) {
+			status, csvOut := s.raw(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query?format=csv", admin, "", map[string]any{"sql": "SELECT id, note FROM sales ORDER BY id LIMIT 2"})
+			if status != 200 || !strings.HasPrefix(csvOut, "id,note\n0,\"'=HYPERLINK(") {
+				t.Fatalf("csv %d: %q", status, csvOut)
+			}
+			status, nd := s.raw(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, "application/x-ndjson", map[string]any{"sql": "SELECT id FROM sales ORDER BY id"})
+			lines := strings.Split(strings.TrimSpace(nd), "\n")
+			if status != 200 || len(lines) != 501 || lines[0] != `{"id":0}` || !strings.Contains(lines[500], `"row_count":500`) {
+				t.Fatalf("ndjson %d: %d lines, first %q last %q", status, len(lines), lines[0], lines[len(lines)-1])
+			}
+		})
+
+		t.Run("saved queries", func(t *testing.T) {
+			var q struct {
+				ID string `json:"id"`
+			}
+			s.call(http.MethodPost, "/api/v1/queries", admin, map[string]any{
+				"name": "EU revenue", "sql": "SELECT sum(amount) AS total FROM sales WHERE region = {{region}} AND id < {{max_id}}",
+				"data_source_id": ds.ID,
+				"parameters": []map[string]any{
+					{"name": "region", "type": "enum", "options": []string{"EU", "US"}, "default": "EU"},
+					{"name": "max_id", "type": "number", "required": true},
+				},
+			}, http.StatusCreated, &q)
+			var r runResult
+			s.call(http.MethodPost, "/api/v1/queries/"+q.ID+"/run", admin, map[string]any{"parameters": map[string]any{"max_id": 4}}, http.StatusOK, &r)
+			if r.Rows[0][0].(float64) != 3 { // ids 0 and 2: 0 + 3
+				t.Fatalf("saved query: %+v", r)
+			}
+			s.call(http.MethodPost, "/api/v1/queries/"+q.ID+"/run", admin, map[string]any{"parameters": map[string]any{"max_id": "four"}}, http.StatusBadRequest, nil)
+			s.call(http.MethodPost, "/api/v1/queries/"+q.ID+"/run", admin, map[string]any{"parameters": map[string]any{"max_id": 4, "region": "APAC"}}, http.StatusBadRequest, nil)
+			s.call(http.MethodPost, "/api/v1/queries/"+q.ID+"/run", admin, map[string]any{}, http.StatusBadRequest, nil)
+			s.call(http.MethodPost, "/api/v1/queries", admin, map[string]any{"name": "undeclared", "sql": "SELECT {{x}}"}, http.StatusBadRequest, nil)
+
+			// Another editor cannot see or run it.
+			pw := newPassword()
+			s.call(http.MethodPost, "/api/v1/users", admin, map[string]any{"email": "ed@example.com", "password": pw}, http.StatusCreated, nil)
+			ed := s.login("ed@example.com", pw).AccessToken
+			s.call(http.MethodGet, "/api/v1/queries/"+q.ID, ed, nil, http.StatusNotFound, nil)
+			s.call(http.MethodPost, "/api/v1/queries/"+q.ID+"/run", ed, map[string]any{}, http.StatusNotFound, nil)
+			// Editors may run ad-hoc queries (queries:run) but not manage sources.
+			s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", ed, map[string]any{"sql": "SELECT 1"}, http.StatusOK, nil)
+			s.call(http.MethodPatch, "/api/v1/data-sources/"+ds.ID, ed, map[string]any{"name": "mine"}, http.StatusForbidden, nil)
+		})
+
+		t.Run("csv connector", func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "orders.csv"), []byte("id,customer,total\n1,ada,10.5\n2,bob,20\n3,ada,1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var cds struct {
+				ID string `json:"id"`
+			}
+			s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "Orders", "type": "csv", "config": map[string]any{"directory": dir}}, http.StatusCreated, &cds)
+			var r runResult
+			s.call(http.MethodPost, "/api/v1/data-sources/"+cds.ID+"/query", admin, map[string]any{
+				"sql": "SELECT customer, sum(total) AS t FROM orders WHERE customer = {{c}} GROUP BY customer", "parameters": map[string]any{"c": "ada"},
+			}, http.StatusOK, &r)
+			if r.RowCount != 1 || r.Rows[0][1].(float64) != 11.5 {
+				t.Fatalf("csv query: %+v", r)
+			}
+		})
+
+		t.Run("delete keeps saved queries without a source", func(t *testing.T) {
+			s.call(http.MethodDelete, "/api/v1/data-sources/"+ds.ID, admin, nil, http.StatusNoContent, nil)
+			var list struct {
+				Items []struct {
+					DataSourceID *string `json:"data_source_id"`
+				} `json:"items"`
+			}
+			s.call(http.MethodGet, "/api/v1/queries", admin, nil, http.StatusOK, &list)
+			if len(list.Items) != 1 || list.Items[0].DataSourceID != nil {
+				t.Fatalf("queries after delete: %+v", list.Items)
+			}
+		})
+	})
+}

@@ -1,0 +1,415 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
+	"github.com/google/uuid"
+
+	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/ent/schema/types"
+)
+
+type connectorView struct {
+	Name         string         `json:"name"`
+	DisplayName  string         `json:"display_name"`
+	Version      string         `json:"version"`
+	Builtin      bool           `json:"builtin"`
+	Status       string         `json:"status"`
+	LastError    string         `json:"last_error,omitempty"`
+	SQLDialect   string         `json:"sql_dialect"`
+	Capabilities []string       `json:"capabilities"`
+	ConfigSchema map[string]any `json:"config_schema,omitempty"`
+}
+
+type connectorsOutput struct {
+	Body struct {
+		Items []connectorView `json:"items"`
+	}
+}
+
+type dataSourceOutput struct {
+	Body datasources.DataSource
+}
+
+type dataSourcePageOutput struct {
+	Body paging.Page[datasources.DataSource]
+}
+
+type createDataSourceInput struct {
+	Body struct {
+		Name   string         `json:"name" minLength:"1" maxLength:"100"`
+		Type   string         `json:"type" minLength:"1" maxLength:"50" doc:"connector name, see GET /api/v1/connectors"`
+		Config map[string]any `json:"config" doc:"validated against the connector's config_schema; secret fields are write-only"`
+	}
+}
+
+type updateDataSourceInput struct {
+	ID   string `path:"id" maxLength:"64"`
+	Body struct {
+		Name   *string        `json:"name,omitempty" minLength:"1" maxLength:"100"`
+		Config map[string]any `json:"config,omitempty" doc:"keys given replace stored ones; a secret set to \"\" or null is removed; absent secrets are kept"`
+	}
+}
+
+type listDataSourcesInput struct {
+	ListParams
+	Q string `query:"q" maxLength:"100"`
+}
+
+type healthOutputDS struct {
+	Body struct {
+		DataSource    datasources.DataSource `json:"data_source"`
+		OK            bool                   `json:"ok"`
+		Message       string                 `json:"message,omitempty"`
+		ServerVersion string                 `json:"server_version,omitempty"`
+		LatencyMS     int64                  `json:"latency_ms"`
+	}
+}
+
+type schemaOutput struct {
+	Body datasources.Schema
+}
+
+// RunOptions are the query parameters of a run (exported: huma only reads
+// parameters of exported embedded structs).
+type RunOptions struct {
+	Format    string `query:"format" enum:"json,ndjson,csv" doc:"output format; default from Accept (application/x-ndjson, text/csv), else json"`
+	Accept    string `header:"Accept"`
+	MaxRows   int64  `query:"max_rows" minimum:"1" doc:"lower the row cap for this run"`
+	TimeoutMS int64  `query:"timeout_ms" minimum:"1" doc:"lower the timeout for this run"`
+}
+
+type adHocInput struct {
+	RunOptions
+	ID   string `path:"id" maxLength:"64"`
+	Body struct {
+		SQL        string         `json:"sql" minLength:"1" maxLength:"1048576"`
+		Parameters map[string]any `json:"parameters,omitempty" doc:"values for {{name}} placeholders (bound, never spliced)"`
+	}
+}
+
+type runSavedInput struct {
+	RunOptions
+	ID   string `path:"id" maxLength:"64"`
+	Body *struct {
+		Parameters map[string]any `json:"parameters,omitempty"`
+	} `required:"false"`
+}
+
+type queryOutput struct {
+	Body queries.SavedQuery
+}
+
+type queryPageOutput struct {
+	Body paging.Page[queries.SavedQuery]
+}
+
+type createQueryInput struct {
+	Body struct {
+		Name         string                 `json:"name" minLength:"1" maxLength:"255"`
+		Description  *string                `json:"description,omitempty" maxLength:"10000"`
+		SQL          string                 `json:"sql" minLength:"1" maxLength:"1048576"`
+		DataSourceID *uuid.UUID             `json:"data_source_id,omitempty"`
+		Parameters   []types.QueryParameter `json:"parameters,omitempty" maxItems:"64"`
+	}
+}
+
+type updateQueryInput struct {
+	ID   string `path:"id" maxLength:"64"`
+	Body struct {
+		Name         *string                 `json:"name,omitempty" minLength:"1" maxLength:"255"`
+		Description  *string                 `json:"description,omitempty" maxLength:"10000"`
+		SQL          *string                 `json:"sql,omitempty" minLength:"1" maxLength:"1048576"`
+		DataSourceID *uuid.UUID              `json:"data_source_id,omitempty"`
+		Parameters   *[]types.QueryParameter `json:"parameters,omitempty" maxItems:"64"`
+	}
+}
+
+type listQueriesInput struct {
+	ListParams
+	Q string `query:"q" maxLength:"255"`
+}
+
+func (o RunOptions) format() string {
+	if o.Format != "" {
+		return o.Format
+	}
+	a := strings.ToLower(o.Accept)
+	switch {
+	case strings.Contains(a, "application/x-ndjson"), strings.Contains(a, "application/ndjson"):
+		return "ndjson"
+	case strings.Contains(a, "text/csv"):
+		return "csv"
+	}
+	return "json"
+}
+
+func (o RunOptions) options() queries.RunOptions {
+	return queries.RunOptions{MaxRows: o.MaxRows, Timeout: time.Duration(o.TimeoutMS) * time.Millisecond}
+}
+
+// runResponse answers a run in the requested format. JSON is collected (the
+// row cap bounds it); NDJSON and CSV stream as batches arrive, on a context
+// that outlives the handler and ends with the stream, so a client that goes
+// away stops the query at the source.
+func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(context.Context) (queries.Batches, error)) (*huma.StreamResponse, error) {
+	format := o.format()
+	if format == "json" {
+		b, err := start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		started := time.Now()
+		res, err := queries.Collect(b, started)
+		if err != nil {
+			return nil, datasources.ConnectorError(err)
+		}
+		return &huma.StreamResponse{Body: func(hc huma.Context) {
+			hc.SetHeader("Content-Type", "application/json")
+			hc.SetStatus(http.StatusOK)
+			writeJSON(hc.BodyWriter(), res)
+		}}, nil
+	}
+	// The stream is written after the handler returns: give it its own
+	// context (keeping the caller's identity) and a deadline.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.deps.StreamTimeout)
+	b, err := start(sctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &huma.StreamResponse{Body: func(hc huma.Context) {
+		fc := humafiber.Unwrap(hc)
+		if format == "csv" {
+			fc.Set("Content-Type", "text/csv; charset=utf-8")
+			fc.Set("Content-Disposition", `attachment; filename="result.csv"`)
+		} else {
+			fc.Set("Content-Type", "application/x-ndjson")
+		}
+		fc.Status(http.StatusOK)
+		started := time.Now()
+		fc.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+			defer cancel()
+			var err error
+			if format == "csv" {
+				err = queries.WriteCSV(w, b)
+			} else {
+				err = queries.WriteNDJSON(w, b, started)
+			}
+			if err != nil {
+				s.log.Warn("result stream ended early", "error", err, "format", format)
+				if format == "ndjson" {
+					// The status is already sent: say so in the stream itself.
+					w.WriteString(`{"_error":{"message":` + quoteJSON(datasources.ConnectorError(err).Error()) + "}}\n")
+				}
+			}
+			w.Flush()
+		})
+	}}, nil
+}
+
+func (s *Server) dataRoutes() {
+	dsv, qsv, hst := s.deps.DataSources, s.deps.Queries, s.deps.Connectors
+	register(s, Authenticated, huma.Operation{
+		OperationID: "listConnectors", Method: http.MethodGet, Path: "/api/v1/connectors", Tags: []string{"connectors"},
+		Summary: "Available connectors with their config schema and status",
+	}, func(ctx context.Context, _ *struct{}) (*connectorsOutput, error) {
+		out := &connectorsOutput{}
+		for _, c := range hst.Connectors(ctx) {
+			v := connectorView{Name: c.Name, DisplayName: c.DisplayName, Version: c.Version, Builtin: c.Builtin,
+				Status: c.Status, LastError: c.LastError, SQLDialect: c.SQLDialect, Capabilities: c.Capabilities}
+			if v.Capabilities == nil {
+				v.Capabilities = []string{}
+			}
+			if len(c.ConfigSchema) > 0 {
+				_ = jsonUnmarshal(c.ConfigSchema, &v.ConfigSchema)
+			}
+			out.Body.Items = append(out.Body.Items, v)
+		}
+		if out.Body.Items == nil {
+			out.Body.Items = []connectorView{}
+		}
+		return out, nil
+	})
+
+	tags := []string{"data sources"}
+	register(s, Authenticated, huma.Operation{
+		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
+		Summary: "Connect a data source (datasources:manage)", DefaultStatus: http.StatusCreated,
+	}, func(ctx context.Context, in *createDataSourceInput) (*dataSourceOutput, error) {
+		d, err := dsv.Create(ctx, datasources.Input{Name: &in.Body.Name, Type: in.Body.Type, Config: in.Body.Config})
+		return &dataSourceOutput{Body: d}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "listDataSources", Method: http.MethodGet, Path: "/api/v1/data-sources", Tags: tags,
+		Summary: "Data sources (queries:run or datasources:manage)",
+	}, func(ctx context.Context, in *listDataSourcesInput) (*dataSourcePageOutput, error) {
+		p, err := dsv.List(ctx, in.Q, in.paging())
+		return &dataSourcePageOutput{Body: p}, err
+	})
+	dsID := func(raw string) (uuid.UUID, error) { return parseID(raw, "data source") }
+	register(s, Authenticated, huma.Operation{
+		OperationID: "getDataSource", Method: http.MethodGet, Path: "/api/v1/data-sources/{id}", Tags: tags, Summary: "A data source",
+	}, func(ctx context.Context, in *idInput) (*dataSourceOutput, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		d, err := dsv.Get(ctx, id)
+		return &dataSourceOutput{Body: d}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "updateDataSource", Method: http.MethodPatch, Path: "/api/v1/data-sources/{id}", Tags: tags,
+		Summary: "Change a data source (datasources:manage)",
+	}, func(ctx context.Context, in *updateDataSourceInput) (*dataSourceOutput, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		d, err := dsv.Update(ctx, id, datasources.Input{Name: in.Body.Name, Config: in.Body.Config})
+		return &dataSourceOutput{Body: d}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "deleteDataSource", Method: http.MethodDelete, Path: "/api/v1/data-sources/{id}", Tags: tags,
+		Summary: "Delete a data source (its saved queries stay, without a source)", DefaultStatus: http.StatusNoContent,
+	}, func(ctx context.Context, in *idInput) (*struct{}, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return nil, dsv.Delete(ctx, id)
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "checkDataSourceHealth", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/health", Tags: tags,
+		Summary: "Connect and probe; records status and last_sync (datasources:manage)",
+	}, func(ctx context.Context, in *idInput) (*healthOutputDS, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		d, h, err := dsv.Health(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out := &healthOutputDS{}
+		out.Body.DataSource, out.Body.OK, out.Body.Message = d, h.OK, h.Message
+		out.Body.ServerVersion, out.Body.LatencyMS = h.ServerVersion, h.Latency.Milliseconds()
+		return out, nil
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "getDataSourceSchema", Method: http.MethodGet, Path: "/api/v1/data-sources/{id}/schema", Tags: tags,
+		Summary: "Namespaces, tables and columns of a data source (queries:run or datasources:manage)",
+	}, func(ctx context.Context, in *idInput) (*schemaOutput, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := dsv.Schema(ctx, id)
+		return &schemaOutput{Body: sc}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "queryDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/query", Tags: tags,
+		Summary:     "Run ad-hoc read-only SQL (queries:run)",
+		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
+	}, func(ctx context.Context, in *adHocInput) (*huma.StreamResponse, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return s.runResponse(ctx, in.RunOptions, func(ctx context.Context) (queries.Batches, error) {
+			return qsv.RunAdHoc(ctx, id, in.Body.SQL, in.Body.Parameters, in.options())
+		})
+	})
+
+	qtags := []string{"queries"}
+	qID := func(raw string) (uuid.UUID, error) { return parseID(raw, "query") }
+	register(s, Authenticated, huma.Operation{
+		OperationID: "createQuery", Method: http.MethodPost, Path: "/api/v1/queries", Tags: qtags,
+		Summary: "Save a query (queries:create)", DefaultStatus: http.StatusCreated,
+	}, func(ctx context.Context, in *createQueryInput) (*queryOutput, error) {
+		b := in.Body
+		ps := b.Parameters
+		if ps == nil {
+			ps = []types.QueryParameter{}
+		}
+		q, err := qsv.Create(ctx, queries.Input{Name: &b.Name, Description: b.Description, SQL: &b.SQL, DataSourceID: b.DataSourceID, Parameters: &ps})
+		return &queryOutput{Body: q}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "listQueries", Method: http.MethodGet, Path: "/api/v1/queries", Tags: qtags,
+		Summary: "The caller's saved queries (all for admins)",
+	}, func(ctx context.Context, in *listQueriesInput) (*queryPageOutput, error) {
+		p, err := qsv.List(ctx, in.Q, in.paging())
+		return &queryPageOutput{Body: p}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "getQuery", Method: http.MethodGet, Path: "/api/v1/queries/{id}", Tags: qtags, Summary: "A saved query",
+	}, func(ctx context.Context, in *idInput) (*queryOutput, error) {
+		id, err := qID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		q, err := qsv.Get(ctx, id)
+		return &queryOutput{Body: q}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "updateQuery", Method: http.MethodPatch, Path: "/api/v1/queries/{id}", Tags: qtags, Summary: "Change a saved query",
+	}, func(ctx context.Context, in *updateQueryInput) (*queryOutput, error) {
+		id, err := qID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		b := in.Body
+		q, err := qsv.Update(ctx, id, queries.Input{Name: b.Name, Description: b.Description, SQL: b.SQL, DataSourceID: b.DataSourceID, Parameters: b.Parameters})
+		return &queryOutput{Body: q}, err
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "deleteQuery", Method: http.MethodDelete, Path: "/api/v1/queries/{id}", Tags: qtags,
+		Summary: "Delete a saved query", DefaultStatus: http.StatusNoContent,
+	}, func(ctx context.Context, in *idInput) (*struct{}, error) {
+		id, err := qID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return nil, qsv.Delete(ctx, id)
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "runQuery", Method: http.MethodPost, Path: "/api/v1/queries/{id}/run", Tags: qtags,
+		Summary:     "Run a saved query with parameter values (queries:run)",
+		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
+	}, func(ctx context.Context, in *runSavedInput) (*huma.StreamResponse, error) {
+		id, err := qID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		var values map[string]any
+		if in.Body != nil {
+			values = in.Body.Parameters
+		}
+		return s.runResponse(ctx, in.RunOptions, func(ctx context.Context) (queries.Batches, error) {
+			return qsv.Run(ctx, id, values, in.options())
+		})
+	})
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client may be gone; nothing to do then
+}
+
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }

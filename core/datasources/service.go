@@ -1,0 +1,588 @@
+// Package datasources holds the data sources DataSource users connect:
+// their configuration (secrets sealed at rest, never returned), health,
+// schema introspection and ad-hoc query execution through the connector host.
+package datasources
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/secrets"
+	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/ent/datasource"
+	"github.com/datapulse/datapulse/ent/schema"
+	"github.com/datapulse/datapulse/plugins/host"
+	"github.com/datapulse/datapulse/policy"
+)
+
+// Service is the data sources domain.
+type Service struct {
+	db    *ent.Client
+	pol   *policy.Enforcer
+	conns *host.Host
+	box   *secrets.Box
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	schemas map[string]*connectorSchema // by connector name + version
+}
+
+// New returns the data sources service.
+func New(db *ent.Client, pol *policy.Enforcer, conns *host.Host, box *secrets.Box, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: db, pol: pol, conns: conns, box: box, log: log, schemas: map[string]*connectorSchema{}}
+}
+
+// DataSource as the API shows it: configuration without secret values; each
+// secret field appears as "<field>_set": true|false instead.
+type DataSource struct {
+	ID            uuid.UUID      `json:"id"`
+	Name          string         `json:"name"`
+	Type          string         `json:"type" doc:"connector name"`
+	Config        map[string]any `json:"config"`
+	Status        string         `json:"status" enum:"pending,connected,error,disabled"`
+	LastSync      *time.Time     `json:"last_sync"`
+	LastError     *string        `json:"last_error"`
+	ConfigVersion int64          `json:"config_version"`
+	CreatedBy     *uuid.UUID     `json:"created_by"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+}
+
+func subject(ctx context.Context) (policy.Subject, error) {
+	p, ok := identity.PrincipalFrom(ctx)
+	if !ok {
+		return policy.Subject{}, errs.Unauthenticated("authentication required")
+	}
+	return policy.Subject{UserID: p.UserID, Scopes: p.Scopes, System: p.System}, nil
+}
+
+// require checks a collection-level action on data sources.
+func (s *Service) require(ctx context.Context, act policy.Action) (policy.Subject, error) {
+	sub, err := subject(ctx)
+	if err != nil {
+		return sub, err
+	}
+	if !s.pol.Can(ctx, sub, policy.DataSources, act) {
+		return sub, errs.Forbidden("your role does not allow " + string(act))
+	}
+	return sub, nil
+}
+
+// requireUse allows whoever may run queries or manage sources to see them.
+func (s *Service) requireUse(ctx context.Context) (policy.Subject, error) {
+	sub, err := subject(ctx)
+	if err != nil {
+		return sub, err
+	}
+	if !s.pol.Can(ctx, sub, policy.DataSources, policy.QueriesRun) && !s.pol.Can(ctx, sub, policy.DataSources, policy.DatasourcesManage) {
+		return sub, errs.Forbidden("your role allows neither queries:run nor datasources:manage")
+	}
+	return sub, nil
+}
+
+// schemaOf returns a connector's compiled config schema.
+func (s *Service) schemaOf(ctx context.Context, connector string) (*connectorSchema, host.ConnectorInfo, error) {
+	for _, c := range s.conns.Connectors(ctx) {
+		if c.Name != connector {
+			continue
+		}
+		key := c.Name + "@" + c.Version
+		s.mu.Lock()
+		cs, ok := s.schemas[key]
+		s.mu.Unlock()
+		if ok {
+			return cs, c, nil
+		}
+		cs, err := compileSchema(json.RawMessage(c.ConfigSchema))
+		if err != nil {
+			return nil, c, errs.Upstream(fmt.Sprintf("connector %s: %v", connector, err))
+		}
+		s.mu.Lock()
+		s.schemas[key] = cs
+		s.mu.Unlock()
+		return cs, c, nil
+	}
+	return nil, host.ConnectorInfo{}, errs.Invalid("type", fmt.Sprintf("no connector named %q", connector))
+}
+
+func binding(id uuid.UUID, field string) string { return "data_source/" + id.String() + "/" + field }
+
+// toAPI shows a row without secrets.
+func (s *Service) toAPI(d *ent.DataSource, cs *connectorSchema) DataSource {
+	cfg := make(map[string]any, len(d.Config)+len(d.Secrets))
+	for k, v := range d.Config {
+		cfg[k] = v
+	}
+	names := map[string]bool{}
+	for k := range d.Secrets {
+		names[k] = true
+	}
+	if cs != nil {
+		for _, k := range cs.secrets {
+			names[k] = names[k] || false
+		}
+	}
+	for k := range names {
+		_, set := d.Secrets[k]
+		cfg[k+"_set"] = set
+	}
+	return DataSource{ID: d.ID, Name: d.Name, Type: d.Type, Config: cfg, Status: string(d.Status), LastSync: d.LastSync,
+		LastError: d.LastError, ConfigVersion: d.ConfigVersion, CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+}
+
+// open decrypts a row's secrets for a call to its connector.
+func (s *Service) open(d *ent.DataSource) (host.DataSource, error) {
+	plain, err := json.Marshal(d.Config)
+	if err != nil {
+		return host.DataSource{}, err
+	}
+	sec := make(map[string]string, len(d.Secrets))
+	for k, v := range d.Secrets {
+		pt, err := s.box.Open(v, binding(d.ID, k))
+		if err != nil {
+			// Never the value, never the ciphertext.
+			return host.DataSource{}, errs.Unavailable(fmt.Sprintf("secret %q of data source %s cannot be decrypted (was the encryption key changed?)", k, d.Name))
+		}
+		sec[k] = pt
+	}
+	return host.DataSource{ID: d.ID.String(), Version: d.ConfigVersion, Config: plain, Secrets: sec}, nil
+}
+
+// Input creates or changes a data source. On update, config keys present
+// replace the stored ones; a secret given as "" or null is removed; absent
+// secrets stay as they are.
+type Input struct {
+	Name   *string
+	Type   string
+	Config map[string]any
+}
+
+func checkName(v *string) (string, error) {
+	if v == nil {
+		return "", errs.Invalid("name", "name is required")
+	}
+	n := strings.TrimSpace(*v)
+	if n == "" || len([]rune(n)) > 100 || strings.ContainsAny(n, "\x00\r\n") {
+		return "", errs.Invalid("name", "name must be 1 to 100 characters on one line")
+	}
+	return n, nil
+}
+
+// prepare validates a full configuration for a connector and splits it into
+// stored plain values and sealed secrets for row id.
+func (s *Service) prepare(ctx context.Context, connector string, id uuid.UUID, version int64, cfg map[string]any) (map[string]any, map[string]string, error) {
+	cs, _, err := s.schemaOf(ctx, connector)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fe := cs.validate(cfg); len(fe) > 0 {
+		return nil, nil, invalidConfig(fe)
+	}
+	plain := map[string]any{}
+	sealed := map[string]string{}
+	secretVals := map[string]string{}
+	for k, v := range cfg {
+		if !cs.isSecret(k) {
+			plain[k] = v
+			continue
+		}
+		str, ok := v.(string)
+		if !ok {
+			return nil, nil, errs.Invalid("config/"+k, "secret fields are strings")
+		}
+		if str == "" {
+			continue
+		}
+		secretVals[k] = str
+		sv, err := s.box.Seal(str, binding(id, k))
+		if err != nil {
+			return nil, nil, err
+		}
+		sealed[k] = sv
+	}
+	raw, err := json.Marshal(plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	fe, err := s.conns.ValidateConfig(ctx, connector, host.DataSource{ID: id.String(), Version: version, Config: raw, Secrets: secretVals})
+	if err != nil {
+		return nil, nil, ConnectorError(err)
+	}
+	if len(fe) > 0 {
+		out := make([]FieldError, len(fe))
+		for i, e := range fe {
+			out[i] = FieldError{Field: e.Field, Message: e.Message}
+		}
+		return nil, nil, invalidConfig(out)
+	}
+	return plain, sealed, nil
+}
+
+// invalidConfig reports every field error of a configuration; fields are
+// JSON pointers under config (e.g. config/port).
+func invalidConfig(fe []FieldError) error {
+	parts := make([]string, len(fe))
+	fields := make([]errs.FieldError, len(fe))
+	for i, f := range fe {
+		name := "config" + f.Field
+		parts[i] = name + ": " + f.Message
+		fields[i] = errs.FieldError{Field: name, Message: f.Message}
+	}
+	return errs.InvalidFields("config is invalid: "+strings.Join(parts, "; "), fields)
+}
+
+// ConnectorError turns a host failure into a domain error for the client.
+func ConnectorError(err error) error {
+	var ce *host.ConnectorError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		return errs.Upstream(ce.Message)
+	case errors.Is(err, host.ErrConnectorTimeout), errors.Is(err, context.DeadlineExceeded):
+		return errs.UpstreamTimeout("the connector did not answer in time")
+	case errors.Is(err, host.ErrConnectorUnavailable):
+		return errs.Unavailable(err.Error())
+	case errors.Is(err, host.ErrUnknownConnector):
+		// A stored source whose connector is no longer installed.
+		return errs.Unavailable(err.Error())
+	case errors.Is(err, host.ErrConnectorCrashed), errors.Is(err, host.ErrConnectorStart),
+		errors.Is(err, host.ErrProtocol), errors.Is(err, host.ErrConnectorDisabled), errors.Is(err, host.ErrResultTooLarge):
+		return errs.Upstream(err.Error())
+	}
+	return err
+}
+
+// Create adds a data source (datasources:manage).
+func (s *Service) Create(ctx context.Context, in Input) (DataSource, error) {
+	sub, err := s.require(ctx, policy.DatasourcesManage)
+	if err != nil {
+		return DataSource{}, err
+	}
+	name, err := checkName(in.Name)
+	if err != nil {
+		return DataSource{}, err
+	}
+	if in.Config == nil {
+		in.Config = map[string]any{}
+	}
+	id := schema.NewID()
+	plain, sealed, err := s.prepare(ctx, in.Type, id, 1, in.Config)
+	if err != nil {
+		return DataSource{}, err
+	}
+	c := s.db.DataSource.Create().SetID(id).SetName(name).SetType(in.Type).SetConfig(plain).SetSecrets(sealed)
+	if !sub.System {
+		c.SetCreatedBy(sub.UserID)
+	}
+	d, err := c.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return DataSource{}, errs.Conflict("a data source with this name already exists")
+	}
+	if err != nil {
+		return DataSource{}, err
+	}
+	cs, _, _ := s.schemaOf(ctx, d.Type)
+	return s.toAPI(d, cs), nil
+}
+
+// List lists data sources (queries:run or datasources:manage).
+func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.Page[DataSource], error) {
+	if _, err := s.requireUse(ctx); err != nil {
+		return paging.Page[DataSource]{}, err
+	}
+	p, err := p.Normalize()
+	if err != nil {
+		return paging.Page[DataSource]{}, err
+	}
+	field, desc, err := p.SortField("name", "name", "created_at", "updated_at", "type", "status")
+	if err != nil {
+		return paging.Page[DataSource]{}, err
+	}
+	query := s.db.DataSource.Query()
+	if q = strings.TrimSpace(q); q != "" {
+		query.Where(datasource.NameContainsFold(q))
+	}
+	order := ent.Asc(field)
+	if desc {
+		order = ent.Desc(field)
+	}
+	return paging.Collect(ctx, p, query.Clone().Count,
+		func(ctx context.Context, off, n int) ([]*ent.DataSource, error) {
+			return query.Order(order, ent.Asc(datasource.FieldID)).Offset(off).Limit(n).All(ctx)
+		}, func(d *ent.DataSource) DataSource {
+			cs, _, _ := s.schemaOf(ctx, d.Type)
+			return s.toAPI(d, cs)
+		})
+}
+
+func (s *Service) get(ctx context.Context, id uuid.UUID) (*ent.DataSource, error) {
+	d, err := s.db.DataSource.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, errs.NotFound("data source")
+	}
+	return d, err
+}
+
+// Get returns one data source (queries:run or datasources:manage).
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (DataSource, error) {
+	if _, err := s.requireUse(ctx); err != nil {
+		return DataSource{}, err
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return DataSource{}, err
+	}
+	cs, _, _ := s.schemaOf(ctx, d.Type)
+	return s.toAPI(d, cs), nil
+}
+
+// Update changes a data source (datasources:manage). The connector type
+// cannot change.
+func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSource, error) {
+	if _, err := s.require(ctx, policy.DatasourcesManage); err != nil {
+		return DataSource{}, err
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return DataSource{}, err
+	}
+	if in.Type != "" && in.Type != d.Type {
+		return DataSource{}, errs.Invalid("type", "the connector of a data source cannot change; create a new one")
+	}
+	up := s.db.DataSource.UpdateOne(d)
+	if in.Name != nil {
+		name, err := checkName(in.Name)
+		if err != nil {
+			return DataSource{}, err
+		}
+		up.SetName(name)
+	}
+	if in.Config != nil {
+		cs, _, err := s.schemaOf(ctx, d.Type)
+		if err != nil {
+			return DataSource{}, err
+		}
+		// Merge: the stored config and secrets, overlaid by what was sent.
+		current, err := s.open(d)
+		if err != nil {
+			return DataSource{}, err
+		}
+		merged := map[string]any{}
+		for k, v := range d.Config {
+			merged[k] = v
+		}
+		for k, v := range current.Secrets {
+			merged[k] = v
+		}
+		for k, v := range in.Config {
+			if v == nil || (cs.isSecret(k) && v == "") {
+				delete(merged, k)
+				continue
+			}
+			merged[k] = v
+		}
+		plain, sealed, err := s.prepare(ctx, d.Type, d.ID, d.ConfigVersion+1, merged)
+		if err != nil {
+			return DataSource{}, err
+		}
+		up.SetConfig(plain).SetSecrets(sealed).SetConfigVersion(d.ConfigVersion + 1).SetStatus(datasource.StatusPending).ClearLastError()
+	}
+	nd, err := up.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return DataSource{}, errs.Conflict("a data source with this name already exists")
+	}
+	if err != nil {
+		return DataSource{}, err
+	}
+	if in.Config != nil {
+		s.conns.Dispose(ctx, d.Type, d.ID.String())
+	}
+	cs, _, _ := s.schemaOf(ctx, nd.Type)
+	return s.toAPI(nd, cs), nil
+}
+
+// Delete removes a data source; its saved queries stay, without a source.
+func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.require(ctx, policy.DatasourcesManage); err != nil {
+		return err
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DataSource.DeleteOne(d).Exec(ctx); err != nil {
+		return err
+	}
+	s.conns.Dispose(ctx, d.Type, d.ID.String())
+	return nil
+}
+
+// Health checks a data source through its connector and records the result
+// (datasources:manage).
+func (s *Service) Health(ctx context.Context, id uuid.UUID) (DataSource, host.Health, error) {
+	if _, err := s.require(ctx, policy.DatasourcesManage); err != nil {
+		return DataSource{}, host.Health{}, err
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return DataSource{}, host.Health{}, err
+	}
+	ds, err := s.open(d)
+	if err != nil {
+		return DataSource{}, host.Health{}, err
+	}
+	h, herr := s.conns.CheckHealth(ctx, d.Type, ds)
+	up := s.db.DataSource.UpdateOne(d).SetLastSync(time.Now().UTC())
+	switch {
+	case herr != nil:
+		msg := ConnectorError(herr).Error()
+		up.SetStatus(datasource.StatusError).SetLastError(msg)
+		h = host.Health{OK: false, Message: msg}
+	case !h.OK:
+		up.SetStatus(datasource.StatusError).SetLastError(h.Message)
+	default:
+		up.SetStatus(datasource.StatusConnected).ClearLastError()
+	}
+	nd, err := up.Save(ctx)
+	if err != nil {
+		return DataSource{}, h, err
+	}
+	cs, _, _ := s.schemaOf(ctx, nd.Type)
+	return s.toAPI(nd, cs), h, nil
+}
+
+// Connection opens a data source for running a query (queries:run): the
+// connector name, its SQL dialect and the decrypted configuration.
+func (s *Service) Connection(ctx context.Context, id uuid.UUID) (connector, dialect string, ds host.DataSource, err error) {
+	sub, err := subject(ctx)
+	if err != nil {
+		return "", "", host.DataSource{}, err
+	}
+	if !s.pol.Can(ctx, sub, policy.DataSources, policy.QueriesRun) {
+		return "", "", host.DataSource{}, errs.Forbidden("your role does not allow queries:run")
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return "", "", host.DataSource{}, err
+	}
+	_, info, err := s.schemaOf(ctx, d.Type)
+	if errors.Is(err, errs.ErrInvalid) {
+		return "", "", host.DataSource{}, errs.Unavailable(fmt.Sprintf("connector %q of this data source is not installed", d.Type))
+	}
+	if err != nil {
+		return "", "", host.DataSource{}, err
+	}
+	ds, err = s.open(d)
+	return d.Type, info.SQLDialect, ds, err
+}
+
+// Schema is a data source's structure for query and model editors.
+type Schema struct {
+	Namespaces []string      `json:"namespaces"`
+	Tables     []SchemaTable `json:"tables"`
+	// Truncated is set when the source has more tables than one answer holds.
+	Truncated bool `json:"truncated"`
+}
+
+// SchemaTable is one table with its columns.
+type SchemaTable struct {
+	Namespace string         `json:"namespace"`
+	Name      string         `json:"name"`
+	Kind      string         `json:"kind"`
+	Columns   []SchemaColumn `json:"columns"`
+}
+
+// SchemaColumn is one column.
+type SchemaColumn struct {
+	Name       string `json:"name"`
+	NativeType string `json:"native_type"`
+	ArrowType  string `json:"arrow_type"`
+	Nullable   bool   `json:"nullable"`
+}
+
+// MaxSchemaTables bounds one schema answer.
+const MaxSchemaTables = 2000
+
+// Schema lists namespaces, tables and columns through the connector's paged
+// introspection (queries:run or datasources:manage).
+func (s *Service) Schema(ctx context.Context, id uuid.UUID) (Schema, error) {
+	if _, err := s.requireUse(ctx); err != nil {
+		return Schema{}, err
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return Schema{}, err
+	}
+	ds, err := s.open(d)
+	if err != nil {
+		return Schema{}, err
+	}
+	out := Schema{Namespaces: []string{}, Tables: []SchemaTable{}}
+	token := ""
+	for {
+		ns, next, err := s.conns.ListNamespaces(ctx, d.Type, ds, 500, token)
+		if err != nil {
+			return Schema{}, ConnectorError(err)
+		}
+		out.Namespaces = append(out.Namespaces, ns...)
+		if next == "" || len(out.Namespaces) > 10_000 {
+			break
+		}
+		token = next
+	}
+	var refs []host.TableRef
+	for _, ns := range append([]string{""}, out.Namespaces...) {
+		if ns == "" && len(out.Namespaces) > 0 {
+			continue
+		}
+		token = ""
+		for {
+			ts, next, err := s.conns.ListTables(ctx, d.Type, ds, ns, 500, token)
+			if err != nil {
+				return Schema{}, ConnectorError(err)
+			}
+			refs = append(refs, ts...)
+			if len(refs) >= MaxSchemaTables {
+				refs, out.Truncated = refs[:MaxSchemaTables], true
+				break
+			}
+			if next == "" {
+				break
+			}
+			token = next
+		}
+		if out.Truncated {
+			break
+		}
+	}
+	for start := 0; start < len(refs); start += 100 {
+		end := min(start+100, len(refs))
+		infos, err := s.conns.DescribeTables(ctx, d.Type, ds, refs[start:end])
+		if err != nil {
+			return Schema{}, ConnectorError(err)
+		}
+		for _, ti := range infos {
+			t := SchemaTable{Namespace: ti.Ref.Namespace, Name: ti.Ref.Name, Kind: ti.Ref.Kind, Columns: make([]SchemaColumn, len(ti.Columns))}
+			for i, c := range ti.Columns {
+				t.Columns[i] = SchemaColumn{Name: c.Name, NativeType: c.NativeType, ArrowType: c.ArrowType, Nullable: c.Nullable}
+			}
+			out.Tables = append(out.Tables, t)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,349 @@
+package queries
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/ent/savedquery"
+	"github.com/datapulse/datapulse/ent/schema/types"
+	"github.com/datapulse/datapulse/plugins/host"
+	"github.com/datapulse/datapulse/policy"
+)
+
+// Limits bound every run.
+type Limits struct {
+	MaxRows int64         // default 100,000
+	Timeout time.Duration // default 30 s
+}
+
+// Service holds saved queries and runs SQL.
+type Service struct {
+	db     *ent.Client
+	pol    *policy.Enforcer
+	ds     *datasources.Service
+	conns  *host.Host
+	limits Limits
+}
+
+// New returns the queries service.
+func New(db *ent.Client, pol *policy.Enforcer, ds *datasources.Service, conns *host.Host, l Limits) *Service {
+	if l.MaxRows <= 0 {
+		l.MaxRows = 100_000
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = 30 * time.Second
+	}
+	return &Service{db: db, pol: pol, ds: ds, conns: conns, limits: l}
+}
+
+// SavedQuery as the API shows it.
+type SavedQuery struct {
+	ID           uuid.UUID              `json:"id"`
+	UserID       uuid.UUID              `json:"user_id"`
+	Name         string                 `json:"name"`
+	Description  *string                `json:"description"`
+	SQL          string                 `json:"sql"`
+	DataSourceID *uuid.UUID             `json:"data_source_id"`
+	Parameters   []types.QueryParameter `json:"parameters"`
+	CreatedAt    time.Time              `json:"created_at"`
+	UpdatedAt    time.Time              `json:"updated_at"`
+}
+
+func toAPI(q *ent.SavedQuery) SavedQuery {
+	ps := q.Parameters
+	if ps == nil {
+		ps = []types.QueryParameter{}
+	}
+	return SavedQuery{ID: q.ID, UserID: q.UserID, Name: q.Name, Description: q.Description, SQL: q.SQL,
+		DataSourceID: q.DataSourceID, Parameters: ps, CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
+}
+
+func subject(ctx context.Context) (policy.Subject, error) {
+	p, ok := identity.PrincipalFrom(ctx)
+	if !ok {
+		return policy.Subject{}, errs.Unauthenticated("authentication required")
+	}
+	return policy.Subject{UserID: p.UserID, Scopes: p.Scopes, System: p.System}, nil
+}
+
+// Input creates or changes a saved query; nil fields stay on update.
+type Input struct {
+	Name         *string
+	Description  *string
+	SQL          *string
+	DataSourceID *uuid.UUID
+	Parameters   *[]types.QueryParameter
+}
+
+const maxSQL = 1 << 20
+
+func checkInput(in Input, create bool) error {
+	if create && (in.Name == nil || in.SQL == nil) {
+		return errs.Invalid("name", "name and sql are required")
+	}
+	if in.Name != nil {
+		n := strings.TrimSpace(*in.Name)
+		if n == "" || len([]rune(n)) > 255 || strings.ContainsAny(n, "\x00\r\n") {
+			return errs.Invalid("name", "name must be 1 to 255 characters on one line")
+		}
+	}
+	if in.SQL != nil && (strings.TrimSpace(*in.SQL) == "" || len(*in.SQL) > maxSQL || strings.ContainsRune(*in.SQL, 0)) {
+		return errs.Invalid("sql", "sql must be non-empty text of at most 1 MiB")
+	}
+	if in.Description != nil && len(*in.Description) > 10_000 {
+		return errs.Invalid("description", "description must be at most 10000 bytes")
+	}
+	return nil
+}
+
+func (s *Service) checkSource(ctx context.Context, id *uuid.UUID) error {
+	if id == nil {
+		return nil
+	}
+	if _, err := s.ds.Get(ctx, *id); err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return errs.Invalid("data_source_id", "no data source with this id")
+		}
+		return err
+	}
+	return nil
+}
+
+// Create saves a query owned by the caller (queries:create).
+func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
+	sub, err := subject(ctx)
+	if err != nil {
+		return SavedQuery{}, err
+	}
+	if !s.pol.Can(ctx, sub, policy.Queries, policy.QueriesCreate) {
+		return SavedQuery{}, errs.Forbidden("your role does not allow queries:create")
+	}
+	if err := checkInput(in, true); err != nil {
+		return SavedQuery{}, err
+	}
+	params := []types.QueryParameter{}
+	if in.Parameters != nil {
+		params = *in.Parameters
+	}
+	if err := CheckDefinitions(*in.SQL, params); err != nil {
+		return SavedQuery{}, err
+	}
+	if err := s.checkSource(ctx, in.DataSourceID); err != nil {
+		return SavedQuery{}, err
+	}
+	q, err := s.db.SavedQuery.Create().SetUserID(sub.UserID).SetName(strings.TrimSpace(*in.Name)).SetSQL(*in.SQL).
+		SetNillableDescription(in.Description).SetNillableDataSourceID(in.DataSourceID).SetParameters(params).Save(ctx)
+	if err != nil {
+		return SavedQuery{}, err
+	}
+	return toAPI(q), nil
+}
+
+// visible loads a query the caller may see: their own, or any for admins.
+// Another user's query is "not found".
+func (s *Service) visible(ctx context.Context, id uuid.UUID) (policy.Subject, *ent.SavedQuery, error) {
+	sub, err := subject(ctx)
+	if err != nil {
+		return sub, nil, err
+	}
+	q, err := s.db.SavedQuery.Get(ctx, id)
+	if ent.IsNotFound(err) || (err == nil && q.UserID != sub.UserID && !s.isAdmin(sub)) {
+		return sub, nil, errs.NotFound("query")
+	}
+	return sub, q, err
+}
+
+func (s *Service) isAdmin(sub policy.Subject) bool {
+	return sub.System || s.pol.Facts().IsAdmin(sub.UserID)
+}
+
+// List lists the caller's saved queries (all for admins).
+func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.Page[SavedQuery], error) {
+	sub, err := subject(ctx)
+	if err != nil {
+		return paging.Page[SavedQuery]{}, err
+	}
+	p, err = p.Normalize()
+	if err != nil {
+		return paging.Page[SavedQuery]{}, err
+	}
+	field, desc, err := p.SortField("-updated_at", "name", "created_at", "updated_at")
+	if err != nil {
+		return paging.Page[SavedQuery]{}, err
+	}
+	query := s.db.SavedQuery.Query()
+	if !s.isAdmin(sub) {
+		query.Where(savedquery.UserID(sub.UserID))
+	}
+	if q = strings.TrimSpace(q); q != "" {
+		query.Where(savedquery.NameContainsFold(q))
+	}
+	order := ent.Asc(field)
+	if desc {
+		order = ent.Desc(field)
+	}
+	return paging.Collect(ctx, p, query.Clone().Count,
+		func(ctx context.Context, off, n int) ([]*ent.SavedQuery, error) {
+			return query.Order(order, ent.Asc(savedquery.FieldID)).Offset(off).Limit(n).All(ctx)
+		}, toAPI)
+}
+
+// Get returns one visible saved query.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (SavedQuery, error) {
+	_, q, err := s.visible(ctx, id)
+	if err != nil {
+		return SavedQuery{}, err
+	}
+	return toAPI(q), nil
+}
+
+// Update changes a visible saved query.
+func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (SavedQuery, error) {
+	sub, q, err := s.visible(ctx, id)
+	if err != nil {
+		return SavedQuery{}, err
+	}
+	if q.UserID != sub.UserID && !s.isAdmin(sub) {
+		return SavedQuery{}, errs.NotFound("query")
+	}
+	if err := checkInput(in, false); err != nil {
+		return SavedQuery{}, err
+	}
+	sql, params := q.SQL, q.Parameters
+	if in.SQL != nil {
+		sql = *in.SQL
+	}
+	if in.Parameters != nil {
+		params = *in.Parameters
+	}
+	if err := CheckDefinitions(sql, params); err != nil {
+		return SavedQuery{}, err
+	}
+	if err := s.checkSource(ctx, in.DataSourceID); err != nil {
+		return SavedQuery{}, err
+	}
+	up := s.db.SavedQuery.UpdateOne(q).SetSQL(sql).SetParameters(params).SetNillableDataSourceID(in.DataSourceID)
+	if in.Name != nil {
+		up.SetName(strings.TrimSpace(*in.Name))
+	}
+	if in.Description != nil {
+		up.SetDescription(*in.Description)
+	}
+	nq, err := up.Save(ctx)
+	if err != nil {
+		return SavedQuery{}, err
+	}
+	return toAPI(nq), nil
+}
+
+// Delete removes a visible saved query.
+func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
+	_, q, err := s.visible(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.db.SavedQuery.DeleteOne(q).Exec(ctx)
+}
+
+// RunOptions tune one run within the server's limits.
+type RunOptions struct {
+	MaxRows int64
+	Timeout time.Duration
+}
+
+func (s *Service) bounded(o RunOptions) (int64, time.Duration) {
+	rows, timeout := s.limits.MaxRows, s.limits.Timeout
+	if o.MaxRows > 0 && o.MaxRows < rows {
+		rows = o.MaxRows
+	}
+	if o.Timeout > 0 && o.Timeout < timeout {
+		timeout = o.Timeout
+	}
+	return rows, timeout
+}
+
+// Run executes a visible saved query with parameter values. The caller
+// consumes the stream and must Close it; ctx bounds the whole run.
+func (s *Service) Run(ctx context.Context, id uuid.UUID, values map[string]any, o RunOptions) (Batches, error) {
+	_, q, err := s.visible(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if q.DataSourceID == nil {
+		return nil, errs.Invalid("data_source_id", "this query has no data source; set one first")
+	}
+	bound, err := Bind(q.Parameters, values)
+	if err != nil {
+		return nil, err
+	}
+	return s.run(ctx, *q.DataSourceID, q.SQL, bound, o)
+}
+
+// RunAdHoc executes SQL on a data source (queries:run). Placeholders take
+// their values from params as given (JSON types).
+func (s *Service) RunAdHoc(ctx context.Context, dataSource uuid.UUID, sql string, params map[string]any, o RunOptions) (Batches, error) {
+	if strings.TrimSpace(sql) == "" || len(sql) > maxSQL {
+		return nil, errs.Invalid("sql", "sql must be non-empty text of at most 1 MiB")
+	}
+	bound := make(map[string]any, len(params))
+	for k, v := range params {
+		switch x := v.(type) {
+		case json.Number:
+			if i, err := x.Int64(); err == nil {
+				bound[k] = i
+			} else if f, err := x.Float64(); err == nil {
+				bound[k] = f
+			}
+		case float64:
+			if x == float64(int64(x)) {
+				bound[k] = int64(x)
+			} else {
+				bound[k] = x
+			}
+		case nil, bool, string, []any:
+			bound[k] = x
+		default:
+			return nil, errs.Invalid("parameters."+k, "parameters are JSON scalars or lists")
+		}
+	}
+	return s.run(ctx, dataSource, sql, bound, o)
+}
+
+func (s *Service) run(ctx context.Context, dataSource uuid.UUID, sql string, values map[string]any, o RunOptions) (Batches, error) {
+	connector, dialect, ds, err := s.ds.Connection(ctx, dataSource)
+	if err != nil {
+		return nil, err
+	}
+	d := DialectSQLite
+	switch dialect {
+	case "postgres", "postgresql":
+		d = DialectPostgres
+	case "mysql", "mariadb":
+		d = DialectMySQL
+	}
+	c, err := Compile(sql, d, values)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range c.Args {
+		if dt, ok := a.(Date); ok {
+			c.Args[i] = host.Date{Time: dt.Time}
+		}
+	}
+	rows, timeout := s.bounded(o)
+	res, err := s.conns.Query(ctx, connector, ds, host.Query{SQL: c.SQL, Params: c.Args, MaxRows: rows, Timeout: timeout})
+	if err != nil {
+		return nil, datasources.ConnectorError(err)
+	}
+	return res, nil
+}
