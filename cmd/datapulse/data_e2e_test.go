@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )
 
@@ -264,5 +265,72 @@ func TestDataSourcesAndQueries(t *testing.T) {
 				t.Fatalf("queries after delete: %+v", list.Items)
 			}
 		})
+	})
+}
+
+// TestSecretsAtRest: a data source's password is sealed in the database,
+// never returned, kept across edits that do not mention it, and absent from
+// a dump of the database.
+func TestSecretsAtRest(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *database) {
+		adminEmail, adminPW := "root@example.com", newPassword()
+		s := startServer(t, db, "DATAPULSE_ADMIN_EMAIL="+adminEmail, "DATAPULSE_ADMIN_PASSWORD="+adminPW)
+		admin := s.login(adminEmail, adminPW).AccessToken
+		secret := "pw-" + randHex(16)
+		cfg := map[string]any{"host": "127.0.0.1", "port": 5432, "database": "test", "user": "reporting", "password": secret, "sslmode": "disable"}
+		var ds struct {
+			ID     string         `json:"id"`
+			Config map[string]any `json:"config"`
+		}
+		body := s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "Warehouse", "type": "postgres", "config": cfg}, http.StatusCreated, &ds)
+		if strings.Contains(string(body), secret) || ds.Config["password_set"] != true || ds.Config["password"] != nil {
+			t.Fatalf("create answer reveals or loses the password: %s", body)
+		}
+		for _, path := range []string{"/api/v1/data-sources/" + ds.ID, "/api/v1/data-sources"} {
+			if b := s.call(http.MethodGet, path, admin, nil, http.StatusOK, nil); strings.Contains(string(b), secret) {
+				t.Fatalf("GET %s reveals the password", path)
+			}
+		}
+		// An edit that does not mention the password keeps it.
+		s.call(http.MethodPatch, "/api/v1/data-sources/"+ds.ID, admin, map[string]any{"config": map[string]any{"database": "postgres"}}, http.StatusOK, &ds)
+		if ds.Config["password_set"] != true || ds.Config["database"] != "postgres" {
+			t.Fatalf("edit lost the password or the change: %+v", ds.Config)
+		}
+
+		// The stored form: never the plaintext, in any file or column.
+		var dump []byte
+		if db.url == "" {
+			for _, f := range []string{"datapulse.db", "datapulse.db-wal"} {
+				b, err := os.ReadFile(filepath.Join(db.dataDir, f))
+				if err == nil {
+					dump = append(dump, b...)
+				}
+			}
+		} else {
+			pg, err := sql.Open("pgx", db.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pg.Close()
+			var c, sec string
+			if err := pg.QueryRow("SELECT config::text, secrets::text FROM data_sources").Scan(&c, &sec); err != nil {
+				t.Fatal(err)
+			}
+			dump = []byte(c + sec)
+			if !strings.Contains(sec, `"password"`) {
+				t.Fatalf("no sealed password stored: %s", sec)
+			}
+		}
+		if len(dump) == 0 || strings.Contains(string(dump), secret) {
+			t.Fatalf("the password is in the database in plain text (or nothing was read)")
+		}
+		if strings.Contains(s.stderr.String(), secret) {
+			t.Fatalf("the password is in the server log")
+		}
+		// Clearing it.
+		s.call(http.MethodPatch, "/api/v1/data-sources/"+ds.ID, admin, map[string]any{"config": map[string]any{"password": ""}}, http.StatusOK, &ds)
+		if ds.Config["password_set"] != false {
+			t.Fatalf("password not cleared: %+v", ds.Config)
+		}
 	})
 }
