@@ -76,6 +76,15 @@ func securityHeaders(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// responseSize is the body length, or -1 for a streamed body: asking fasthttp
+// for a streamed body's bytes would read the whole stream into memory.
+func responseSize(c *fiber.Ctx) int {
+	if c.Response().IsBodyStream() {
+		return -1
+	}
+	return len(c.Response().Body())
+}
+
 // metrics counts requests by route template (not raw path: bounded labels).
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -126,7 +135,7 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 			slog.String("path", c.Path()),
 			slog.String("route", route),
 			slog.Int("status", status),
-			slog.Int("bytes", len(c.Response().Body())),
+			slog.Int("bytes", responseSize(c)),
 			slog.Duration("duration", elapsed),
 			slog.String("remote", c.IP()),
 		)
