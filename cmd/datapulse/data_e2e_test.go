@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
@@ -333,4 +336,86 @@ func TestSecretsAtRest(t *testing.T) {
 			t.Fatalf("password not cleared: %+v", ds.Config)
 		}
 	})
+}
+
+// connectorPID finds the server's child process serving connector name.
+func connectorPID(t *testing.T, serverPID int, name string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), "plugin\x00serve\x00"+name) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// ppid is the 4th field, after the parenthesised command name.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(serverPID) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// TestConnectorCrashMidQuery: killing a connector while it runs a query fails
+// that request with a clear 502 envelope; the server stays up and the next
+// query runs on a restarted connector. A query past its timeout is a 504.
+func TestConnectorCrashMidQuery(t *testing.T) {
+	db := newSQLite(t)
+	adminEmail, adminPW := "root@example.com", newPassword()
+	s := startServer(t, db, "DATAPULSE_ADMIN_EMAIL="+adminEmail, "DATAPULSE_ADMIN_PASSWORD="+adminPW)
+	admin := s.login(adminEmail, adminPW).AccessToken
+	var ds struct {
+		ID string `json:"id"`
+	}
+	s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "S", "type": "sqlite", "config": map[string]any{"path": makeSalesDB(t, 10)}}, http.StatusCreated, &ds)
+	// Warm the connector up, then find its process.
+	s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{"sql": "SELECT 1"}, http.StatusOK, nil)
+	pid := connectorPID(t, s.cmd.Process.Pid, "sqlite")
+	if pid == 0 {
+		t.Fatal("no sqlite connector process under the server")
+	}
+	slow := "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000000) SELECT count(*) FROM c"
+	type answer struct {
+		status int
+		body   string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		st, b := s.raw(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, "", map[string]any{"sql": slow})
+		done <- answer{st, b}
+	}()
+	time.Sleep(300 * time.Millisecond) // the query is running (it needs seconds)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-done:
+		var eb errorBody
+		if a.status != http.StatusBadGateway || json.Unmarshal([]byte(a.body), &eb) != nil || eb.Error.Code == "" || eb.Error.RequestID == "" {
+			t.Fatalf("query on a killed connector: %d %s", a.status, a.body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request did not end after its connector was killed")
+	}
+	var r runResult
+	s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{"sql": "SELECT count(*) FROM sales"}, http.StatusOK, &r)
+	if r.Rows[0][0].(float64) != 10 {
+		t.Fatalf("after restart: %+v", r)
+	}
+	if p2 := connectorPID(t, s.cmd.Process.Pid, "sqlite"); p2 == 0 || p2 == pid {
+		t.Fatalf("connector not restarted (pid %d, before %d)", p2, pid)
+	}
+	st, body := s.raw(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query?timeout_ms=300", admin, "", map[string]any{"sql": slow})
+	if st != http.StatusGatewayTimeout {
+		t.Fatalf("a query past its timeout: %d %s", st, body)
+	}
+	s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{"sql": "SELECT 1"}, http.StatusOK, nil)
 }

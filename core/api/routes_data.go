@@ -188,6 +188,10 @@ func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(conte
 		cancel()
 		return nil, err
 	}
+	if b, err = queries.Prefetch(b); err != nil {
+		cancel()
+		return nil, datasources.ConnectorError(err)
+	}
 	return &huma.StreamResponse{Body: func(hc huma.Context) {
 		fc := humafiber.Unwrap(hc)
 		if format == "csv" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
 
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
@@ -252,6 +253,17 @@ func ConnectorError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ce):
+		// The connector's own classification decides whose fault it is.
+		switch ce.Code {
+		case codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted, codes.Unimplemented, codes.OutOfRange:
+			return errs.Invalid("sql", ce.Message)
+		case codes.PermissionDenied:
+			return errs.Forbidden(ce.Message)
+		case codes.Unavailable:
+			return errs.Unavailable(ce.Message)
+		case codes.DeadlineExceeded:
+			return errs.UpstreamTimeout(ce.Message)
+		}
 		return errs.Upstream(ce.Message)
 	case errors.Is(err, host.ErrConnectorTimeout), errors.Is(err, context.DeadlineExceeded):
 		return errs.UpstreamTimeout("the connector did not answer in time")

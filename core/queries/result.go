@@ -119,6 +119,40 @@ func finite(f float64) any {
 	return f
 }
 
+// Prefetch reads the first batch before anything is written to the client,
+// so that errors the source reports at once (bad SQL, refused statement,
+// connector down) still become a proper error status. The batch is replayed
+// by the returned stream.
+func Prefetch(b Batches) (Batches, error) {
+	rec, err := b.Next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.Close()
+		return nil, err
+	}
+	return &prefetched{Batches: b, first: rec, eof: errors.Is(err, io.EOF)}, nil
+}
+
+type prefetched struct {
+	Batches
+	first arrow.RecordBatch
+	eof   bool
+	used  bool
+}
+
+func (p *prefetched) Next() (arrow.RecordBatch, error) {
+	if !p.used {
+		p.used = true
+		if p.eof {
+			return nil, io.EOF
+		}
+		return p.first, nil
+	}
+	if p.eof {
+		return nil, io.EOF
+	}
+	return p.Batches.Next()
+}
+
 // Result is a finished, buffered query result (the JSON output).
 type Result struct {
 	Columns   []Column `json:"columns"`
