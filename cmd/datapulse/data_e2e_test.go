@@ -419,3 +419,54 @@ func TestConnectorCrashMidQuery(t *testing.T) {
 	}
 	s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{"sql": "SELECT 1"}, http.StatusOK, nil)
 }
+
+// cpuTicks is a process's user+system CPU time in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
+
+// TestDisconnectCancelsQuery: a client that hangs up while its (JSON) query
+// runs cancels the query at the source: the connector stops working on it.
+func TestDisconnectCancelsQuery(t *testing.T) {
+	db := newSQLite(t)
+	adminEmail, adminPW := "root@example.com", newPassword()
+	s := startServer(t, db, "DATAPULSE_ADMIN_EMAIL="+adminEmail, "DATAPULSE_ADMIN_PASSWORD="+adminPW)
+	admin := s.login(adminEmail, adminPW).AccessToken
+	var ds struct {
+		ID string `json:"id"`
+	}
+	s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "S", "type": "sqlite", "config": map[string]any{"path": makeSalesDB(t, 10)}}, http.StatusCreated, &ds)
+	s.call(http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{"sql": "SELECT 1"}, http.StatusOK, nil)
+	pid := connectorPID(t, s.cmd.Process.Pid, "sqlite")
+	if pid == 0 {
+		t.Fatal("no sqlite connector process under the server")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Runs for minutes unless cancelled.
+		s.do(ctx, http.MethodPost, "/api/v1/data-sources/"+ds.ID+"/query", admin, map[string]any{
+			"sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000000) SELECT count(*) FROM c",
+		})
+	}()
+	time.Sleep(500 * time.Millisecond)
+	busy := cpuTicks(t, pid)
+	time.Sleep(500 * time.Millisecond)
+	if cpuTicks(t, pid)-busy < 10 {
+		t.Fatal("the connector is not working on the query: the test proves nothing")
+	}
+	cancel() // the client hangs up
+	time.Sleep(700 * time.Millisecond)
+	before := cpuTicks(t, pid)
+	time.Sleep(time.Second)
+	if used := cpuTicks(t, pid) - before; used > 20 {
+		t.Fatalf("the connector still works on a query whose client left (%d ticks in 1 s)", used)
+	}
+}

@@ -62,6 +62,9 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Unwrap returns the connection this one wraps.
+func (c *trackedConn) Unwrap() net.Conn { return c.Conn }
+
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()

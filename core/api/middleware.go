@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strconv"
 	"time"
 
@@ -14,6 +15,46 @@ import (
 const requestIDHeader = "X-Request-Id"
 
 type requestIDKey struct{}
+
+// connKey holds the request's network connection, for disconnect detection
+// while a handler works (never used after the handler returns).
+type connKey struct{}
+
+// untilDisconnect returns a context cancelled when the client closes its
+// connection, checked every 100 ms, and a stop function the handler must
+// call before it returns.
+func untilDisconnect(ctx context.Context) (context.Context, func()) {
+	conn, ok := ctx.Value(connKey{}).(net.Conn)
+	ctx, cancel := context.WithCancel(ctx)
+	if !ok || conn == nil {
+		return ctx, cancel
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if peerClosed(conn) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		<-stopped // the watcher never touches conn after the handler returns
+		cancel()
+	}
+}
 
 // routeKey holds the matched route template, set by the router's handlers.
 type routeKey struct{}
@@ -58,6 +99,7 @@ func requestContext(timeout time.Duration) fiber.Handler {
 		c.Locals(requestIDKey{}, id)
 		c.Set(requestIDHeader, id)
 		base := context.WithValue(context.WithValue(context.Background(), requestIDKey{}, id), clientIPKey{}, c.IP())
+		base = context.WithValue(base, connKey{}, c.Context().Conn())
 		ctx, cancel := context.WithTimeout(base, timeout)
 		defer cancel()
 		c.SetUserContext(ctx)

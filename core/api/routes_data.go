@@ -165,6 +165,11 @@ func (o RunOptions) options() queries.RunOptions {
 func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(context.Context) (queries.Batches, error)) (*huma.StreamResponse, error) {
 	format := o.format()
 	if format == "json" {
+		// Collected before answering (so a connector failing mid-result is
+		// still a proper error status); a client that hangs up meanwhile
+		// cancels the query at the source.
+		ctx, stop := untilDisconnect(ctx)
+		defer stop()
 		b, err := start(ctx)
 		if err != nil {
 			return nil, err
