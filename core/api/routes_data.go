@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -227,6 +228,20 @@ func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(conte
 	}}, nil
 }
 
+// runResponses documents the three output formats of a run (the handler
+// streams, so huma cannot infer them).
+func (s *Server) runResponses() map[string]*huma.Response {
+	schema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(queries.Result{}), true, "QueryResult")
+	return map[string]*huma.Response{"200": {
+		Description: "The result: JSON (collected), or NDJSON / CSV streamed as it is produced.",
+		Content: map[string]*huma.MediaType{
+			"application/json":     {Schema: schema},
+			"application/x-ndjson": {Schema: &huma.Schema{Type: "string", Description: "one JSON object per row, then {\"_meta\": {row_count, truncated, columns, elapsed_ms}}"}},
+			"text/csv":             {Schema: &huma.Schema{Type: "string", Description: "header line, then one line per row; formula-like text cells are prefixed with '"}},
+		},
+	}}
+}
+
 func (s *Server) dataRoutes() {
 	dsv, qsv, hst := s.deps.DataSources, s.deps.Queries, s.deps.Connectors
 	register(s, Authenticated, huma.Operation{
@@ -329,6 +344,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "queryDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/query", Tags: tags,
 		Summary:     "Run ad-hoc read-only SQL (queries:run)",
+		Responses:   s.runResponses(),
 		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
 	}, func(ctx context.Context, in *adHocInput) (*huma.StreamResponse, error) {
 		id, err := dsID(in.ID)
@@ -395,6 +411,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "runQuery", Method: http.MethodPost, Path: "/api/v1/queries/{id}/run", Tags: qtags,
 		Summary:     "Run a saved query with parameter values (queries:run)",
+		Responses:   s.runResponses(),
 		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
 	}, func(ctx context.Context, in *runSavedInput) (*huma.StreamResponse, error) {
 		id, err := qID(in.ID)
