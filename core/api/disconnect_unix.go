@@ -12,6 +12,17 @@ import (
 // peeking at the socket without consuming anything (fasthttp gives handlers
 // no disconnect signal).
 func peerClosed(conn net.Conn) bool {
+	_, closed := peek(conn)
+	return closed
+}
+
+// peerSent reports whether bytes from the client wait unread in the socket.
+func peerSent(conn net.Conn) bool {
+	data, _ := peek(conn)
+	return data
+}
+
+func peek(conn net.Conn) (data, closed bool) {
 	for {
 		u, ok := conn.(interface{ Unwrap() net.Conn })
 		if !ok {
@@ -21,23 +32,22 @@ func peerClosed(conn net.Conn) bool {
 	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return false
+		return false, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return false, false
 	}
-	closed := false
 	_ = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case err == nil:
-			closed = n == 0 // orderly close; n > 0 is a pipelined request, still there
+			data, closed = n > 0, n == 0 // n == 0: orderly close
 		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK), errors.Is(err, syscall.EINTR):
 		default:
 			closed = true // reset or other socket error
 		}
 	})
-	return closed
+	return data, closed
 }

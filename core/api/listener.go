@@ -39,12 +39,14 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return tc, nil
 }
 
-// closeSilent closes every connection that has not sent anything yet.
+// closeSilent closes every connection that has not sent anything yet:
+// nothing read by the server and nothing waiting in its socket (a request
+// the server has not read yet is still served).
 func (l *trackingListener) closeSilent() {
 	l.mu.Lock()
 	var silent []*trackedConn
 	for c := range l.conns {
-		if !c.used.Load() {
+		if !c.used.Load() && !peerSent(c.Conn) {
 			silent = append(silent, c)
 		}
 	}
