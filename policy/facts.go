@@ -147,12 +147,7 @@ func (f *Facts) SetUser(user uuid.UUID, admin bool, roles []string) {
 	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.users[user] = true
-	if admin {
-		f.admins[user] = true
-	} else {
-		delete(f.admins, user)
-	}
+	f.setAdminLocked(user, admin)
 	if len(roles) == 0 {
 		delete(f.userRoles, user)
 	} else {
@@ -296,17 +291,22 @@ func (f *Facts) SetShare(dashboard, user uuid.UUID, l Level) {
 	}
 }
 
-// SetAdmin records users.role for a known user.
-func (f *Facts) SetAdmin(user uuid.UUID, admin bool) {
-	defer f.emit(Change{Kind: ChangeUser, ID: user})
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// setAdminLocked records a known user and whether they are an instance admin.
+func (f *Facts) setAdminLocked(user uuid.UUID, admin bool) {
 	f.users[user] = true
 	if admin {
 		f.admins[user] = true
 	} else {
 		delete(f.admins, user)
 	}
+}
+
+// SetAdmin records users.role for a known user.
+func (f *Facts) SetAdmin(user uuid.UUID, admin bool) {
+	defer f.emit(Change{Kind: ChangeUser, ID: user})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.setAdminLocked(user, admin)
 }
 
 // AddUserRole records a user_roles row.

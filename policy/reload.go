@@ -49,12 +49,7 @@ func (f *Facts) reloadUser(ctx context.Context, db *ent.Client, id uuid.UUID) er
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.users[id] = true
-	if u.Role == user.RoleAdmin {
-		f.admins[id] = true
-	} else {
-		delete(f.admins, id)
-	}
+	f.setAdminLocked(id, u.Role == user.RoleAdmin)
 	if len(names) == 0 {
 		delete(f.userRoles, id)
 	} else {

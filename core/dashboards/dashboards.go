@@ -75,15 +75,6 @@ func toWidget(w *ent.Widget) Widget {
 	return Widget{ID: w.ID, DashboardID: w.DashboardID, Type: w.Type, Config: cfg, Position: w.Position, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 }
 
-// subject returns the caller as the policy sees it.
-func subject(ctx context.Context) (policy.Subject, *identity.Principal, error) {
-	p, ok := identity.PrincipalFrom(ctx)
-	if !ok {
-		return policy.Subject{}, nil, errs.Unauthenticated("authentication required")
-	}
-	return policy.Subject{UserID: p.UserID, Scopes: p.Scopes, System: p.System}, p, nil
-}
-
 func (s *Service) permission(sub policy.Subject, d *ent.Dashboard) string {
 	switch {
 	case d.OwnerID == sub.UserID:
@@ -109,7 +100,7 @@ func (s *Service) toDashboard(sub policy.Subject, d *ent.Dashboard) Dashboard {
 // authorize loads a dashboard the caller may act on. A dashboard the caller
 // cannot even read is "not found": its existence is not revealed.
 func (s *Service) authorize(ctx context.Context, id uuid.UUID, act policy.Action) (policy.Subject, *ent.Dashboard, error) {
-	sub, _, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return sub, nil, err
 	}
@@ -173,7 +164,7 @@ func checkDescription(v *string) error {
 
 // Create makes a dashboard owned by the caller.
 func (s *Service) Create(ctx context.Context, in Input) (Dashboard, error) {
-	sub, _, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
@@ -273,7 +264,7 @@ func visible(sc scope, user uuid.UUID) predicate.Dashboard {
 // List returns the dashboards the caller may read.
 func (s *Service) List(ctx context.Context, f Filter, p paging.Params) (paging.Page[Dashboard], error) {
 	var page paging.Page[Dashboard]
-	sub, _, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return page, err
 	}
@@ -447,7 +438,7 @@ func (s *Service) Duplicate(ctx context.Context, id uuid.UUID, name *string) (Da
 
 // createWith creates a dashboard and its widgets in one transaction.
 func (s *Service) createWith(ctx context.Context, in Input, widgets []Widget) (Dashboard, error) {
-	sub, _, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}

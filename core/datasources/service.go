@@ -63,17 +63,9 @@ type DataSource struct {
 	UpdatedAt     time.Time      `json:"updated_at"`
 }
 
-func subject(ctx context.Context) (policy.Subject, error) {
-	p, ok := identity.PrincipalFrom(ctx)
-	if !ok {
-		return policy.Subject{}, errs.Unauthenticated("authentication required")
-	}
-	return policy.Subject{UserID: p.UserID, Scopes: p.Scopes, System: p.System}, nil
-}
-
 // require checks a collection-level action on data sources.
 func (s *Service) require(ctx context.Context, act policy.Action) (policy.Subject, error) {
-	sub, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return sub, err
 	}
@@ -85,7 +77,7 @@ func (s *Service) require(ctx context.Context, act policy.Action) (policy.Subjec
 
 // requireUse allows whoever may run queries or manage sources to see them.
 func (s *Service) requireUse(ctx context.Context) (policy.Subject, error) {
-	sub, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return sub, err
 	}
@@ -128,13 +120,15 @@ func (s *Service) toAPI(d *ent.DataSource, cs *connectorSchema) DataSource {
 	for k, v := range d.Config {
 		cfg[k] = v
 	}
+	// Every secret field the schema declares (and any stored one) shows as
+	// <field>_set, never with its value.
 	names := map[string]bool{}
 	for k := range d.Secrets {
 		names[k] = true
 	}
 	if cs != nil {
 		for _, k := range cs.secrets {
-			names[k] = names[k] || false
+			names[k] = true
 		}
 	}
 	for k := range names {
@@ -481,7 +475,7 @@ func (s *Service) Health(ctx context.Context, id uuid.UUID) (DataSource, host.He
 // Connection opens a data source for running a query (queries:run): the
 // connector name, its SQL dialect and the decrypted configuration.
 func (s *Service) Connection(ctx context.Context, id uuid.UUID) (connector, dialect string, ds host.DataSource, err error) {
-	sub, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return "", "", host.DataSource{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // Principal is the authenticated caller of a request.
@@ -84,3 +85,18 @@ const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
 )
+
+// Subject is the principal as the policy enforcer sees it.
+func (p *Principal) Subject() policy.Subject {
+	return policy.Subject{UserID: p.UserID, Scopes: p.Scopes, System: p.System}
+}
+
+// SubjectFrom returns the caller of ctx as a policy subject, or an
+// unauthenticated error when there is none.
+func SubjectFrom(ctx context.Context) (policy.Subject, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return policy.Subject{}, errs.Unauthenticated("authentication required")
+	}
+	return p.Subject(), nil
+}

@@ -68,14 +68,6 @@ func toAPI(q *ent.SavedQuery) SavedQuery {
 		DataSourceID: q.DataSourceID, Parameters: ps, CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
 }
 
-func subject(ctx context.Context) (policy.Subject, error) {
-	p, ok := identity.PrincipalFrom(ctx)
-	if !ok {
-		return policy.Subject{}, errs.Unauthenticated("authentication required")
-	}
-	return policy.Subject{UserID: p.UserID, Scopes: p.Scopes, System: p.System}, nil
-}
-
 // Input creates or changes a saved query; nil fields stay on update.
 type Input struct {
 	Name         *string
@@ -121,7 +113,7 @@ func (s *Service) checkSource(ctx context.Context, id *uuid.UUID) error {
 
 // Create saves a query owned by the caller (queries:create).
 func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
-	sub, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return SavedQuery{}, err
 	}
@@ -152,7 +144,7 @@ func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
 // visible loads a query the caller may see: their own, or any for admins.
 // Another user's query is "not found".
 func (s *Service) visible(ctx context.Context, id uuid.UUID) (policy.Subject, *ent.SavedQuery, error) {
-	sub, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return sub, nil, err
 	}
@@ -169,7 +161,7 @@ func (s *Service) isAdmin(sub policy.Subject) bool {
 
 // List lists the caller's saved queries (all for admins).
 func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.Page[SavedQuery], error) {
-	sub, err := subject(ctx)
+	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return paging.Page[SavedQuery]{}, err
 	}
