@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/datapulse/datapulse/ent/dashboard"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
 )
@@ -29,6 +31,10 @@ type Dashboard struct {
 	Name string `json:"name,omitempty"`
 	// Description holds the value of the "description" field.
 	Description *string `json:"description,omitempty"`
+	// Filters holds the value of the "filters" field.
+	Filters []types.DashboardFilter `json:"filters,omitempty"`
+	// CacheTTLSeconds holds the value of the "cache_ttl_seconds" field.
+	CacheTTLSeconds *int `json:"cache_ttl_seconds,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DashboardQuery when eager-loading is set.
 	Edges        DashboardEdges `json:"edges"`
@@ -104,6 +110,10 @@ func (*Dashboard) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case dashboard.FieldFilters:
+			values[i] = new([]byte)
+		case dashboard.FieldCacheTTLSeconds:
+			values[i] = new(sql.NullInt64)
 		case dashboard.FieldName, dashboard.FieldDescription:
 			values[i] = new(sql.NullString)
 		case dashboard.FieldCreatedAt, dashboard.FieldUpdatedAt:
@@ -161,6 +171,21 @@ func (_m *Dashboard) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Description = new(string)
 				*_m.Description = value.String
+			}
+		case dashboard.FieldFilters:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field filters", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Filters); err != nil {
+					return fmt.Errorf("unmarshal field filters: %w", err)
+				}
+			}
+		case dashboard.FieldCacheTTLSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_ttl_seconds", values[i])
+			} else if value.Valid {
+				_m.CacheTTLSeconds = new(int)
+				*_m.CacheTTLSeconds = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -238,6 +263,14 @@ func (_m *Dashboard) String() string {
 	if v := _m.Description; v != nil {
 		builder.WriteString("description=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("filters=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Filters))
+	builder.WriteString(", ")
+	if v := _m.CacheTTLSeconds; v != nil {
+		builder.WriteString("cache_ttl_seconds=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

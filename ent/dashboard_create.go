@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/report"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/datapulse/datapulse/ent/widget"
 	"github.com/google/uuid"
@@ -77,6 +78,26 @@ func (_c *DashboardCreate) SetDescription(v string) *DashboardCreate {
 func (_c *DashboardCreate) SetNillableDescription(v *string) *DashboardCreate {
 	if v != nil {
 		_c.SetDescription(*v)
+	}
+	return _c
+}
+
+// SetFilters sets the "filters" field.
+func (_c *DashboardCreate) SetFilters(v []types.DashboardFilter) *DashboardCreate {
+	_c.mutation.SetFilters(v)
+	return _c
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_c *DashboardCreate) SetCacheTTLSeconds(v int) *DashboardCreate {
+	_c.mutation.SetCacheTTLSeconds(v)
+	return _c
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_c *DashboardCreate) SetNillableCacheTTLSeconds(v *int) *DashboardCreate {
+	if v != nil {
+		_c.SetCacheTTLSeconds(*v)
 	}
 	return _c
 }
@@ -196,6 +217,10 @@ func (_c *DashboardCreate) defaults() error {
 		v := dashboard.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Filters(); !ok {
+		v := dashboard.DefaultFilters
+		_c.mutation.SetFilters(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if dashboard.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized dashboard.DefaultID (forgotten import ent/runtime?)")
@@ -223,6 +248,14 @@ func (_c *DashboardCreate) check() error {
 	if v, ok := _c.mutation.Name(); ok {
 		if err := dashboard.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Dashboard.name": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Filters(); !ok {
+		return &ValidationError{Name: "filters", err: errors.New(`ent: missing required field "Dashboard.filters"`)}
+	}
+	if v, ok := _c.mutation.CacheTTLSeconds(); ok {
+		if err := dashboard.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "Dashboard.cache_ttl_seconds": %w`, err)}
 		}
 	}
 	if len(_c.mutation.OwnerIDs()) == 0 {
@@ -279,6 +312,14 @@ func (_c *DashboardCreate) createSpec() (*Dashboard, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Description(); ok {
 		_spec.SetField(dashboard.FieldDescription, field.TypeString, value)
 		_node.Description = &value
+	}
+	if value, ok := _c.mutation.Filters(); ok {
+		_spec.SetField(dashboard.FieldFilters, field.TypeJSON, value)
+		_node.Filters = value
+	}
+	if value, ok := _c.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(dashboard.FieldCacheTTLSeconds, field.TypeInt, value)
+		_node.CacheTTLSeconds = &value
 	}
 	if nodes := _c.mutation.OwnerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -455,6 +496,42 @@ func (u *DashboardUpsert) ClearDescription() *DashboardUpsert {
 	return u
 }
 
+// SetFilters sets the "filters" field.
+func (u *DashboardUpsert) SetFilters(v []types.DashboardFilter) *DashboardUpsert {
+	u.Set(dashboard.FieldFilters, v)
+	return u
+}
+
+// UpdateFilters sets the "filters" field to the value that was provided on create.
+func (u *DashboardUpsert) UpdateFilters() *DashboardUpsert {
+	u.SetExcluded(dashboard.FieldFilters)
+	return u
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *DashboardUpsert) SetCacheTTLSeconds(v int) *DashboardUpsert {
+	u.Set(dashboard.FieldCacheTTLSeconds, v)
+	return u
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *DashboardUpsert) UpdateCacheTTLSeconds() *DashboardUpsert {
+	u.SetExcluded(dashboard.FieldCacheTTLSeconds)
+	return u
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *DashboardUpsert) AddCacheTTLSeconds(v int) *DashboardUpsert {
+	u.Add(dashboard.FieldCacheTTLSeconds, v)
+	return u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *DashboardUpsert) ClearCacheTTLSeconds() *DashboardUpsert {
+	u.SetNull(dashboard.FieldCacheTTLSeconds)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -566,6 +643,48 @@ func (u *DashboardUpsertOne) UpdateDescription() *DashboardUpsertOne {
 func (u *DashboardUpsertOne) ClearDescription() *DashboardUpsertOne {
 	return u.Update(func(s *DashboardUpsert) {
 		s.ClearDescription()
+	})
+}
+
+// SetFilters sets the "filters" field.
+func (u *DashboardUpsertOne) SetFilters(v []types.DashboardFilter) *DashboardUpsertOne {
+	return u.Update(func(s *DashboardUpsert) {
+		s.SetFilters(v)
+	})
+}
+
+// UpdateFilters sets the "filters" field to the value that was provided on create.
+func (u *DashboardUpsertOne) UpdateFilters() *DashboardUpsertOne {
+	return u.Update(func(s *DashboardUpsert) {
+		s.UpdateFilters()
+	})
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *DashboardUpsertOne) SetCacheTTLSeconds(v int) *DashboardUpsertOne {
+	return u.Update(func(s *DashboardUpsert) {
+		s.SetCacheTTLSeconds(v)
+	})
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *DashboardUpsertOne) AddCacheTTLSeconds(v int) *DashboardUpsertOne {
+	return u.Update(func(s *DashboardUpsert) {
+		s.AddCacheTTLSeconds(v)
+	})
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *DashboardUpsertOne) UpdateCacheTTLSeconds() *DashboardUpsertOne {
+	return u.Update(func(s *DashboardUpsert) {
+		s.UpdateCacheTTLSeconds()
+	})
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *DashboardUpsertOne) ClearCacheTTLSeconds() *DashboardUpsertOne {
+	return u.Update(func(s *DashboardUpsert) {
+		s.ClearCacheTTLSeconds()
 	})
 }
 
@@ -847,6 +966,48 @@ func (u *DashboardUpsertBulk) UpdateDescription() *DashboardUpsertBulk {
 func (u *DashboardUpsertBulk) ClearDescription() *DashboardUpsertBulk {
 	return u.Update(func(s *DashboardUpsert) {
 		s.ClearDescription()
+	})
+}
+
+// SetFilters sets the "filters" field.
+func (u *DashboardUpsertBulk) SetFilters(v []types.DashboardFilter) *DashboardUpsertBulk {
+	return u.Update(func(s *DashboardUpsert) {
+		s.SetFilters(v)
+	})
+}
+
+// UpdateFilters sets the "filters" field to the value that was provided on create.
+func (u *DashboardUpsertBulk) UpdateFilters() *DashboardUpsertBulk {
+	return u.Update(func(s *DashboardUpsert) {
+		s.UpdateFilters()
+	})
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *DashboardUpsertBulk) SetCacheTTLSeconds(v int) *DashboardUpsertBulk {
+	return u.Update(func(s *DashboardUpsert) {
+		s.SetCacheTTLSeconds(v)
+	})
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *DashboardUpsertBulk) AddCacheTTLSeconds(v int) *DashboardUpsertBulk {
+	return u.Update(func(s *DashboardUpsert) {
+		s.AddCacheTTLSeconds(v)
+	})
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *DashboardUpsertBulk) UpdateCacheTTLSeconds() *DashboardUpsertBulk {
+	return u.Update(func(s *DashboardUpsert) {
+		s.UpdateCacheTTLSeconds()
+	})
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *DashboardUpsertBulk) ClearCacheTTLSeconds() *DashboardUpsertBulk {
+	return u.Update(func(s *DashboardUpsert) {
+		s.ClearCacheTTLSeconds()
 	})
 }
 

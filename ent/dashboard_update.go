@@ -10,10 +10,12 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/report"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/datapulse/datapulse/ent/widget"
 	"github.com/google/uuid"
@@ -83,6 +85,45 @@ func (_u *DashboardUpdate) SetNillableDescription(v *string) *DashboardUpdate {
 // ClearDescription clears the value of the "description" field.
 func (_u *DashboardUpdate) ClearDescription() *DashboardUpdate {
 	_u.mutation.ClearDescription()
+	return _u
+}
+
+// SetFilters sets the "filters" field.
+func (_u *DashboardUpdate) SetFilters(v []types.DashboardFilter) *DashboardUpdate {
+	_u.mutation.SetFilters(v)
+	return _u
+}
+
+// AppendFilters appends value to the "filters" field.
+func (_u *DashboardUpdate) AppendFilters(v []types.DashboardFilter) *DashboardUpdate {
+	_u.mutation.AppendFilters(v)
+	return _u
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_u *DashboardUpdate) SetCacheTTLSeconds(v int) *DashboardUpdate {
+	_u.mutation.ResetCacheTTLSeconds()
+	_u.mutation.SetCacheTTLSeconds(v)
+	return _u
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_u *DashboardUpdate) SetNillableCacheTTLSeconds(v *int) *DashboardUpdate {
+	if v != nil {
+		_u.SetCacheTTLSeconds(*v)
+	}
+	return _u
+}
+
+// AddCacheTTLSeconds adds value to the "cache_ttl_seconds" field.
+func (_u *DashboardUpdate) AddCacheTTLSeconds(v int) *DashboardUpdate {
+	_u.mutation.AddCacheTTLSeconds(v)
+	return _u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (_u *DashboardUpdate) ClearCacheTTLSeconds() *DashboardUpdate {
+	_u.mutation.ClearCacheTTLSeconds()
 	return _u
 }
 
@@ -259,6 +300,11 @@ func (_u *DashboardUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Dashboard.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTLSeconds(); ok {
+		if err := dashboard.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "Dashboard.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Dashboard.owner"`)
 	}
@@ -288,6 +334,23 @@ func (_u *DashboardUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.DescriptionCleared() {
 		_spec.ClearField(dashboard.FieldDescription, field.TypeString)
+	}
+	if value, ok := _u.mutation.Filters(); ok {
+		_spec.SetField(dashboard.FieldFilters, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedFilters(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, dashboard.FieldFilters, value)
+		})
+	}
+	if value, ok := _u.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(dashboard.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTLSeconds(); ok {
+		_spec.AddField(dashboard.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if _u.mutation.CacheTTLSecondsCleared() {
+		_spec.ClearField(dashboard.FieldCacheTTLSeconds, field.TypeInt)
 	}
 	if _u.mutation.OwnerCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -539,6 +602,45 @@ func (_u *DashboardUpdateOne) ClearDescription() *DashboardUpdateOne {
 	return _u
 }
 
+// SetFilters sets the "filters" field.
+func (_u *DashboardUpdateOne) SetFilters(v []types.DashboardFilter) *DashboardUpdateOne {
+	_u.mutation.SetFilters(v)
+	return _u
+}
+
+// AppendFilters appends value to the "filters" field.
+func (_u *DashboardUpdateOne) AppendFilters(v []types.DashboardFilter) *DashboardUpdateOne {
+	_u.mutation.AppendFilters(v)
+	return _u
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_u *DashboardUpdateOne) SetCacheTTLSeconds(v int) *DashboardUpdateOne {
+	_u.mutation.ResetCacheTTLSeconds()
+	_u.mutation.SetCacheTTLSeconds(v)
+	return _u
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_u *DashboardUpdateOne) SetNillableCacheTTLSeconds(v *int) *DashboardUpdateOne {
+	if v != nil {
+		_u.SetCacheTTLSeconds(*v)
+	}
+	return _u
+}
+
+// AddCacheTTLSeconds adds value to the "cache_ttl_seconds" field.
+func (_u *DashboardUpdateOne) AddCacheTTLSeconds(v int) *DashboardUpdateOne {
+	_u.mutation.AddCacheTTLSeconds(v)
+	return _u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (_u *DashboardUpdateOne) ClearCacheTTLSeconds() *DashboardUpdateOne {
+	_u.mutation.ClearCacheTTLSeconds()
+	return _u
+}
+
 // SetOwner sets the "owner" edge to the User entity.
 func (_u *DashboardUpdateOne) SetOwner(v *User) *DashboardUpdateOne {
 	return _u.SetOwnerID(v.ID)
@@ -725,6 +827,11 @@ func (_u *DashboardUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Dashboard.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTLSeconds(); ok {
+		if err := dashboard.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "Dashboard.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	if _u.mutation.OwnerCleared() && len(_u.mutation.OwnerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Dashboard.owner"`)
 	}
@@ -771,6 +878,23 @@ func (_u *DashboardUpdateOne) sqlSave(ctx context.Context) (_node *Dashboard, er
 	}
 	if _u.mutation.DescriptionCleared() {
 		_spec.ClearField(dashboard.FieldDescription, field.TypeString)
+	}
+	if value, ok := _u.mutation.Filters(); ok {
+		_spec.SetField(dashboard.FieldFilters, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedFilters(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, dashboard.FieldFilters, value)
+		})
+	}
+	if value, ok := _u.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(dashboard.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTLSeconds(); ok {
+		_spec.AddField(dashboard.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if _u.mutation.CacheTTLSecondsCleared() {
+		_spec.ClearField(dashboard.FieldCacheTTLSeconds, field.TypeInt)
 	}
 	if _u.mutation.OwnerCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -42,6 +42,8 @@ type DataSource struct {
 	LastError *string `json:"last_error,omitempty"`
 	// CreatedBy holds the value of the "created_by" field.
 	CreatedBy *uuid.UUID `json:"created_by,omitempty"`
+	// CacheTTLSeconds holds the value of the "cache_ttl_seconds" field.
+	CacheTTLSeconds *int `json:"cache_ttl_seconds,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DataSourceQuery when eager-loading is set.
 	Edges        DataSourceEdges `json:"edges"`
@@ -88,7 +90,7 @@ func (*DataSource) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case datasource.FieldConfig, datasource.FieldSecrets:
 			values[i] = new([]byte)
-		case datasource.FieldConfigVersion:
+		case datasource.FieldConfigVersion, datasource.FieldCacheTTLSeconds:
 			values[i] = new(sql.NullInt64)
 		case datasource.FieldName, datasource.FieldType, datasource.FieldStatus, datasource.FieldLastError:
 			values[i] = new(sql.NullString)
@@ -190,6 +192,13 @@ func (_m *DataSource) assignValues(columns []string, values []any) error {
 				_m.CreatedBy = new(uuid.UUID)
 				*_m.CreatedBy = *value.S.(*uuid.UUID)
 			}
+		case datasource.FieldCacheTTLSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_ttl_seconds", values[i])
+			} else if value.Valid {
+				_m.CacheTTLSeconds = new(int)
+				*_m.CacheTTLSeconds = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -271,6 +280,11 @@ func (_m *DataSource) String() string {
 	builder.WriteString(", ")
 	if v := _m.CreatedBy; v != nil {
 		builder.WriteString("created_by=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CacheTTLSeconds; v != nil {
+		builder.WriteString("cache_ttl_seconds=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

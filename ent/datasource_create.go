@@ -148,6 +148,20 @@ func (_c *DataSourceCreate) SetNillableCreatedBy(v *uuid.UUID) *DataSourceCreate
 	return _c
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_c *DataSourceCreate) SetCacheTTLSeconds(v int) *DataSourceCreate {
+	_c.mutation.SetCacheTTLSeconds(v)
+	return _c
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_c *DataSourceCreate) SetNillableCacheTTLSeconds(v *int) *DataSourceCreate {
+	if v != nil {
+		_c.SetCacheTTLSeconds(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DataSourceCreate) SetID(v uuid.UUID) *DataSourceCreate {
 	_c.mutation.SetID(v)
@@ -302,6 +316,11 @@ func (_c *DataSourceCreate) check() error {
 	if _, ok := _c.mutation.ConfigVersion(); !ok {
 		return &ValidationError{Name: "config_version", err: errors.New(`ent: missing required field "DataSource.config_version"`)}
 	}
+	if v, ok := _c.mutation.CacheTTLSeconds(); ok {
+		if err := datasource.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "DataSource.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -377,6 +396,10 @@ func (_c *DataSourceCreate) createSpec() (*DataSource, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastError(); ok {
 		_spec.SetField(datasource.FieldLastError, field.TypeString, value)
 		_node.LastError = &value
+	}
+	if value, ok := _c.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(datasource.FieldCacheTTLSeconds, field.TypeInt, value)
+		_node.CacheTTLSeconds = &value
 	}
 	if nodes := _c.mutation.CreatorIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -607,6 +630,30 @@ func (u *DataSourceUpsert) ClearCreatedBy() *DataSourceUpsert {
 	return u
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *DataSourceUpsert) SetCacheTTLSeconds(v int) *DataSourceUpsert {
+	u.Set(datasource.FieldCacheTTLSeconds, v)
+	return u
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *DataSourceUpsert) UpdateCacheTTLSeconds() *DataSourceUpsert {
+	u.SetExcluded(datasource.FieldCacheTTLSeconds)
+	return u
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *DataSourceUpsert) AddCacheTTLSeconds(v int) *DataSourceUpsert {
+	u.Add(datasource.FieldCacheTTLSeconds, v)
+	return u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *DataSourceUpsert) ClearCacheTTLSeconds() *DataSourceUpsert {
+	u.SetNull(datasource.FieldCacheTTLSeconds)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -823,6 +870,34 @@ func (u *DataSourceUpsertOne) UpdateCreatedBy() *DataSourceUpsertOne {
 func (u *DataSourceUpsertOne) ClearCreatedBy() *DataSourceUpsertOne {
 	return u.Update(func(s *DataSourceUpsert) {
 		s.ClearCreatedBy()
+	})
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *DataSourceUpsertOne) SetCacheTTLSeconds(v int) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetCacheTTLSeconds(v)
+	})
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *DataSourceUpsertOne) AddCacheTTLSeconds(v int) *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.AddCacheTTLSeconds(v)
+	})
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *DataSourceUpsertOne) UpdateCacheTTLSeconds() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateCacheTTLSeconds()
+	})
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *DataSourceUpsertOne) ClearCacheTTLSeconds() *DataSourceUpsertOne {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.ClearCacheTTLSeconds()
 	})
 }
 
@@ -1209,6 +1284,34 @@ func (u *DataSourceUpsertBulk) UpdateCreatedBy() *DataSourceUpsertBulk {
 func (u *DataSourceUpsertBulk) ClearCreatedBy() *DataSourceUpsertBulk {
 	return u.Update(func(s *DataSourceUpsert) {
 		s.ClearCreatedBy()
+	})
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *DataSourceUpsertBulk) SetCacheTTLSeconds(v int) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.SetCacheTTLSeconds(v)
+	})
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *DataSourceUpsertBulk) AddCacheTTLSeconds(v int) *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.AddCacheTTLSeconds(v)
+	})
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *DataSourceUpsertBulk) UpdateCacheTTLSeconds() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.UpdateCacheTTLSeconds()
+	})
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *DataSourceUpsertBulk) ClearCacheTTLSeconds() *DataSourceUpsertBulk {
+	return u.Update(func(s *DataSourceUpsert) {
+		s.ClearCacheTTLSeconds()
 	})
 }
 

@@ -172,6 +172,33 @@ func (_u *DataSourceUpdate) ClearCreatedBy() *DataSourceUpdate {
 	return _u
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_u *DataSourceUpdate) SetCacheTTLSeconds(v int) *DataSourceUpdate {
+	_u.mutation.ResetCacheTTLSeconds()
+	_u.mutation.SetCacheTTLSeconds(v)
+	return _u
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_u *DataSourceUpdate) SetNillableCacheTTLSeconds(v *int) *DataSourceUpdate {
+	if v != nil {
+		_u.SetCacheTTLSeconds(*v)
+	}
+	return _u
+}
+
+// AddCacheTTLSeconds adds value to the "cache_ttl_seconds" field.
+func (_u *DataSourceUpdate) AddCacheTTLSeconds(v int) *DataSourceUpdate {
+	_u.mutation.AddCacheTTLSeconds(v)
+	return _u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (_u *DataSourceUpdate) ClearCacheTTLSeconds() *DataSourceUpdate {
+	_u.mutation.ClearCacheTTLSeconds()
+	return _u
+}
+
 // SetCreatorID sets the "creator" edge to the User entity by ID.
 func (_u *DataSourceUpdate) SetCreatorID(id uuid.UUID) *DataSourceUpdate {
 	_u.mutation.SetCreatorID(id)
@@ -291,6 +318,11 @@ func (_u *DataSourceUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "DataSource.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTLSeconds(); ok {
+		if err := datasource.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "DataSource.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -341,6 +373,15 @@ func (_u *DataSourceUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.LastErrorCleared() {
 		_spec.ClearField(datasource.FieldLastError, field.TypeString)
+	}
+	if value, ok := _u.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(datasource.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTLSeconds(); ok {
+		_spec.AddField(datasource.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if _u.mutation.CacheTTLSecondsCleared() {
+		_spec.ClearField(datasource.FieldCacheTTLSeconds, field.TypeInt)
 	}
 	if _u.mutation.CreatorCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -577,6 +618,33 @@ func (_u *DataSourceUpdateOne) ClearCreatedBy() *DataSourceUpdateOne {
 	return _u
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_u *DataSourceUpdateOne) SetCacheTTLSeconds(v int) *DataSourceUpdateOne {
+	_u.mutation.ResetCacheTTLSeconds()
+	_u.mutation.SetCacheTTLSeconds(v)
+	return _u
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_u *DataSourceUpdateOne) SetNillableCacheTTLSeconds(v *int) *DataSourceUpdateOne {
+	if v != nil {
+		_u.SetCacheTTLSeconds(*v)
+	}
+	return _u
+}
+
+// AddCacheTTLSeconds adds value to the "cache_ttl_seconds" field.
+func (_u *DataSourceUpdateOne) AddCacheTTLSeconds(v int) *DataSourceUpdateOne {
+	_u.mutation.AddCacheTTLSeconds(v)
+	return _u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (_u *DataSourceUpdateOne) ClearCacheTTLSeconds() *DataSourceUpdateOne {
+	_u.mutation.ClearCacheTTLSeconds()
+	return _u
+}
+
 // SetCreatorID sets the "creator" edge to the User entity by ID.
 func (_u *DataSourceUpdateOne) SetCreatorID(id uuid.UUID) *DataSourceUpdateOne {
 	_u.mutation.SetCreatorID(id)
@@ -709,6 +777,11 @@ func (_u *DataSourceUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "DataSource.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTLSeconds(); ok {
+		if err := datasource.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "DataSource.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -776,6 +849,15 @@ func (_u *DataSourceUpdateOne) sqlSave(ctx context.Context) (_node *DataSource, 
 	}
 	if _u.mutation.LastErrorCleared() {
 		_spec.ClearField(datasource.FieldLastError, field.TypeString)
+	}
+	if value, ok := _u.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(datasource.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTLSeconds(); ok {
+		_spec.AddField(datasource.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if _u.mutation.CacheTTLSecondsCleared() {
+		_spec.ClearField(datasource.FieldCacheTTLSeconds, field.TypeInt)
 	}
 	if _u.mutation.CreatorCleared() {
 		edge := &sqlgraph.EdgeSpec{

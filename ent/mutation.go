@@ -3185,28 +3185,32 @@ func (m *CommentMutation) ResetEdge(name string) error {
 // DashboardMutation represents an operation that mutates the Dashboard nodes in the graph.
 type DashboardMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *uuid.UUID
-	created_at         *time.Time
-	updated_at         *time.Time
-	name               *string
-	description        *string
-	clearedFields      map[string]struct{}
-	owner              *uuid.UUID
-	clearedowner       bool
-	widgets            map[uuid.UUID]struct{}
-	removedwidgets     map[uuid.UUID]struct{}
-	clearedwidgets     bool
-	reports            map[uuid.UUID]struct{}
-	removedreports     map[uuid.UUID]struct{}
-	clearedreports     bool
-	shared_with        map[uuid.UUID]struct{}
-	removedshared_with map[uuid.UUID]struct{}
-	clearedshared_with bool
-	done               bool
-	oldValue           func(context.Context) (*Dashboard, error)
-	predicates         []predicate.Dashboard
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	created_at           *time.Time
+	updated_at           *time.Time
+	name                 *string
+	description          *string
+	filters              *[]types.DashboardFilter
+	appendfilters        []types.DashboardFilter
+	cache_ttl_seconds    *int
+	addcache_ttl_seconds *int
+	clearedFields        map[string]struct{}
+	owner                *uuid.UUID
+	clearedowner         bool
+	widgets              map[uuid.UUID]struct{}
+	removedwidgets       map[uuid.UUID]struct{}
+	clearedwidgets       bool
+	reports              map[uuid.UUID]struct{}
+	removedreports       map[uuid.UUID]struct{}
+	clearedreports       bool
+	shared_with          map[uuid.UUID]struct{}
+	removedshared_with   map[uuid.UUID]struct{}
+	clearedshared_with   bool
+	done                 bool
+	oldValue             func(context.Context) (*Dashboard, error)
+	predicates           []predicate.Dashboard
 }
 
 var _ ent.Mutation = (*DashboardMutation)(nil)
@@ -3506,6 +3510,127 @@ func (m *DashboardMutation) ResetDescription() {
 	delete(m.clearedFields, dashboard.FieldDescription)
 }
 
+// SetFilters sets the "filters" field.
+func (m *DashboardMutation) SetFilters(tf []types.DashboardFilter) {
+	m.filters = &tf
+	m.appendfilters = nil
+}
+
+// Filters returns the value of the "filters" field in the mutation.
+func (m *DashboardMutation) Filters() (r []types.DashboardFilter, exists bool) {
+	v := m.filters
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFilters returns the old "filters" field's value of the Dashboard entity.
+// If the Dashboard object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DashboardMutation) OldFilters(ctx context.Context) (v []types.DashboardFilter, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFilters is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFilters requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFilters: %w", err)
+	}
+	return oldValue.Filters, nil
+}
+
+// AppendFilters adds tf to the "filters" field.
+func (m *DashboardMutation) AppendFilters(tf []types.DashboardFilter) {
+	m.appendfilters = append(m.appendfilters, tf...)
+}
+
+// AppendedFilters returns the list of values that were appended to the "filters" field in this mutation.
+func (m *DashboardMutation) AppendedFilters() ([]types.DashboardFilter, bool) {
+	if len(m.appendfilters) == 0 {
+		return nil, false
+	}
+	return m.appendfilters, true
+}
+
+// ResetFilters resets all changes to the "filters" field.
+func (m *DashboardMutation) ResetFilters() {
+	m.filters = nil
+	m.appendfilters = nil
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (m *DashboardMutation) SetCacheTTLSeconds(i int) {
+	m.cache_ttl_seconds = &i
+	m.addcache_ttl_seconds = nil
+}
+
+// CacheTTLSeconds returns the value of the "cache_ttl_seconds" field in the mutation.
+func (m *DashboardMutation) CacheTTLSeconds() (r int, exists bool) {
+	v := m.cache_ttl_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheTTLSeconds returns the old "cache_ttl_seconds" field's value of the Dashboard entity.
+// If the Dashboard object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DashboardMutation) OldCacheTTLSeconds(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheTTLSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheTTLSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheTTLSeconds: %w", err)
+	}
+	return oldValue.CacheTTLSeconds, nil
+}
+
+// AddCacheTTLSeconds adds i to the "cache_ttl_seconds" field.
+func (m *DashboardMutation) AddCacheTTLSeconds(i int) {
+	if m.addcache_ttl_seconds != nil {
+		*m.addcache_ttl_seconds += i
+	} else {
+		m.addcache_ttl_seconds = &i
+	}
+}
+
+// AddedCacheTTLSeconds returns the value that was added to the "cache_ttl_seconds" field in this mutation.
+func (m *DashboardMutation) AddedCacheTTLSeconds() (r int, exists bool) {
+	v := m.addcache_ttl_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (m *DashboardMutation) ClearCacheTTLSeconds() {
+	m.cache_ttl_seconds = nil
+	m.addcache_ttl_seconds = nil
+	m.clearedFields[dashboard.FieldCacheTTLSeconds] = struct{}{}
+}
+
+// CacheTTLSecondsCleared returns if the "cache_ttl_seconds" field was cleared in this mutation.
+func (m *DashboardMutation) CacheTTLSecondsCleared() bool {
+	_, ok := m.clearedFields[dashboard.FieldCacheTTLSeconds]
+	return ok
+}
+
+// ResetCacheTTLSeconds resets all changes to the "cache_ttl_seconds" field.
+func (m *DashboardMutation) ResetCacheTTLSeconds() {
+	m.cache_ttl_seconds = nil
+	m.addcache_ttl_seconds = nil
+	delete(m.clearedFields, dashboard.FieldCacheTTLSeconds)
+}
+
 // ClearOwner clears the "owner" edge to the User entity.
 func (m *DashboardMutation) ClearOwner() {
 	m.clearedowner = true
@@ -3729,7 +3854,7 @@ func (m *DashboardMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DashboardMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, dashboard.FieldCreatedAt)
 	}
@@ -3744,6 +3869,12 @@ func (m *DashboardMutation) Fields() []string {
 	}
 	if m.description != nil {
 		fields = append(fields, dashboard.FieldDescription)
+	}
+	if m.filters != nil {
+		fields = append(fields, dashboard.FieldFilters)
+	}
+	if m.cache_ttl_seconds != nil {
+		fields = append(fields, dashboard.FieldCacheTTLSeconds)
 	}
 	return fields
 }
@@ -3763,6 +3894,10 @@ func (m *DashboardMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case dashboard.FieldDescription:
 		return m.Description()
+	case dashboard.FieldFilters:
+		return m.Filters()
+	case dashboard.FieldCacheTTLSeconds:
+		return m.CacheTTLSeconds()
 	}
 	return nil, false
 }
@@ -3782,6 +3917,10 @@ func (m *DashboardMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldName(ctx)
 	case dashboard.FieldDescription:
 		return m.OldDescription(ctx)
+	case dashboard.FieldFilters:
+		return m.OldFilters(ctx)
+	case dashboard.FieldCacheTTLSeconds:
+		return m.OldCacheTTLSeconds(ctx)
 	}
 	return nil, fmt.Errorf("unknown Dashboard field %s", name)
 }
@@ -3826,6 +3965,20 @@ func (m *DashboardMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDescription(v)
 		return nil
+	case dashboard.FieldFilters:
+		v, ok := value.([]types.DashboardFilter)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFilters(v)
+		return nil
+	case dashboard.FieldCacheTTLSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheTTLSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Dashboard field %s", name)
 }
@@ -3833,13 +3986,21 @@ func (m *DashboardMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *DashboardMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addcache_ttl_seconds != nil {
+		fields = append(fields, dashboard.FieldCacheTTLSeconds)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *DashboardMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dashboard.FieldCacheTTLSeconds:
+		return m.AddedCacheTTLSeconds()
+	}
 	return nil, false
 }
 
@@ -3848,6 +4009,13 @@ func (m *DashboardMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *DashboardMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case dashboard.FieldCacheTTLSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCacheTTLSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Dashboard numeric field %s", name)
 }
@@ -3858,6 +4026,9 @@ func (m *DashboardMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(dashboard.FieldDescription) {
 		fields = append(fields, dashboard.FieldDescription)
+	}
+	if m.FieldCleared(dashboard.FieldCacheTTLSeconds) {
+		fields = append(fields, dashboard.FieldCacheTTLSeconds)
 	}
 	return fields
 }
@@ -3875,6 +4046,9 @@ func (m *DashboardMutation) ClearField(name string) error {
 	switch name {
 	case dashboard.FieldDescription:
 		m.ClearDescription()
+		return nil
+	case dashboard.FieldCacheTTLSeconds:
+		m.ClearCacheTTLSeconds()
 		return nil
 	}
 	return fmt.Errorf("unknown Dashboard nullable field %s", name)
@@ -3898,6 +4072,12 @@ func (m *DashboardMutation) ResetField(name string) error {
 		return nil
 	case dashboard.FieldDescription:
 		m.ResetDescription()
+		return nil
+	case dashboard.FieldFilters:
+		m.ResetFilters()
+		return nil
+	case dashboard.FieldCacheTTLSeconds:
+		m.ResetCacheTTLSeconds()
 		return nil
 	}
 	return fmt.Errorf("unknown Dashboard field %s", name)
@@ -5111,29 +5291,31 @@ func (m *DataModelMutation) ResetEdge(name string) error {
 // DataSourceMutation represents an operation that mutates the DataSource nodes in the graph.
 type DataSourceMutation struct {
 	config
-	op                Op
-	typ               string
-	id                *uuid.UUID
-	created_at        *time.Time
-	updated_at        *time.Time
-	name              *string
-	_type             *string
-	_config           *map[string]interface{}
-	status            *datasource.Status
-	last_sync         *time.Time
-	secrets           *map[string]string
-	config_version    *int64
-	addconfig_version *int64
-	last_error        *string
-	clearedFields     map[string]struct{}
-	creator           *uuid.UUID
-	clearedcreator    bool
-	queries           map[uuid.UUID]struct{}
-	removedqueries    map[uuid.UUID]struct{}
-	clearedqueries    bool
-	done              bool
-	oldValue          func(context.Context) (*DataSource, error)
-	predicates        []predicate.DataSource
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	created_at           *time.Time
+	updated_at           *time.Time
+	name                 *string
+	_type                *string
+	_config              *map[string]interface{}
+	status               *datasource.Status
+	last_sync            *time.Time
+	secrets              *map[string]string
+	config_version       *int64
+	addconfig_version    *int64
+	last_error           *string
+	cache_ttl_seconds    *int
+	addcache_ttl_seconds *int
+	clearedFields        map[string]struct{}
+	creator              *uuid.UUID
+	clearedcreator       bool
+	queries              map[uuid.UUID]struct{}
+	removedqueries       map[uuid.UUID]struct{}
+	clearedqueries       bool
+	done                 bool
+	oldValue             func(context.Context) (*DataSource, error)
+	predicates           []predicate.DataSource
 }
 
 var _ ent.Mutation = (*DataSourceMutation)(nil)
@@ -5695,6 +5877,76 @@ func (m *DataSourceMutation) ResetCreatedBy() {
 	delete(m.clearedFields, datasource.FieldCreatedBy)
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (m *DataSourceMutation) SetCacheTTLSeconds(i int) {
+	m.cache_ttl_seconds = &i
+	m.addcache_ttl_seconds = nil
+}
+
+// CacheTTLSeconds returns the value of the "cache_ttl_seconds" field in the mutation.
+func (m *DataSourceMutation) CacheTTLSeconds() (r int, exists bool) {
+	v := m.cache_ttl_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheTTLSeconds returns the old "cache_ttl_seconds" field's value of the DataSource entity.
+// If the DataSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DataSourceMutation) OldCacheTTLSeconds(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheTTLSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheTTLSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheTTLSeconds: %w", err)
+	}
+	return oldValue.CacheTTLSeconds, nil
+}
+
+// AddCacheTTLSeconds adds i to the "cache_ttl_seconds" field.
+func (m *DataSourceMutation) AddCacheTTLSeconds(i int) {
+	if m.addcache_ttl_seconds != nil {
+		*m.addcache_ttl_seconds += i
+	} else {
+		m.addcache_ttl_seconds = &i
+	}
+}
+
+// AddedCacheTTLSeconds returns the value that was added to the "cache_ttl_seconds" field in this mutation.
+func (m *DataSourceMutation) AddedCacheTTLSeconds() (r int, exists bool) {
+	v := m.addcache_ttl_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (m *DataSourceMutation) ClearCacheTTLSeconds() {
+	m.cache_ttl_seconds = nil
+	m.addcache_ttl_seconds = nil
+	m.clearedFields[datasource.FieldCacheTTLSeconds] = struct{}{}
+}
+
+// CacheTTLSecondsCleared returns if the "cache_ttl_seconds" field was cleared in this mutation.
+func (m *DataSourceMutation) CacheTTLSecondsCleared() bool {
+	_, ok := m.clearedFields[datasource.FieldCacheTTLSeconds]
+	return ok
+}
+
+// ResetCacheTTLSeconds resets all changes to the "cache_ttl_seconds" field.
+func (m *DataSourceMutation) ResetCacheTTLSeconds() {
+	m.cache_ttl_seconds = nil
+	m.addcache_ttl_seconds = nil
+	delete(m.clearedFields, datasource.FieldCacheTTLSeconds)
+}
+
 // SetCreatorID sets the "creator" edge to the User entity by id.
 func (m *DataSourceMutation) SetCreatorID(id uuid.UUID) {
 	m.creator = &id
@@ -5823,7 +6075,7 @@ func (m *DataSourceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DataSourceMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, datasource.FieldCreatedAt)
 	}
@@ -5857,6 +6109,9 @@ func (m *DataSourceMutation) Fields() []string {
 	if m.creator != nil {
 		fields = append(fields, datasource.FieldCreatedBy)
 	}
+	if m.cache_ttl_seconds != nil {
+		fields = append(fields, datasource.FieldCacheTTLSeconds)
+	}
 	return fields
 }
 
@@ -5887,6 +6142,8 @@ func (m *DataSourceMutation) Field(name string) (ent.Value, bool) {
 		return m.LastError()
 	case datasource.FieldCreatedBy:
 		return m.CreatedBy()
+	case datasource.FieldCacheTTLSeconds:
+		return m.CacheTTLSeconds()
 	}
 	return nil, false
 }
@@ -5918,6 +6175,8 @@ func (m *DataSourceMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldLastError(ctx)
 	case datasource.FieldCreatedBy:
 		return m.OldCreatedBy(ctx)
+	case datasource.FieldCacheTTLSeconds:
+		return m.OldCacheTTLSeconds(ctx)
 	}
 	return nil, fmt.Errorf("unknown DataSource field %s", name)
 }
@@ -6004,6 +6263,13 @@ func (m *DataSourceMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedBy(v)
 		return nil
+	case datasource.FieldCacheTTLSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheTTLSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown DataSource field %s", name)
 }
@@ -6015,6 +6281,9 @@ func (m *DataSourceMutation) AddedFields() []string {
 	if m.addconfig_version != nil {
 		fields = append(fields, datasource.FieldConfigVersion)
 	}
+	if m.addcache_ttl_seconds != nil {
+		fields = append(fields, datasource.FieldCacheTTLSeconds)
+	}
 	return fields
 }
 
@@ -6025,6 +6294,8 @@ func (m *DataSourceMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case datasource.FieldConfigVersion:
 		return m.AddedConfigVersion()
+	case datasource.FieldCacheTTLSeconds:
+		return m.AddedCacheTTLSeconds()
 	}
 	return nil, false
 }
@@ -6040,6 +6311,13 @@ func (m *DataSourceMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddConfigVersion(v)
+		return nil
+	case datasource.FieldCacheTTLSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCacheTTLSeconds(v)
 		return nil
 	}
 	return fmt.Errorf("unknown DataSource numeric field %s", name)
@@ -6057,6 +6335,9 @@ func (m *DataSourceMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(datasource.FieldCreatedBy) {
 		fields = append(fields, datasource.FieldCreatedBy)
+	}
+	if m.FieldCleared(datasource.FieldCacheTTLSeconds) {
+		fields = append(fields, datasource.FieldCacheTTLSeconds)
 	}
 	return fields
 }
@@ -6080,6 +6361,9 @@ func (m *DataSourceMutation) ClearField(name string) error {
 		return nil
 	case datasource.FieldCreatedBy:
 		m.ClearCreatedBy()
+		return nil
+	case datasource.FieldCacheTTLSeconds:
+		m.ClearCacheTTLSeconds()
 		return nil
 	}
 	return fmt.Errorf("unknown DataSource nullable field %s", name)
@@ -6121,6 +6405,9 @@ func (m *DataSourceMutation) ResetField(name string) error {
 		return nil
 	case datasource.FieldCreatedBy:
 		m.ResetCreatedBy()
+		return nil
+	case datasource.FieldCacheTTLSeconds:
+		m.ResetCacheTTLSeconds()
 		return nil
 	}
 	return fmt.Errorf("unknown DataSource field %s", name)
@@ -10167,24 +10454,26 @@ func (m *RoleMutation) ResetEdge(name string) error {
 // SavedQueryMutation represents an operation that mutates the SavedQuery nodes in the graph.
 type SavedQueryMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *uuid.UUID
-	created_at         *time.Time
-	updated_at         *time.Time
-	name               *string
-	sql                *string
-	description        *string
-	parameters         *[]types.QueryParameter
-	appendparameters   []types.QueryParameter
-	clearedFields      map[string]struct{}
-	user               *uuid.UUID
-	cleareduser        bool
-	data_source        *uuid.UUID
-	cleareddata_source bool
-	done               bool
-	oldValue           func(context.Context) (*SavedQuery, error)
-	predicates         []predicate.SavedQuery
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	created_at           *time.Time
+	updated_at           *time.Time
+	name                 *string
+	sql                  *string
+	description          *string
+	parameters           *[]types.QueryParameter
+	appendparameters     []types.QueryParameter
+	cache_ttl_seconds    *int
+	addcache_ttl_seconds *int
+	clearedFields        map[string]struct{}
+	user                 *uuid.UUID
+	cleareduser          bool
+	data_source          *uuid.UUID
+	cleareddata_source   bool
+	done                 bool
+	oldValue             func(context.Context) (*SavedQuery, error)
+	predicates           []predicate.SavedQuery
 }
 
 var _ ent.Mutation = (*SavedQueryMutation)(nil)
@@ -10620,6 +10909,76 @@ func (m *SavedQueryMutation) ResetParameters() {
 	m.appendparameters = nil
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (m *SavedQueryMutation) SetCacheTTLSeconds(i int) {
+	m.cache_ttl_seconds = &i
+	m.addcache_ttl_seconds = nil
+}
+
+// CacheTTLSeconds returns the value of the "cache_ttl_seconds" field in the mutation.
+func (m *SavedQueryMutation) CacheTTLSeconds() (r int, exists bool) {
+	v := m.cache_ttl_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheTTLSeconds returns the old "cache_ttl_seconds" field's value of the SavedQuery entity.
+// If the SavedQuery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SavedQueryMutation) OldCacheTTLSeconds(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheTTLSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheTTLSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheTTLSeconds: %w", err)
+	}
+	return oldValue.CacheTTLSeconds, nil
+}
+
+// AddCacheTTLSeconds adds i to the "cache_ttl_seconds" field.
+func (m *SavedQueryMutation) AddCacheTTLSeconds(i int) {
+	if m.addcache_ttl_seconds != nil {
+		*m.addcache_ttl_seconds += i
+	} else {
+		m.addcache_ttl_seconds = &i
+	}
+}
+
+// AddedCacheTTLSeconds returns the value that was added to the "cache_ttl_seconds" field in this mutation.
+func (m *SavedQueryMutation) AddedCacheTTLSeconds() (r int, exists bool) {
+	v := m.addcache_ttl_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (m *SavedQueryMutation) ClearCacheTTLSeconds() {
+	m.cache_ttl_seconds = nil
+	m.addcache_ttl_seconds = nil
+	m.clearedFields[savedquery.FieldCacheTTLSeconds] = struct{}{}
+}
+
+// CacheTTLSecondsCleared returns if the "cache_ttl_seconds" field was cleared in this mutation.
+func (m *SavedQueryMutation) CacheTTLSecondsCleared() bool {
+	_, ok := m.clearedFields[savedquery.FieldCacheTTLSeconds]
+	return ok
+}
+
+// ResetCacheTTLSeconds resets all changes to the "cache_ttl_seconds" field.
+func (m *SavedQueryMutation) ResetCacheTTLSeconds() {
+	m.cache_ttl_seconds = nil
+	m.addcache_ttl_seconds = nil
+	delete(m.clearedFields, savedquery.FieldCacheTTLSeconds)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *SavedQueryMutation) ClearUser() {
 	m.cleareduser = true
@@ -10708,7 +11067,7 @@ func (m *SavedQueryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SavedQueryMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, savedquery.FieldCreatedAt)
 	}
@@ -10732,6 +11091,9 @@ func (m *SavedQueryMutation) Fields() []string {
 	}
 	if m.parameters != nil {
 		fields = append(fields, savedquery.FieldParameters)
+	}
+	if m.cache_ttl_seconds != nil {
+		fields = append(fields, savedquery.FieldCacheTTLSeconds)
 	}
 	return fields
 }
@@ -10757,6 +11119,8 @@ func (m *SavedQueryMutation) Field(name string) (ent.Value, bool) {
 		return m.DataSourceID()
 	case savedquery.FieldParameters:
 		return m.Parameters()
+	case savedquery.FieldCacheTTLSeconds:
+		return m.CacheTTLSeconds()
 	}
 	return nil, false
 }
@@ -10782,6 +11146,8 @@ func (m *SavedQueryMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldDataSourceID(ctx)
 	case savedquery.FieldParameters:
 		return m.OldParameters(ctx)
+	case savedquery.FieldCacheTTLSeconds:
+		return m.OldCacheTTLSeconds(ctx)
 	}
 	return nil, fmt.Errorf("unknown SavedQuery field %s", name)
 }
@@ -10847,6 +11213,13 @@ func (m *SavedQueryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetParameters(v)
 		return nil
+	case savedquery.FieldCacheTTLSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheTTLSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery field %s", name)
 }
@@ -10854,13 +11227,21 @@ func (m *SavedQueryMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *SavedQueryMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addcache_ttl_seconds != nil {
+		fields = append(fields, savedquery.FieldCacheTTLSeconds)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *SavedQueryMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case savedquery.FieldCacheTTLSeconds:
+		return m.AddedCacheTTLSeconds()
+	}
 	return nil, false
 }
 
@@ -10869,6 +11250,13 @@ func (m *SavedQueryMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *SavedQueryMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case savedquery.FieldCacheTTLSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCacheTTLSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery numeric field %s", name)
 }
@@ -10882,6 +11270,9 @@ func (m *SavedQueryMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(savedquery.FieldDataSourceID) {
 		fields = append(fields, savedquery.FieldDataSourceID)
+	}
+	if m.FieldCleared(savedquery.FieldCacheTTLSeconds) {
+		fields = append(fields, savedquery.FieldCacheTTLSeconds)
 	}
 	return fields
 }
@@ -10902,6 +11293,9 @@ func (m *SavedQueryMutation) ClearField(name string) error {
 		return nil
 	case savedquery.FieldDataSourceID:
 		m.ClearDataSourceID()
+		return nil
+	case savedquery.FieldCacheTTLSeconds:
+		m.ClearCacheTTLSeconds()
 		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery nullable field %s", name)
@@ -10934,6 +11328,9 @@ func (m *SavedQueryMutation) ResetField(name string) error {
 		return nil
 	case savedquery.FieldParameters:
 		m.ResetParameters()
+		return nil
+	case savedquery.FieldCacheTTLSeconds:
+		m.ResetCacheTTLSeconds()
 		return nil
 	}
 	return fmt.Errorf("unknown SavedQuery field %s", name)

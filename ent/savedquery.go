@@ -38,6 +38,8 @@ type SavedQuery struct {
 	DataSourceID *uuid.UUID `json:"data_source_id,omitempty"`
 	// Parameters holds the value of the "parameters" field.
 	Parameters []types.QueryParameter `json:"parameters,omitempty"`
+	// CacheTTLSeconds holds the value of the "cache_ttl_seconds" field.
+	CacheTTLSeconds *int `json:"cache_ttl_seconds,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the SavedQueryQuery when eager-loading is set.
 	Edges        SavedQueryEdges `json:"edges"`
@@ -86,6 +88,8 @@ func (*SavedQuery) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case savedquery.FieldParameters:
 			values[i] = new([]byte)
+		case savedquery.FieldCacheTTLSeconds:
+			values[i] = new(sql.NullInt64)
 		case savedquery.FieldName, savedquery.FieldSQL, savedquery.FieldDescription:
 			values[i] = new(sql.NullString)
 		case savedquery.FieldCreatedAt, savedquery.FieldUpdatedAt:
@@ -165,6 +169,13 @@ func (_m *SavedQuery) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field parameters: %w", err)
 				}
 			}
+		case savedquery.FieldCacheTTLSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_ttl_seconds", values[i])
+			} else if value.Valid {
+				_m.CacheTTLSeconds = new(int)
+				*_m.CacheTTLSeconds = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -238,6 +249,11 @@ func (_m *SavedQuery) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("parameters=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Parameters))
+	builder.WriteString(", ")
+	if v := _m.CacheTTLSeconds; v != nil {
+		builder.WriteString("cache_ttl_seconds=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -107,6 +107,20 @@ func (_c *SavedQueryCreate) SetParameters(v []types.QueryParameter) *SavedQueryC
 	return _c
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_c *SavedQueryCreate) SetCacheTTLSeconds(v int) *SavedQueryCreate {
+	_c.mutation.SetCacheTTLSeconds(v)
+	return _c
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_c *SavedQueryCreate) SetNillableCacheTTLSeconds(v *int) *SavedQueryCreate {
+	if v != nil {
+		_c.SetCacheTTLSeconds(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *SavedQueryCreate) SetID(v uuid.UUID) *SavedQueryCreate {
 	_c.mutation.SetID(v)
@@ -214,6 +228,11 @@ func (_c *SavedQueryCreate) check() error {
 	if _, ok := _c.mutation.Parameters(); !ok {
 		return &ValidationError{Name: "parameters", err: errors.New(`ent: missing required field "SavedQuery.parameters"`)}
 	}
+	if v, ok := _c.mutation.CacheTTLSeconds(); ok {
+		if err := savedquery.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "SavedQuery.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "SavedQuery.user"`)}
 	}
@@ -276,6 +295,10 @@ func (_c *SavedQueryCreate) createSpec() (*SavedQuery, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Parameters(); ok {
 		_spec.SetField(savedquery.FieldParameters, field.TypeJSON, value)
 		_node.Parameters = value
+	}
+	if value, ok := _c.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(savedquery.FieldCacheTTLSeconds, field.TypeInt, value)
+		_node.CacheTTLSeconds = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -459,6 +482,30 @@ func (u *SavedQueryUpsert) UpdateParameters() *SavedQueryUpsert {
 	return u
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsert) SetCacheTTLSeconds(v int) *SavedQueryUpsert {
+	u.Set(savedquery.FieldCacheTTLSeconds, v)
+	return u
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *SavedQueryUpsert) UpdateCacheTTLSeconds() *SavedQueryUpsert {
+	u.SetExcluded(savedquery.FieldCacheTTLSeconds)
+	return u
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsert) AddCacheTTLSeconds(v int) *SavedQueryUpsert {
+	u.Add(savedquery.FieldCacheTTLSeconds, v)
+	return u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsert) ClearCacheTTLSeconds() *SavedQueryUpsert {
+	u.SetNull(savedquery.FieldCacheTTLSeconds)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -619,6 +666,34 @@ func (u *SavedQueryUpsertOne) SetParameters(v []types.QueryParameter) *SavedQuer
 func (u *SavedQueryUpsertOne) UpdateParameters() *SavedQueryUpsertOne {
 	return u.Update(func(s *SavedQueryUpsert) {
 		s.UpdateParameters()
+	})
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsertOne) SetCacheTTLSeconds(v int) *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetCacheTTLSeconds(v)
+	})
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsertOne) AddCacheTTLSeconds(v int) *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.AddCacheTTLSeconds(v)
+	})
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *SavedQueryUpsertOne) UpdateCacheTTLSeconds() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateCacheTTLSeconds()
+	})
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsertOne) ClearCacheTTLSeconds() *SavedQueryUpsertOne {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.ClearCacheTTLSeconds()
 	})
 }
 
@@ -949,6 +1024,34 @@ func (u *SavedQueryUpsertBulk) SetParameters(v []types.QueryParameter) *SavedQue
 func (u *SavedQueryUpsertBulk) UpdateParameters() *SavedQueryUpsertBulk {
 	return u.Update(func(s *SavedQueryUpsert) {
 		s.UpdateParameters()
+	})
+}
+
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsertBulk) SetCacheTTLSeconds(v int) *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.SetCacheTTLSeconds(v)
+	})
+}
+
+// AddCacheTTLSeconds adds v to the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsertBulk) AddCacheTTLSeconds(v int) *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.AddCacheTTLSeconds(v)
+	})
+}
+
+// UpdateCacheTTLSeconds sets the "cache_ttl_seconds" field to the value that was provided on create.
+func (u *SavedQueryUpsertBulk) UpdateCacheTTLSeconds() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.UpdateCacheTTLSeconds()
+	})
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (u *SavedQueryUpsertBulk) ClearCacheTTLSeconds() *SavedQueryUpsertBulk {
+	return u.Update(func(s *SavedQueryUpsert) {
+		s.ClearCacheTTLSeconds()
 	})
 }
 

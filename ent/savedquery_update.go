@@ -133,6 +133,33 @@ func (_u *SavedQueryUpdate) AppendParameters(v []types.QueryParameter) *SavedQue
 	return _u
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_u *SavedQueryUpdate) SetCacheTTLSeconds(v int) *SavedQueryUpdate {
+	_u.mutation.ResetCacheTTLSeconds()
+	_u.mutation.SetCacheTTLSeconds(v)
+	return _u
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_u *SavedQueryUpdate) SetNillableCacheTTLSeconds(v *int) *SavedQueryUpdate {
+	if v != nil {
+		_u.SetCacheTTLSeconds(*v)
+	}
+	return _u
+}
+
+// AddCacheTTLSeconds adds value to the "cache_ttl_seconds" field.
+func (_u *SavedQueryUpdate) AddCacheTTLSeconds(v int) *SavedQueryUpdate {
+	_u.mutation.AddCacheTTLSeconds(v)
+	return _u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (_u *SavedQueryUpdate) ClearCacheTTLSeconds() *SavedQueryUpdate {
+	_u.mutation.ClearCacheTTLSeconds()
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *SavedQueryUpdate) SetUser(v *User) *SavedQueryUpdate {
 	return _u.SetUserID(v.ID)
@@ -208,6 +235,11 @@ func (_u *SavedQueryUpdate) check() error {
 			return &ValidationError{Name: "sql", err: fmt.Errorf(`ent: validator failed for field "SavedQuery.sql": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTLSeconds(); ok {
+		if err := savedquery.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "SavedQuery.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "SavedQuery.user"`)
 	}
@@ -248,6 +280,15 @@ func (_u *SavedQueryUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, savedquery.FieldParameters, value)
 		})
+	}
+	if value, ok := _u.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(savedquery.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTLSeconds(); ok {
+		_spec.AddField(savedquery.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if _u.mutation.CacheTTLSecondsCleared() {
+		_spec.ClearField(savedquery.FieldCacheTTLSeconds, field.TypeInt)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -427,6 +468,33 @@ func (_u *SavedQueryUpdateOne) AppendParameters(v []types.QueryParameter) *Saved
 	return _u
 }
 
+// SetCacheTTLSeconds sets the "cache_ttl_seconds" field.
+func (_u *SavedQueryUpdateOne) SetCacheTTLSeconds(v int) *SavedQueryUpdateOne {
+	_u.mutation.ResetCacheTTLSeconds()
+	_u.mutation.SetCacheTTLSeconds(v)
+	return _u
+}
+
+// SetNillableCacheTTLSeconds sets the "cache_ttl_seconds" field if the given value is not nil.
+func (_u *SavedQueryUpdateOne) SetNillableCacheTTLSeconds(v *int) *SavedQueryUpdateOne {
+	if v != nil {
+		_u.SetCacheTTLSeconds(*v)
+	}
+	return _u
+}
+
+// AddCacheTTLSeconds adds value to the "cache_ttl_seconds" field.
+func (_u *SavedQueryUpdateOne) AddCacheTTLSeconds(v int) *SavedQueryUpdateOne {
+	_u.mutation.AddCacheTTLSeconds(v)
+	return _u
+}
+
+// ClearCacheTTLSeconds clears the value of the "cache_ttl_seconds" field.
+func (_u *SavedQueryUpdateOne) ClearCacheTTLSeconds() *SavedQueryUpdateOne {
+	_u.mutation.ClearCacheTTLSeconds()
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *SavedQueryUpdateOne) SetUser(v *User) *SavedQueryUpdateOne {
 	return _u.SetUserID(v.ID)
@@ -515,6 +583,11 @@ func (_u *SavedQueryUpdateOne) check() error {
 			return &ValidationError{Name: "sql", err: fmt.Errorf(`ent: validator failed for field "SavedQuery.sql": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTLSeconds(); ok {
+		if err := savedquery.CacheTTLSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl_seconds", err: fmt.Errorf(`ent: validator failed for field "SavedQuery.cache_ttl_seconds": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "SavedQuery.user"`)
 	}
@@ -572,6 +645,15 @@ func (_u *SavedQueryUpdateOne) sqlSave(ctx context.Context) (_node *SavedQuery, 
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, savedquery.FieldParameters, value)
 		})
+	}
+	if value, ok := _u.mutation.CacheTTLSeconds(); ok {
+		_spec.SetField(savedquery.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTLSeconds(); ok {
+		_spec.AddField(savedquery.FieldCacheTTLSeconds, field.TypeInt, value)
+	}
+	if _u.mutation.CacheTTLSecondsCleared() {
+		_spec.ClearField(savedquery.FieldCacheTTLSeconds, field.TypeInt)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -40,6 +40,13 @@ type Config struct {
 	// QueryMaxRows and QueryTimeout bound every query run through a connector.
 	QueryMaxRows int64
 	QueryTimeout time.Duration
+	// CacheSize bounds the query result cache in bytes; CacheTTL is how long
+	// a result stays fresh when neither its data source, query nor dashboard
+	// says otherwise (0 disables caching by default).
+	CacheSize int64
+	CacheTTL  time.Duration
+	// RenderConcurrency is how many widgets of one dashboard run at once.
+	RenderConcurrency int
 	// Builtins are the connector names `plugin serve` can run (set by the
 	// binary, not by flags).
 	Builtins []string
@@ -77,6 +84,9 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("default-role", "editor", "role of users who have no explicit role assignment")
 	fs.Int64("query-max-rows", 100_000, "most rows a query returns (more: truncated)")
 	fs.Duration("query-timeout", 30*time.Second, "deadline of a query at its data source")
+	fs.String("cache-size", "256MiB", "memory bound of the query result cache")
+	fs.Duration("cache-ttl", time.Minute, "default freshness of a cached result (0s: no caching unless a data source, query or dashboard sets a TTL)")
+	fs.Int("render-concurrency", 32, "widgets of one dashboard that run at once")
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -117,6 +127,8 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 		QueryTimeout:    dur("query-timeout"),
 	}
 	c.QueryMaxRows, _ = fs.GetInt64("query-max-rows")
+	c.CacheTTL = dur("cache-ttl")
+	c.RenderConcurrency, _ = fs.GetInt("render-concurrency")
 	c.AdminEmail, _ = lookupEnv("DATAPULSE_ADMIN_EMAIL")
 	c.AdminPassword, _ = lookupEnv("DATAPULSE_ADMIN_PASSWORD")
 
@@ -160,6 +172,15 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 		errs = append(errs, fmt.Errorf("body-limit %q: want a size between 1KiB and 1GiB", get("body-limit")))
 	}
 	c.BodyLimit = int(limit)
+	if c.CacheSize, err = ParseSize(get("cache-size")); err != nil || c.CacheSize < 1<<20 || c.CacheSize > 1<<40 {
+		errs = append(errs, fmt.Errorf("cache-size %q: want a size between 1MiB and 1TiB", get("cache-size")))
+	}
+	if c.CacheTTL < 0 || c.CacheTTL > 7*24*time.Hour {
+		errs = append(errs, errors.New("cache-ttl must be between 0s and 168h"))
+	}
+	if c.RenderConcurrency < 1 || c.RenderConcurrency > 256 {
+		errs = append(errs, errors.New("render-concurrency must be between 1 and 256"))
+	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("DATAPULSE_ADMIN_EMAIL and DATAPULSE_ADMIN_PASSWORD go together"))
 	} else if c.AdminEmail != "" {

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/google/uuid"
 )
 
@@ -26,6 +27,10 @@ const (
 	FieldName = "name"
 	// FieldDescription holds the string denoting the description field in the database.
 	FieldDescription = "description"
+	// FieldFilters holds the string denoting the filters field in the database.
+	FieldFilters = "filters"
+	// FieldCacheTTLSeconds holds the string denoting the cache_ttl_seconds field in the database.
+	FieldCacheTTLSeconds = "cache_ttl_seconds"
 	// EdgeOwner holds the string denoting the owner edge name in mutations.
 	EdgeOwner = "owner"
 	// EdgeWidgets holds the string denoting the widgets edge name in mutations.
@@ -81,6 +86,8 @@ var Columns = []string{
 	FieldOwnerID,
 	FieldName,
 	FieldDescription,
+	FieldFilters,
+	FieldCacheTTLSeconds,
 }
 
 var (
@@ -115,6 +122,10 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
+	// DefaultFilters holds the default value on creation for the "filters" field.
+	DefaultFilters []types.DashboardFilter
+	// CacheTTLSecondsValidator is a validator for the "cache_ttl_seconds" field. It is called by the builders before save.
+	CacheTTLSecondsValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -150,6 +161,11 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // ByDescription orders the results by the description field.
 func ByDescription(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDescription, opts...).ToFunc()
+}
+
+// ByCacheTTLSeconds orders the results by the cache_ttl_seconds field.
+func ByCacheTTLSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheTTLSeconds, opts...).ToFunc()
 }
 
 // ByOwnerField orders the results by owner field.

@@ -81,6 +81,11 @@ func Description(v string) predicate.Dashboard {
 	return predicate.Dashboard(sql.FieldEQ(FieldDescription, v))
 }
 
+// CacheTTLSeconds applies equality check predicate on the "cache_ttl_seconds" field. It's identical to CacheTTLSecondsEQ.
+func CacheTTLSeconds(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldEQ(FieldCacheTTLSeconds, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Dashboard {
 	return predicate.Dashboard(sql.FieldEQ(FieldCreatedAt, v))
@@ -319,6 +324,56 @@ func DescriptionEqualFold(v string) predicate.Dashboard {
 // DescriptionContainsFold applies the ContainsFold predicate on the "description" field.
 func DescriptionContainsFold(v string) predicate.Dashboard {
 	return predicate.Dashboard(sql.FieldContainsFold(FieldDescription, v))
+}
+
+// CacheTTLSecondsEQ applies the EQ predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsEQ(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldEQ(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsNEQ applies the NEQ predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNEQ(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldNEQ(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsIn applies the In predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsIn(vs ...int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldIn(FieldCacheTTLSeconds, vs...))
+}
+
+// CacheTTLSecondsNotIn applies the NotIn predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNotIn(vs ...int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldNotIn(FieldCacheTTLSeconds, vs...))
+}
+
+// CacheTTLSecondsGT applies the GT predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsGT(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldGT(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsGTE applies the GTE predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsGTE(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldGTE(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsLT applies the LT predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsLT(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldLT(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsLTE applies the LTE predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsLTE(v int) predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldLTE(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsIsNil applies the IsNil predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsIsNil() predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldIsNull(FieldCacheTTLSeconds))
+}
+
+// CacheTTLSecondsNotNil applies the NotNil predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNotNil() predicate.Dashboard {
+	return predicate.Dashboard(sql.FieldNotNull(FieldCacheTTLSeconds))
 }
 
 // HasOwner applies the HasEdge predicate on the "owner" edge.

@@ -38,6 +38,8 @@ const (
 	FieldLastError = "last_error"
 	// FieldCreatedBy holds the string denoting the created_by field in the database.
 	FieldCreatedBy = "created_by"
+	// FieldCacheTTLSeconds holds the string denoting the cache_ttl_seconds field in the database.
+	FieldCacheTTLSeconds = "cache_ttl_seconds"
 	// EdgeCreator holds the string denoting the creator edge name in mutations.
 	EdgeCreator = "creator"
 	// EdgeQueries holds the string denoting the queries edge name in mutations.
@@ -74,6 +76,7 @@ var Columns = []string{
 	FieldConfigVersion,
 	FieldLastError,
 	FieldCreatedBy,
+	FieldCacheTTLSeconds,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -103,6 +106,8 @@ var (
 	DefaultSecrets map[string]string
 	// DefaultConfigVersion holds the default value on creation for the "config_version" field.
 	DefaultConfigVersion int64
+	// CacheTTLSecondsValidator is a validator for the "cache_ttl_seconds" field. It is called by the builders before save.
+	CacheTTLSecondsValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -186,6 +191,11 @@ func ByLastError(opts ...sql.OrderTermOption) OrderOption {
 // ByCreatedBy orders the results by the created_by field.
 func ByCreatedBy(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedBy, opts...).ToFunc()
+}
+
+// ByCacheTTLSeconds orders the results by the cache_ttl_seconds field.
+func ByCacheTTLSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheTTLSeconds, opts...).ToFunc()
 }
 
 // ByCreatorField orders the results by creator field.

@@ -96,6 +96,11 @@ func CreatedBy(v uuid.UUID) predicate.DataSource {
 	return predicate.DataSource(sql.FieldEQ(FieldCreatedBy, v))
 }
 
+// CacheTTLSeconds applies equality check predicate on the "cache_ttl_seconds" field. It's identical to CacheTTLSecondsEQ.
+func CacheTTLSeconds(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldEQ(FieldCacheTTLSeconds, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.DataSource {
 	return predicate.DataSource(sql.FieldEQ(FieldCreatedAt, v))
@@ -519,6 +524,56 @@ func CreatedByIsNil() predicate.DataSource {
 // CreatedByNotNil applies the NotNil predicate on the "created_by" field.
 func CreatedByNotNil() predicate.DataSource {
 	return predicate.DataSource(sql.FieldNotNull(FieldCreatedBy))
+}
+
+// CacheTTLSecondsEQ applies the EQ predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsEQ(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldEQ(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsNEQ applies the NEQ predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNEQ(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldNEQ(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsIn applies the In predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsIn(vs ...int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldIn(FieldCacheTTLSeconds, vs...))
+}
+
+// CacheTTLSecondsNotIn applies the NotIn predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNotIn(vs ...int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldNotIn(FieldCacheTTLSeconds, vs...))
+}
+
+// CacheTTLSecondsGT applies the GT predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsGT(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldGT(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsGTE applies the GTE predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsGTE(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldGTE(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsLT applies the LT predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsLT(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldLT(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsLTE applies the LTE predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsLTE(v int) predicate.DataSource {
+	return predicate.DataSource(sql.FieldLTE(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsIsNil applies the IsNil predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsIsNil() predicate.DataSource {
+	return predicate.DataSource(sql.FieldIsNull(FieldCacheTTLSeconds))
+}
+
+// CacheTTLSecondsNotNil applies the NotNil predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNotNil() predicate.DataSource {
+	return predicate.DataSource(sql.FieldNotNull(FieldCacheTTLSeconds))
 }
 
 // HasCreator applies the HasEdge predicate on the "creator" edge.

@@ -180,6 +180,8 @@ var (
 		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
 		{Name: "name", Type: field.TypeString, Size: 255, SchemaType: map[string]string{"postgres": "varchar(255)"}},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "filters", Type: field.TypeJSON, Default: "[]", SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "cache_ttl_seconds", Type: field.TypeInt, Nullable: true},
 		{Name: "owner_id", Type: field.TypeUUID},
 	}
 	// DashboardsTable holds the schema information for the "dashboards" table.
@@ -190,7 +192,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "dashboards_users_dashboards",
-				Columns:    []*schema.Column{DashboardsColumns[5]},
+				Columns:    []*schema.Column{DashboardsColumns[7]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -199,7 +201,7 @@ var (
 			{
 				Name:    "dashboards_owner_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{DashboardsColumns[5]},
+				Columns: []*schema.Column{DashboardsColumns[7]},
 			},
 			{
 				Name:    "dashboards_updated_at_idx",
@@ -285,6 +287,7 @@ var (
 		{Name: "secrets", Type: field.TypeJSON, Default: "{}", SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "config_version", Type: field.TypeInt64, Default: 1},
 		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "cache_ttl_seconds", Type: field.TypeInt, Nullable: true},
 		{Name: "created_by", Type: field.TypeUUID, Nullable: true},
 	}
 	// DataSourcesTable holds the schema information for the "data_sources" table.
@@ -295,7 +298,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "data_sources_users_data_sources",
-				Columns:    []*schema.Column{DataSourcesColumns[11]},
+				Columns:    []*schema.Column{DataSourcesColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -314,7 +317,7 @@ var (
 			{
 				Name:    "data_sources_created_by_idx",
 				Unique:  false,
-				Columns: []*schema.Column{DataSourcesColumns[11]},
+				Columns: []*schema.Column{DataSourcesColumns[12]},
 			},
 		},
 	}
@@ -506,6 +509,7 @@ var (
 		{Name: "sql", Type: field.TypeString, Size: 2147483647},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "parameters", Type: field.TypeJSON, Default: "[]", SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "cache_ttl_seconds", Type: field.TypeInt, Nullable: true},
 		{Name: "data_source_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
@@ -517,13 +521,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "queries_data_sources_queries",
-				Columns:    []*schema.Column{QueriesColumns[7]},
+				Columns:    []*schema.Column{QueriesColumns[8]},
 				RefColumns: []*schema.Column{DataSourcesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "queries_users_queries",
-				Columns:    []*schema.Column{QueriesColumns[8]},
+				Columns:    []*schema.Column{QueriesColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -532,12 +536,12 @@ var (
 			{
 				Name:    "queries_user_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{QueriesColumns[8]},
+				Columns: []*schema.Column{QueriesColumns[9]},
 			},
 			{
 				Name:    "queries_data_source_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{QueriesColumns[7]},
+				Columns: []*schema.Column{QueriesColumns[8]},
 			},
 		},
 	}

@@ -219,6 +219,14 @@ func init() {
 			return nil
 		}
 	}()
+	// dashboardDescFilters is the schema descriptor for filters field.
+	dashboardDescFilters := dashboardFields[3].Descriptor()
+	// dashboard.DefaultFilters holds the default value on creation for the filters field.
+	dashboard.DefaultFilters = dashboardDescFilters.Default.([]types.DashboardFilter)
+	// dashboardDescCacheTTLSeconds is the schema descriptor for cache_ttl_seconds field.
+	dashboardDescCacheTTLSeconds := dashboardFields[4].Descriptor()
+	// dashboard.CacheTTLSecondsValidator is a validator for the "cache_ttl_seconds" field. It is called by the builders before save.
+	dashboard.CacheTTLSecondsValidator = dashboardDescCacheTTLSeconds.Validators[0].(func(int) error)
 	// dashboardDescID is the schema descriptor for id field.
 	dashboardDescID := dashboardMixinFields0[0].Descriptor()
 	// dashboard.DefaultID holds the default value on creation for the id field.
@@ -346,6 +354,10 @@ func init() {
 	datasourceDescConfigVersion := datasourceFields[6].Descriptor()
 	// datasource.DefaultConfigVersion holds the default value on creation for the config_version field.
 	datasource.DefaultConfigVersion = datasourceDescConfigVersion.Default.(int64)
+	// datasourceDescCacheTTLSeconds is the schema descriptor for cache_ttl_seconds field.
+	datasourceDescCacheTTLSeconds := datasourceFields[9].Descriptor()
+	// datasource.CacheTTLSecondsValidator is a validator for the "cache_ttl_seconds" field. It is called by the builders before save.
+	datasource.CacheTTLSecondsValidator = datasourceDescCacheTTLSeconds.Validators[0].(func(int) error)
 	// datasourceDescID is the schema descriptor for id field.
 	datasourceDescID := datasourceMixinFields0[0].Descriptor()
 	// datasource.DefaultID holds the default value on creation for the id field.
@@ -604,6 +616,10 @@ func init() {
 	savedqueryDescParameters := savedqueryFields[5].Descriptor()
 	// savedquery.DefaultParameters holds the default value on creation for the parameters field.
 	savedquery.DefaultParameters = savedqueryDescParameters.Default.([]types.QueryParameter)
+	// savedqueryDescCacheTTLSeconds is the schema descriptor for cache_ttl_seconds field.
+	savedqueryDescCacheTTLSeconds := savedqueryFields[6].Descriptor()
+	// savedquery.CacheTTLSecondsValidator is a validator for the "cache_ttl_seconds" field. It is called by the builders before save.
+	savedquery.CacheTTLSecondsValidator = savedqueryDescCacheTTLSeconds.Validators[0].(func(int) error)
 	// savedqueryDescID is the schema descriptor for id field.
 	savedqueryDescID := savedqueryMixinFields0[0].Descriptor()
 	// savedquery.DefaultID holds the default value on creation for the id field.

@@ -32,6 +32,8 @@ const (
 	FieldDataSourceID = "data_source_id"
 	// FieldParameters holds the string denoting the parameters field in the database.
 	FieldParameters = "parameters"
+	// FieldCacheTTLSeconds holds the string denoting the cache_ttl_seconds field in the database.
+	FieldCacheTTLSeconds = "cache_ttl_seconds"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeDataSource holds the string denoting the data_source edge name in mutations.
@@ -65,6 +67,7 @@ var Columns = []string{
 	FieldDescription,
 	FieldDataSourceID,
 	FieldParameters,
+	FieldCacheTTLSeconds,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -90,6 +93,8 @@ var (
 	SQLValidator func(string) error
 	// DefaultParameters holds the default value on creation for the "parameters" field.
 	DefaultParameters []types.QueryParameter
+	// CacheTTLSecondsValidator is a validator for the "cache_ttl_seconds" field. It is called by the builders before save.
+	CacheTTLSecondsValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -135,6 +140,11 @@ func ByDescription(opts ...sql.OrderTermOption) OrderOption {
 // ByDataSourceID orders the results by the data_source_id field.
 func ByDataSourceID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDataSourceID, opts...).ToFunc()
+}
+
+// ByCacheTTLSeconds orders the results by the cache_ttl_seconds field.
+func ByCacheTTLSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheTTLSeconds, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -91,6 +91,11 @@ func DataSourceID(v uuid.UUID) predicate.SavedQuery {
 	return predicate.SavedQuery(sql.FieldEQ(FieldDataSourceID, v))
 }
 
+// CacheTTLSeconds applies equality check predicate on the "cache_ttl_seconds" field. It's identical to CacheTTLSecondsEQ.
+func CacheTTLSeconds(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEQ(FieldCacheTTLSeconds, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.SavedQuery {
 	return predicate.SavedQuery(sql.FieldEQ(FieldCreatedAt, v))
@@ -424,6 +429,56 @@ func DataSourceIDIsNil() predicate.SavedQuery {
 // DataSourceIDNotNil applies the NotNil predicate on the "data_source_id" field.
 func DataSourceIDNotNil() predicate.SavedQuery {
 	return predicate.SavedQuery(sql.FieldNotNull(FieldDataSourceID))
+}
+
+// CacheTTLSecondsEQ applies the EQ predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsEQ(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldEQ(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsNEQ applies the NEQ predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNEQ(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNEQ(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsIn applies the In predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsIn(vs ...int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldIn(FieldCacheTTLSeconds, vs...))
+}
+
+// CacheTTLSecondsNotIn applies the NotIn predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNotIn(vs ...int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNotIn(FieldCacheTTLSeconds, vs...))
+}
+
+// CacheTTLSecondsGT applies the GT predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsGT(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldGT(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsGTE applies the GTE predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsGTE(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldGTE(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsLT applies the LT predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsLT(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldLT(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsLTE applies the LTE predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsLTE(v int) predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldLTE(FieldCacheTTLSeconds, v))
+}
+
+// CacheTTLSecondsIsNil applies the IsNil predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsIsNil() predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldIsNull(FieldCacheTTLSeconds))
+}
+
+// CacheTTLSecondsNotNil applies the NotNil predicate on the "cache_ttl_seconds" field.
+func CacheTTLSecondsNotNil() predicate.SavedQuery {
+	return predicate.SavedQuery(sql.FieldNotNull(FieldCacheTTLSeconds))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/google/uuid"
 )
 
@@ -22,6 +23,11 @@ func (Dashboard) Fields() []ent.Field {
 		field.UUID("owner_id", uuid.UUID{}),
 		field.String("name").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
 		field.Text("description").Optional().Nillable(),
+		// Filters declared on the dashboard; values come with each render.
+		field.JSON("filters", []types.DashboardFilter{}).Default([]types.DashboardFilter{}).SchemaType(jsonb).
+			Annotations(entsql.Default("[]")),
+		// Seconds a result stays cached; NULL inherits, 0 never caches.
+		field.Int("cache_ttl_seconds").Optional().Nillable().Min(0),
 	}
 }
 

@@ -41,6 +41,8 @@ func (DataSource) Fields() []ent.Field {
 		// The last health check's failure, if it failed.
 		field.Text("last_error").Optional().Nillable(),
 		field.UUID("created_by", uuid.UUID{}).Optional().Nillable(),
+		// Seconds a result stays cached; NULL inherits, 0 never caches.
+		field.Int("cache_ttl_seconds").Optional().Nillable().Min(0),
 	}
 }
 

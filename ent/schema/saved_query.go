@@ -31,6 +31,8 @@ func (SavedQuery) Fields() []ent.Field {
 		// Typed declarations of the {{name}} placeholders in sql.
 		field.JSON("parameters", []types.QueryParameter{}).Default([]types.QueryParameter{}).SchemaType(jsonb).
 			Annotations(entsql.Default("[]")),
+		// Seconds a result stays cached; NULL inherits, 0 never caches.
+		field.Int("cache_ttl_seconds").Optional().Nillable().Min(0),
 	}
 }
 

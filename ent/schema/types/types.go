@@ -32,3 +32,16 @@ type AlertChannel struct {
 	// Target is the address for that kind: an email address, a URL, …
 	Target string `json:"target"`
 }
+
+// DashboardFilter declares one dashboard-level filter: its value is given
+// when the dashboard renders and flows into every widget that maps it.
+type DashboardFilter struct {
+	Name  string `json:"name"`
+	Label string `json:"label,omitempty"`
+	// Type is text, number, date, datetime or boolean.
+	Type string `json:"type"`
+	// Multiple allows a list of values (widgets then filter with "in").
+	Multiple bool `json:"multiple,omitempty"`
+	// Default applies when a render gives no value; null means unfiltered.
+	Default any `json:"default,omitempty"`
+}
