@@ -9,14 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/config"
 	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/policysync"
 	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/plugins/host"
@@ -130,9 +133,13 @@ func (a *App) init(ctx context.Context, version string) error {
 		return err
 	}
 	a.datasources = datasources.New(st.Client, a.policy, a.connectors, box, log)
-	a.queries = queries.New(st.Client, a.policy, a.datasources, a.connectors, queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout})
+	cache := resultcache.New[queries.Result](resultcache.Options{MaxBytes: cfg.CacheSize, ComputeTimeout: cfg.QueryTimeout + 5*time.Second})
+	a.queries = queries.New(st.Client, a.policy, a.datasources, a.connectors,
+		queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout},
+		queries.Caching{Cache: cache, DefaultTTL: cfg.CacheTTL})
 	a.api = api.New(api.Deps{
 		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
+		Models:     datamodels.New(st.Client, a.policy, a.datasources, a.queries),
 		Connectors: a.connectors, Store: st, Logger: log, Version: version,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,
 	})

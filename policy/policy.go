@@ -30,6 +30,7 @@ const (
 	KindDashboard  = "dashboard"
 	KindDataSource = "datasource"
 	KindQuery      = "query"
+	KindModel      = "model"
 )
 
 // Object is what an action is done to. A zero ID means the collection of
@@ -51,6 +52,10 @@ var DataSources = Object{Kind: KindDataSource}
 
 // Queries is the collection of saved queries.
 var Queries = Object{Kind: KindQuery}
+
+// Models is the collection of semantic data models: managed by role
+// (models:manage) and used by whoever may run queries (queries:run).
+var Models = Object{Kind: KindModel}
 
 // Enforcer answers every authorization question of DataPulse.
 type Enforcer struct {

@@ -44,7 +44,7 @@ type actor struct {
 // fixture is one fresh set of objects a single request may use up.
 type fixture struct {
 	dashboard, widget, subject, role, department, token uuid.UUID
-	dataSource, query                                   uuid.UUID
+	dataSource, query, model                            uuid.UUID
 	subjectEmail, subjectRefresh                        string
 }
 
@@ -131,11 +131,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			// after authorization, which is what the matrix looks at.
 			src := c.DataSource.Create().SetName(fmt.Sprintf("Source %d", seq)).SetType("none").SaveX(ctx)
 			q := c.SavedQuery.Create().SetUserID(owner).SetName(fmt.Sprintf("Q%d", seq)).SetSQL("SELECT 1").SetDataSourceID(src.ID).SaveX(ctx)
+			m := c.DataModel.Create().SetUserID(owner).SetName(fmt.Sprintf("M%d", seq)).SetConfig(matrixModelConfig(src.ID)).SaveX(ctx)
 			login, err := e.id.Login(ctx, identity.LoginInput{Email: email, Password: subjectPassword, ClientIP: "fixture"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := fixture{dashboard: d.ID, widget: w.ID, subject: s.ID, role: r.ID, department: dep.ID, dataSource: src.ID, query: q.ID,
+			f := fixture{dashboard: d.ID, widget: w.ID, subject: s.ID, role: r.ID, department: dep.ID, dataSource: src.ID, query: q.ID, model: m.ID,
 				subjectEmail: email, subjectRefresh: login.RefreshToken}
 			if needToken { // tokens per user are capped: make one only when the route needs it
 				ownerCtx := identity.WithPrincipal(ctx, &identity.Principal{UserID: owner, Role: identity.RoleUser})
@@ -191,6 +192,8 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 		path = strings.Replace(path, "{id}", id(f.dataSource), 1)
 	case strings.HasPrefix(path, "/api/v1/queries/{id}"):
 		path = strings.Replace(path, "{id}", id(f.query), 1)
+	case strings.HasPrefix(path, "/api/v1/data-models/{id}"):
+		path = strings.Replace(path, "{id}", id(f.model), 1)
 	}
 	path = strings.Replace(path, "{widget_id}", id(f.widget), 1)
 	path = strings.Replace(path, "{user_id}", id(f.subject), 1)
@@ -227,6 +230,9 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 		"POST /api/v1/queries":                              map[string]any{"name": "New", "sql": "SELECT 1"},
 		"PATCH /api/v1/queries/{id}":                        map[string]any{"name": "Renamed"},
 		"POST /api/v1/queries/{id}/run":                     map[string]any{"parameters": map[string]any{}},
+		"POST /api/v1/data-models":                          map[string]any{"name": "New model", "config": matrixModelConfig(f.dataSource)},
+		"PATCH /api/v1/data-models/{id}":                    map[string]any{"name": "Renamed"},
+		"POST /api/v1/data-models/{id}/query":               map[string]any{"measures": []string{"orders"}, "dimensions": []string{}},
 	}
 	body := bodies[r.Method+" "+r.Path]
 	if r.Method+" "+r.Path == "POST /api/v1/users/{id}/roles" {
@@ -342,4 +348,10 @@ func compareMatrix(t *testing.T, target string, observed map[string]map[string]i
 			t.Errorf("%s lists %s, which the router no longer serves", matrixFile, k)
 		}
 	}
+}
+
+func matrixModelConfig(source uuid.UUID) map[string]any {
+	return map[string]any{"data_source_id": source.String(), "table": map[string]any{"name": "orders"},
+		"dimensions": []any{map[string]any{"name": "region", "column": "region", "type": "string"}},
+		"measures":   []any{map[string]any{"name": "orders", "agg": "count"}}}
 }

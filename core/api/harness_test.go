@@ -13,9 +13,11 @@ import (
 
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
@@ -76,8 +78,11 @@ func newEnv(t *testing.T, tg storetest.Target) *env {
 		t.Fatal(err)
 	}
 	dsv := datasources.New(st.Client, enf, conns, box, nil)
+	qsv := queries.New(st.Client, enf, dsv, conns, queries.Limits{},
+		queries.Caching{Cache: resultcache.New[queries.Result](resultcache.Options{MaxBytes: 64 << 20}), DefaultTTL: time.Minute})
 	srv := api.New(api.Deps{Identity: id, Dashboards: dashboards.New(st.Client, enf, nil), Store: st,
-		DataSources: dsv, Queries: queries.New(st.Client, enf, dsv, conns, queries.Limits{}), Connectors: conns, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
+		DataSources: dsv, Queries: qsv, Models: datamodels.New(st.Client, enf, dsv, qsv),
+		Connectors: conns, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

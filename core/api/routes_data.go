@@ -51,14 +51,17 @@ type createDataSourceInput struct {
 		Name   string         `json:"name" minLength:"1" maxLength:"100"`
 		Type   string         `json:"type" minLength:"1" maxLength:"50" doc:"connector name, see GET /api/v1/connectors"`
 		Config map[string]any `json:"config" doc:"validated against the connector's config_schema; secret fields are write-only"`
+		// Seconds results stay cached (0: never); absent uses the server default.
+		CacheTTLSeconds *int `json:"cache_ttl_seconds,omitempty" minimum:"0" maximum:"604800" doc:"result cache TTL in seconds (0: no caching); absent: the server's --cache-ttl"`
 	}
 }
 
 type updateDataSourceInput struct {
 	ID   string `path:"id" maxLength:"64"`
 	Body struct {
-		Name   *string        `json:"name,omitempty" minLength:"1" maxLength:"100"`
-		Config map[string]any `json:"config,omitempty" doc:"keys given replace stored ones; a secret set to \"\" or null is removed; absent secrets are kept"`
+		Name            *string        `json:"name,omitempty" minLength:"1" maxLength:"100"`
+		Config          map[string]any `json:"config,omitempty" doc:"keys given replace stored ones; a secret set to \"\" or null is removed; absent secrets are kept"`
+		CacheTTLSeconds *int           `json:"cache_ttl_seconds,omitempty" minimum:"-1" maximum:"604800" doc:"result cache TTL in seconds (0: no caching, -1: back to the server default)"`
 	}
 }
 
@@ -77,6 +80,16 @@ type healthOutputDS struct {
 	}
 }
 
+type invalidateOutput struct {
+	Body struct {
+		Invalidated int `json:"invalidated" doc:"cached results dropped"`
+	}
+}
+
+// CacheHeader tells whether a JSON result came from the result cache: hit,
+// miss or bypass (Cache-Control: no-cache).
+const CacheHeader = "X-DataPulse-Cache"
+
 type schemaOutput struct {
 	Body datasources.Schema
 }
@@ -88,6 +101,13 @@ type RunOptions struct {
 	Accept    string `header:"Accept"`
 	MaxRows   int64  `query:"max_rows" minimum:"1" doc:"lower the row cap for this run"`
 	TimeoutMS int64  `query:"timeout_ms" minimum:"1" doc:"lower the timeout for this run"`
+	// CacheControl: no-cache skips the result cache lookup (JSON output).
+	CacheControl string `header:"Cache-Control" doc:"no-cache: run at the source even when a cached result is fresh"`
+}
+
+func (o RunOptions) cache() queries.CacheOptions {
+	cc := strings.ToLower(o.CacheControl)
+	return queries.CacheOptions{Bypass: strings.Contains(cc, "no-cache") || strings.Contains(cc, "no-store")}
 }
 
 type adHocInput struct {
@@ -117,22 +137,24 @@ type queryPageOutput struct {
 
 type createQueryInput struct {
 	Body struct {
-		Name         string                 `json:"name" minLength:"1" maxLength:"255"`
-		Description  *string                `json:"description,omitempty" maxLength:"10000"`
-		SQL          string                 `json:"sql" minLength:"1" maxLength:"1048576"`
-		DataSourceID *uuid.UUID             `json:"data_source_id,omitempty"`
-		Parameters   []types.QueryParameter `json:"parameters,omitempty" maxItems:"64"`
+		Name            string                 `json:"name" minLength:"1" maxLength:"255"`
+		Description     *string                `json:"description,omitempty" maxLength:"10000"`
+		SQL             string                 `json:"sql" minLength:"1" maxLength:"1048576"`
+		DataSourceID    *uuid.UUID             `json:"data_source_id,omitempty"`
+		Parameters      []types.QueryParameter `json:"parameters,omitempty" maxItems:"64"`
+		CacheTTLSeconds *int                   `json:"cache_ttl_seconds,omitempty" minimum:"0" maximum:"604800" doc:"result cache TTL in seconds for this query (0: no caching); absent: the data source's"`
 	}
 }
 
 type updateQueryInput struct {
 	ID   string `path:"id" maxLength:"64"`
 	Body struct {
-		Name         *string                 `json:"name,omitempty" minLength:"1" maxLength:"255"`
-		Description  *string                 `json:"description,omitempty" maxLength:"10000"`
-		SQL          *string                 `json:"sql,omitempty" minLength:"1" maxLength:"1048576"`
-		DataSourceID *uuid.UUID              `json:"data_source_id,omitempty"`
-		Parameters   *[]types.QueryParameter `json:"parameters,omitempty" maxItems:"64"`
+		Name            *string                 `json:"name,omitempty" minLength:"1" maxLength:"255"`
+		Description     *string                 `json:"description,omitempty" maxLength:"10000"`
+		SQL             *string                 `json:"sql,omitempty" minLength:"1" maxLength:"1048576"`
+		DataSourceID    *uuid.UUID              `json:"data_source_id,omitempty"`
+		Parameters      *[]types.QueryParameter `json:"parameters,omitempty" maxItems:"64"`
+		CacheTTLSeconds *int                    `json:"cache_ttl_seconds,omitempty" minimum:"-1" maximum:"604800" doc:"result cache TTL in seconds (0: no caching, -1: the data source's)"`
 	}
 }
 
@@ -163,8 +185,25 @@ func (o RunOptions) options() queries.RunOptions {
 // row cap bounds it); NDJSON and CSV stream as batches arrive, on a context
 // that outlives the handler and ends with the stream, so a client that goes
 // away stops the query at the source.
-func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(context.Context) (queries.Batches, error)) (*huma.StreamResponse, error) {
+func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(context.Context) (queries.Batches, error),
+	fetch func(context.Context) (queries.Fetched, error)) (*huma.StreamResponse, error) {
 	format := o.format()
+	if format == "json" && fetch != nil {
+		// Through the result cache; a client that hangs up stops waiting
+		// (the query itself ends once nobody waits for it).
+		ctx, stop := untilDisconnect(ctx)
+		defer stop()
+		f, err := fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &huma.StreamResponse{Body: func(hc huma.Context) {
+			hc.SetHeader("Content-Type", "application/json")
+			hc.SetHeader(CacheHeader, f.Cache)
+			hc.SetStatus(http.StatusOK)
+			writeJSON(hc.BodyWriter(), f.Result)
+		}}, nil
+	}
 	if format == "json" {
 		// Collected before answering (so a connector failing mid-result is
 		// still a proper error status); a client that hangs up meanwhile
@@ -271,7 +310,7 @@ func (s *Server) dataRoutes() {
 		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
 		Summary: "Connect a data source (datasources:manage)", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createDataSourceInput) (*dataSourceOutput, error) {
-		d, err := dsv.Create(ctx, datasources.Input{Name: &in.Body.Name, Type: in.Body.Type, Config: in.Body.Config})
+		d, err := dsv.Create(ctx, datasources.Input{Name: &in.Body.Name, Type: in.Body.Type, Config: in.Body.Config, CacheTTLSeconds: in.Body.CacheTTLSeconds})
 		return &dataSourceOutput{Body: d}, err
 	})
 	register(s, Authenticated, huma.Operation{
@@ -300,7 +339,11 @@ func (s *Server) dataRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		d, err := dsv.Update(ctx, id, datasources.Input{Name: in.Body.Name, Config: in.Body.Config})
+		d, err := dsv.Update(ctx, id, datasources.Input{Name: in.Body.Name, Config: in.Body.Config, CacheTTLSeconds: in.Body.CacheTTLSeconds})
+		if err == nil && (in.Body.Config != nil || in.Body.CacheTTLSeconds != nil) {
+			// Results cached under the old settings must not outlive them.
+			qsv.ForgetSource(id)
+		}
 		return &dataSourceOutput{Body: d}, err
 	})
 	register(s, Authenticated, huma.Operation{
@@ -311,7 +354,24 @@ func (s *Server) dataRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		return nil, dsv.Delete(ctx, id)
+		if err := dsv.Delete(ctx, id); err != nil {
+			return nil, err
+		}
+		qsv.ForgetSource(id)
+		return nil, nil
+	})
+	register(s, Authenticated, huma.Operation{
+		OperationID: "invalidateDataSourceCache", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/cache/invalidate", Tags: tags,
+		Summary: "Drop every cached result of a data source (datasources:manage)",
+	}, func(ctx context.Context, in *idInput) (*invalidateOutput, error) {
+		id, err := dsID(in.ID)
+		if err != nil {
+			return nil, err
+		}
+		n, err := qsv.InvalidateCache(ctx, id)
+		out := &invalidateOutput{}
+		out.Body.Invalidated = n
+		return out, err
 	})
 	register(s, Authenticated, huma.Operation{
 		OperationID: "checkDataSourceHealth", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/health", Tags: tags,
@@ -353,7 +413,7 @@ func (s *Server) dataRoutes() {
 		}
 		return s.runResponse(ctx, in.RunOptions, func(ctx context.Context) (queries.Batches, error) {
 			return qsv.RunAdHoc(ctx, id, in.Body.SQL, in.Body.Parameters, in.options())
-		})
+		}, nil)
 	})
 
 	qtags := []string{"queries"}
@@ -367,7 +427,7 @@ func (s *Server) dataRoutes() {
 		if ps == nil {
 			ps = []types.QueryParameter{}
 		}
-		q, err := qsv.Create(ctx, queries.Input{Name: &b.Name, Description: b.Description, SQL: &b.SQL, DataSourceID: b.DataSourceID, Parameters: &ps})
+		q, err := qsv.Create(ctx, queries.Input{Name: &b.Name, Description: b.Description, SQL: &b.SQL, DataSourceID: b.DataSourceID, Parameters: &ps, CacheTTLSeconds: b.CacheTTLSeconds})
 		return &queryOutput{Body: q}, err
 	})
 	register(s, Authenticated, huma.Operation{
@@ -395,7 +455,7 @@ func (s *Server) dataRoutes() {
 			return nil, err
 		}
 		b := in.Body
-		q, err := qsv.Update(ctx, id, queries.Input{Name: b.Name, Description: b.Description, SQL: b.SQL, DataSourceID: b.DataSourceID, Parameters: b.Parameters})
+		q, err := qsv.Update(ctx, id, queries.Input{Name: b.Name, Description: b.Description, SQL: b.SQL, DataSourceID: b.DataSourceID, Parameters: b.Parameters, CacheTTLSeconds: b.CacheTTLSeconds})
 		return &queryOutput{Body: q}, err
 	})
 	register(s, Authenticated, huma.Operation{
@@ -424,6 +484,8 @@ func (s *Server) dataRoutes() {
 		}
 		return s.runResponse(ctx, in.RunOptions, func(ctx context.Context) (queries.Batches, error) {
 			return qsv.Run(ctx, id, values, in.options())
+		}, func(ctx context.Context) (queries.Fetched, error) {
+			return qsv.FetchSaved(ctx, id, values, in.options(), in.cache())
 		})
 	})
 }

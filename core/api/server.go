@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/queries"
@@ -33,6 +34,7 @@ type Deps struct {
 	Dashboards  *dashboards.Service
 	DataSources *datasources.Service
 	Queries     *queries.Service
+	Models      *datamodels.Service
 	Connectors  *host.Host
 	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
 	StreamTimeout  time.Duration
@@ -135,6 +137,7 @@ func New(d Deps) *Server {
 	s.roleRoutes()
 	s.dashboardRoutes()
 	s.dataRoutes()
+	s.modelRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
 	return s
 }

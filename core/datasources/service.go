@@ -58,9 +58,12 @@ type DataSource struct {
 	LastSync      *time.Time     `json:"last_sync"`
 	LastError     *string        `json:"last_error"`
 	ConfigVersion int64          `json:"config_version"`
-	CreatedBy     *uuid.UUID     `json:"created_by"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
+	// CacheTTLSeconds is how long results from this source stay cached;
+	// null uses the server's default, 0 turns caching off.
+	CacheTTLSeconds *int       `json:"cache_ttl_seconds"`
+	CreatedBy       *uuid.UUID `json:"created_by"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 // require checks a collection-level action on data sources.
@@ -136,7 +139,7 @@ func (s *Service) toAPI(d *ent.DataSource, cs *connectorSchema) DataSource {
 		cfg[k+"_set"] = set
 	}
 	return DataSource{ID: d.ID, Name: d.Name, Type: d.Type, Config: cfg, Status: string(d.Status), LastSync: d.LastSync,
-		LastError: d.LastError, ConfigVersion: d.ConfigVersion, CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+		LastError: d.LastError, ConfigVersion: d.ConfigVersion, CacheTTLSeconds: d.CacheTTLSeconds, CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
 // open decrypts a row's secrets for a call to its connector.
@@ -164,6 +167,19 @@ type Input struct {
 	Name   *string
 	Type   string
 	Config map[string]any
+	// CacheTTLSeconds sets the result cache TTL; -1 clears it (server default).
+	CacheTTLSeconds *int
+}
+
+// MaxCacheTTLSeconds bounds every configurable cache TTL (one week).
+const MaxCacheTTLSeconds = 7 * 24 * 3600
+
+// CheckTTL validates a cache TTL given to the API (-1 clears).
+func CheckTTL(field string, v *int) error {
+	if v != nil && (*v < -1 || *v > MaxCacheTTLSeconds) {
+		return errs.Invalid(field, "cache_ttl_seconds must be -1 (inherit), 0 (no caching) or up to 604800")
+	}
+	return nil
 }
 
 func checkName(v *string) (string, error) {
@@ -291,7 +307,13 @@ func (s *Service) Create(ctx context.Context, in Input) (DataSource, error) {
 	if err != nil {
 		return DataSource{}, err
 	}
+	if err := CheckTTL("cache_ttl_seconds", in.CacheTTLSeconds); err != nil {
+		return DataSource{}, err
+	}
 	c := s.db.DataSource.Create().SetID(id).SetName(name).SetType(in.Type).SetConfig(plain).SetSecrets(sealed)
+	if in.CacheTTLSeconds != nil && *in.CacheTTLSeconds >= 0 {
+		c.SetCacheTTLSeconds(*in.CacheTTLSeconds)
+	}
 	if !sub.System {
 		c.SetCreatedBy(sub.UserID)
 	}
@@ -371,6 +393,14 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSourc
 		return DataSource{}, errs.Invalid("type", "the connector of a data source cannot change; create a new one")
 	}
 	up := s.db.DataSource.UpdateOne(d)
+	if err := CheckTTL("cache_ttl_seconds", in.CacheTTLSeconds); err != nil {
+		return DataSource{}, err
+	}
+	if v := in.CacheTTLSeconds; v != nil && *v < 0 {
+		up.ClearCacheTTLSeconds()
+	} else if v != nil {
+		up.SetCacheTTLSeconds(*v)
+	}
 	if in.Name != nil {
 		name, err := checkName(in.Name)
 		if err != nil {
@@ -472,29 +502,63 @@ func (s *Service) Health(ctx context.Context, id uuid.UUID) (DataSource, host.He
 	return s.toAPI(nd, cs), h, nil
 }
 
-// Connection opens a data source for running a query (queries:run): the
-// connector name, its SQL dialect and the decrypted configuration.
-func (s *Service) Connection(ctx context.Context, id uuid.UUID) (connector, dialect string, ds host.DataSource, err error) {
+// Conn is a data source opened for running queries.
+type Conn struct {
+	Connector string // connector name
+	Dialect   string // its SQL dialect: postgres, mysql, sqlite, …
+	Source    host.DataSource
+	// CacheTTLSeconds is the source's result cache TTL (nil: server default).
+	CacheTTLSeconds *int
+}
+
+// Open opens a data source for running a query (queries:run): the
+// connector, its SQL dialect and the decrypted configuration.
+func (s *Service) Open(ctx context.Context, id uuid.UUID) (Conn, error) {
 	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
-		return "", "", host.DataSource{}, err
+		return Conn{}, err
 	}
 	if !s.pol.Can(ctx, sub, policy.DataSources, policy.QueriesRun) {
-		return "", "", host.DataSource{}, errs.Forbidden("your role does not allow queries:run")
+		return Conn{}, errs.Forbidden("your role does not allow queries:run")
 	}
 	d, err := s.get(ctx, id)
 	if err != nil {
-		return "", "", host.DataSource{}, err
+		return Conn{}, err
 	}
 	_, info, err := s.schemaOf(ctx, d.Type)
 	if errors.Is(err, errs.ErrInvalid) {
-		return "", "", host.DataSource{}, errs.Unavailable(fmt.Sprintf("connector %q of this data source is not installed", d.Type))
+		return Conn{}, errs.Unavailable(fmt.Sprintf("connector %q of this data source is not installed", d.Type))
 	}
 	if err != nil {
-		return "", "", host.DataSource{}, err
+		return Conn{}, err
 	}
-	ds, err = s.open(d)
-	return d.Type, info.SQLDialect, ds, err
+	ds, err := s.open(d)
+	if err != nil {
+		return Conn{}, err
+	}
+	return Conn{Connector: d.Type, Dialect: info.SQLDialect, Source: ds, CacheTTLSeconds: d.CacheTTLSeconds}, nil
+}
+
+// Describe returns the columns of the given tables of a data source
+// (queries:run or datasources:manage); tables that do not exist are absent
+// from the answer.
+func (s *Service) Describe(ctx context.Context, id uuid.UUID, tables []host.TableRef) ([]host.TableInfo, error) {
+	if _, err := s.requireUse(ctx); err != nil {
+		return nil, err
+	}
+	d, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := s.open(d)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := s.conns.DescribeTables(ctx, d.Type, ds, tables)
+	if err != nil {
+		return nil, ConnectorError(err)
+	}
+	return infos, nil
 }
 
 // Schema is a data source's structure for query and model editors.

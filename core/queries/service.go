@@ -28,22 +28,23 @@ type Limits struct {
 
 // Service holds saved queries and runs SQL.
 type Service struct {
-	db     *ent.Client
-	pol    *policy.Enforcer
-	ds     *datasources.Service
-	conns  *host.Host
-	limits Limits
+	db      *ent.Client
+	pol     *policy.Enforcer
+	ds      *datasources.Service
+	conns   *host.Host
+	limits  Limits
+	caching Caching
 }
 
 // New returns the queries service.
-func New(db *ent.Client, pol *policy.Enforcer, ds *datasources.Service, conns *host.Host, l Limits) *Service {
+func New(db *ent.Client, pol *policy.Enforcer, ds *datasources.Service, conns *host.Host, l Limits, c Caching) *Service {
 	if l.MaxRows <= 0 {
 		l.MaxRows = 100_000
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = 30 * time.Second
 	}
-	return &Service{db: db, pol: pol, ds: ds, conns: conns, limits: l}
+	return &Service{db: db, pol: pol, ds: ds, conns: conns, limits: l, caching: c}
 }
 
 // SavedQuery as the API shows it.
@@ -55,8 +56,10 @@ type SavedQuery struct {
 	SQL          string                 `json:"sql"`
 	DataSourceID *uuid.UUID             `json:"data_source_id"`
 	Parameters   []types.QueryParameter `json:"parameters"`
-	CreatedAt    time.Time              `json:"created_at"`
-	UpdatedAt    time.Time              `json:"updated_at"`
+	// CacheTTLSeconds overrides the data source's result cache TTL.
+	CacheTTLSeconds *int      `json:"cache_ttl_seconds"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 func toAPI(q *ent.SavedQuery) SavedQuery {
@@ -65,7 +68,7 @@ func toAPI(q *ent.SavedQuery) SavedQuery {
 		ps = []types.QueryParameter{}
 	}
 	return SavedQuery{ID: q.ID, UserID: q.UserID, Name: q.Name, Description: q.Description, SQL: q.SQL,
-		DataSourceID: q.DataSourceID, Parameters: ps, CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
+		DataSourceID: q.DataSourceID, Parameters: ps, CacheTTLSeconds: q.CacheTTLSeconds, CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
 }
 
 // Input creates or changes a saved query; nil fields stay on update.
@@ -75,6 +78,8 @@ type Input struct {
 	SQL          *string
 	DataSourceID *uuid.UUID
 	Parameters   *[]types.QueryParameter
+	// CacheTTLSeconds: -1 clears (the data source's TTL applies).
+	CacheTTLSeconds *int
 }
 
 const maxSQL = 1 << 20
@@ -95,7 +100,7 @@ func checkInput(in Input, create bool) error {
 	if in.Description != nil && len(*in.Description) > 10_000 {
 		return errs.Invalid("description", "description must be at most 10000 bytes")
 	}
-	return nil
+	return datasources.CheckTTL("cache_ttl_seconds", in.CacheTTLSeconds)
 }
 
 func (s *Service) checkSource(ctx context.Context, id *uuid.UUID) error {
@@ -134,7 +139,8 @@ func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
 		return SavedQuery{}, err
 	}
 	q, err := s.db.SavedQuery.Create().SetUserID(sub.UserID).SetName(strings.TrimSpace(*in.Name)).SetSQL(*in.SQL).
-		SetNillableDescription(in.Description).SetNillableDataSourceID(in.DataSourceID).SetParameters(params).Save(ctx)
+		SetNillableDescription(in.Description).SetNillableDataSourceID(in.DataSourceID).SetParameters(params).
+		SetNillableCacheTTLSeconds(nonNegative(in.CacheTTLSeconds)).Save(ctx)
 	if err != nil {
 		return SavedQuery{}, err
 	}
@@ -231,6 +237,11 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (SavedQuer
 	if in.Description != nil {
 		up.SetDescription(*in.Description)
 	}
+	if v := in.CacheTTLSeconds; v != nil && *v < 0 {
+		up.ClearCacheTTLSeconds()
+	} else if v != nil {
+		up.SetCacheTTLSeconds(*v)
+	}
 	nq, err := up.Save(ctx)
 	if err != nil {
 		return SavedQuery{}, err
@@ -312,30 +323,56 @@ func (s *Service) RunAdHoc(ctx context.Context, dataSource uuid.UUID, sql string
 }
 
 func (s *Service) run(ctx context.Context, dataSource uuid.UUID, sql string, values map[string]any, o RunOptions) (Batches, error) {
-	connector, dialect, ds, err := s.ds.Connection(ctx, dataSource)
+	conn, err := s.ds.Open(ctx, dataSource)
 	if err != nil {
 		return nil, err
 	}
-	d := DialectSQLite
-	switch dialect {
-	case "postgres", "postgresql":
-		d = DialectPostgres
-	case "mysql", "mariadb":
-		d = DialectMySQL
-	}
-	c, err := Compile(sql, d, values)
+	text, args, err := Template(sql, values)(conn.Dialect)
 	if err != nil {
 		return nil, err
 	}
-	for i, a := range c.Args {
-		if dt, ok := a.(Date); ok {
-			c.Args[i] = host.Date{Time: dt.Time}
-		}
-	}
+	return s.start(ctx, conn, text, args, o)
+}
+
+// start sends compiled SQL to the data source's connector.
+func (s *Service) start(ctx context.Context, conn datasources.Conn, sql string, args []any, o RunOptions) (Batches, error) {
 	rows, timeout := s.bounded(o)
-	res, err := s.conns.Query(ctx, connector, ds, host.Query{SQL: c.SQL, Params: c.Args, MaxRows: rows, Timeout: timeout})
+	res, err := s.conns.Query(ctx, conn.Connector, conn.Source, host.Query{SQL: sql, Params: args, MaxRows: rows, Timeout: timeout})
 	if err != nil {
 		return nil, datasources.ConnectorError(err)
 	}
 	return res, nil
 }
+
+// Template returns the builder of a {{name}} template with its values for a
+// connector's dialect.
+func Template(sql string, values map[string]any) Builder {
+	return func(dialect string) (string, []any, error) {
+		d := DialectSQLite
+		switch dialect {
+		case "postgres", "postgresql":
+			d = DialectPostgres
+		case "mysql", "mariadb":
+			d = DialectMySQL
+		}
+		c, err := Compile(sql, d, values)
+		if err != nil {
+			return "", nil, err
+		}
+		for i, a := range c.Args {
+			if dt, ok := a.(Date); ok {
+				c.Args[i] = host.Date{Time: dt.Time}
+			}
+		}
+		return c.SQL, c.Args, nil
+	}
+}
+
+func nonNegative(v *int) *int {
+	if v == nil || *v < 0 {
+		return nil
+	}
+	return v
+}
+
+func isNotFound(err error) bool { return ent.IsNotFound(err) }
