@@ -121,7 +121,10 @@ func (c *compiler) quote(id string) string {
 // timeLayout is how mysql and sqlite get time values: wall-clock text in
 // the location of the value (relative dates use now's location), the same
 // shape their truncation expressions produce, so text comparisons order.
-const timeLayout = "2006-01-02 15:04:05"
+// Fractional seconds (to the microsecond, as postgres keeps them) follow
+// when there are any, so a bound like now compares as on postgres: stored
+// 15:04:05 is before now at 15:04:05.5.
+const timeLayout = "2006-01-02 15:04:05.999999"
 
 func (c *compiler) bind(v any) string {
 	if t, ok := v.(time.Time); ok && c.d != DialectPostgres {
@@ -150,6 +153,27 @@ func (c *compiler) bindTyped(v any) string {
 		return p + "::double precision"
 	case bool:
 		return p + "::boolean"
+	case time.Time:
+		return p + "::timestamp"
+	}
+	return p
+}
+
+// bindValue binds a filter value compared with a field of type typ. Postgres
+// infers an untyped parameter's type from the other operand, so a fraction
+// compared with an integer column or aggregate would be encoded as that
+// integer type (2.5 turning into 2); numbers get a cast instead, so the
+// comparison is numeric as on the other databases.
+func (c *compiler) bindValue(v any, typ string) string {
+	p := c.bind(v)
+	if c.d != DialectPostgres || typ != TypeNumber {
+		return p
+	}
+	switch v.(type) {
+	case int64:
+		return p + "::bigint"
+	case float64:
+		return p + "::numeric"
 	}
 	return p
 }
@@ -225,6 +249,15 @@ func (c *compiler) dimExpr(d *Dimension) string {
 	}
 	parts := make([]string, len(e.Args))
 	for i, a := range e.Args {
+		if e.Fn == FnCoalesce && d.Type == TypeTime && a.Column == "" {
+			// A date literal standing in for a time column binds as a
+			// time: postgres cannot coalesce a timestamp with text, and
+			// mysql and sqlite compare it as text of timeLayout's shape.
+			if v, err := typedValue(a.Literal, TypeTime); err == nil {
+				parts[i] = c.bindTyped(v)
+				continue
+			}
+		}
 		parts[i] = c.arg(a)
 	}
 	switch e.Fn {
@@ -358,11 +391,11 @@ func (c *compiler) condition(where string, fd field, f Filter) (string, error) {
 		if op == OpNe {
 			op = "<>"
 		}
-		return x + " " + op + " " + c.bind(vals[0]), nil
+		return x + " " + op + " " + c.bindValue(vals[0], typ), nil
 	case OpIn, OpNotIn:
 		ph := make([]string, len(vals))
 		for i, v := range vals {
-			ph[i] = c.bind(v)
+			ph[i] = c.bindValue(v, typ)
 		}
 		op := " IN ("
 		if f.Op == OpNotIn {
@@ -370,7 +403,7 @@ func (c *compiler) condition(where string, fd field, f Filter) (string, error) {
 		}
 		return x + op + strings.Join(ph, ", ") + ")", nil
 	case OpBetween:
-		return x + " BETWEEN " + c.bind(vals[0]) + " AND " + c.bind(vals[1]), nil
+		return x + " BETWEEN " + c.bindValue(vals[0], typ) + " AND " + c.bindValue(vals[1], typ), nil
 	case OpContains:
 		switch c.d {
 		case DialectPostgres:
@@ -558,9 +591,18 @@ func (c *compiler) compile(req Request, derived *DerivedTable) (string, error) {
 			return "", errs.Invalid(where, fmt.Sprintf("%s[%d]: %q is sorted twice", where, i, name))
 		}
 		sorted[name] = true
+		// NULL sorts as the smallest value, as on mysql and sqlite (postgres
+		// puts NULL last when ascending, first when descending).
 		dir := " ASC"
 		if desc {
 			dir = " DESC"
+		}
+		if c.d == DialectPostgres {
+			if desc {
+				dir += " NULLS LAST"
+			} else {
+				dir += " NULLS FIRST"
+			}
 		}
 		order = append(order, c.quote(name)+dir)
 	}

@@ -105,7 +105,8 @@ type Expr struct {
 }
 
 // ExprArg is a column or a literal (string, number or boolean; bound when
-// compiled, except date_trunc's grain).
+// compiled, except date_trunc's grain). A coalesce in a time dimension takes
+// date or time strings as literals.
 type ExprArg struct {
 	Column  string `json:"column,omitempty"`
 	Literal any    `json:"literal,omitempty"`
@@ -423,6 +424,16 @@ func checkExpr(fe *fieldErrs, sc scope, p string, d *Dimension) {
 	case FnCoalesce:
 		if len(e.Args) < 2 {
 			fe.add(p+".args", "coalesce takes at least two arguments")
+		}
+		if d.Type == TypeTime {
+			for k, a := range e.Args {
+				if a.Column != "" || a.Literal == nil {
+					continue
+				}
+				if _, err := typedValue(a.Literal, TypeTime); err != nil {
+					fe.add(fmt.Sprintf("%s.args[%d].literal", p, k), "must be a date (2006-01-02) or time (RFC 3339) in a time dimension")
+				}
+			}
 		}
 	case FnConcat:
 		if len(e.Args) < 2 {

@@ -354,6 +354,10 @@ func TestValidate(t *testing.T) {
 		{"trunc grain", mod(func(c *Config) { c.Dimensions[7].Expr.Args[0].Literal = "minute" }), "dimensions[7].expr.args[0]"},
 		{"trunc type", mod(func(c *Config) { c.Dimensions[7].Type = TypeString }), "dimensions[7].expr"},
 		{"bad literal", mod(func(c *Config) { c.Dimensions[6].Expr.Args[1].Literal = []any{1} }), "dimensions[6].expr.args[1].literal"},
+		{"time coalesce literal", mod(func(c *Config) {
+			c.Dimensions[6].Type = TypeTime
+			c.Dimensions[6].Expr.Args = []ExprArg{{Column: "shipped_at"}, {Literal: "soon"}}
+		}), "dimensions[6].expr.args[1].literal"},
 		{"bad agg", mod(func(c *Config) { c.Measures[2].Agg = "median" }), "measures[2].agg"},
 		{"sum needs column", mod(func(c *Config) { c.Measures[2].Column = "" }), "measures[2].column"},
 		{"measure filter field", mod(func(c *Config) { c.Measures[5].Filter[0].Field = "revenue" }), "measures[5].filter[0].field"},
