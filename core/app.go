@@ -19,6 +19,7 @@ import (
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/policysync"
 	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
@@ -137,9 +138,11 @@ func (a *App) init(ctx context.Context, version string) error {
 	a.queries = queries.New(st.Client, a.policy, a.datasources, a.connectors,
 		queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout},
 		queries.Caching{Cache: cache, DefaultTTL: cfg.CacheTTL})
+	dm := datamodels.New(st.Client, a.policy, a.datasources, a.queries)
 	a.api = api.New(api.Deps{
 		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
-		Models:     datamodels.New(st.Client, a.policy, a.datasources, a.queries),
+		Models:     dm,
+		Rendering:  rendering.New(a.dashboards, a.queries, dm, a.policy, cfg.RenderConcurrency, log),
 		Connectors: a.connectors, Store: st, Logger: log, Version: version,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,
 	})

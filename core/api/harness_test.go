@@ -17,6 +17,7 @@ import (
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
@@ -80,8 +81,10 @@ func newEnv(t *testing.T, tg storetest.Target) *env {
 	dsv := datasources.New(st.Client, enf, conns, box, nil)
 	qsv := queries.New(st.Client, enf, dsv, conns, queries.Limits{},
 		queries.Caching{Cache: resultcache.New[queries.Result](resultcache.Options{MaxBytes: 64 << 20}), DefaultTTL: time.Minute})
-	srv := api.New(api.Deps{Identity: id, Dashboards: dashboards.New(st.Client, enf, nil), Store: st,
-		DataSources: dsv, Queries: qsv, Models: datamodels.New(st.Client, enf, dsv, qsv),
+	dsh := dashboards.New(st.Client, enf, nil)
+	dm := datamodels.New(st.Client, enf, dsv, qsv)
+	srv := api.New(api.Deps{Identity: id, Dashboards: dsh, Store: st,
+		DataSources: dsv, Queries: qsv, Models: dm, Rendering: rendering.New(dsh, qsv, dm, enf, 8, nil),
 		Connectors: conns, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -22,8 +22,10 @@ type dashboardPageOutput struct {
 
 type createDashboardInput struct {
 	Body struct {
-		Name        string  `json:"name" minLength:"1" maxLength:"255"`
-		Description *string `json:"description,omitempty" maxLength:"10000"`
+		Name            string                  `json:"name" minLength:"1" maxLength:"255"`
+		Description     *string                 `json:"description,omitempty" maxLength:"10000"`
+		Filters         []types.DashboardFilter `json:"filters,omitempty" maxItems:"20" doc:"filters whose values are given when the dashboard renders"`
+		CacheTTLSeconds *int                    `json:"cache_ttl_seconds,omitempty" minimum:"0" maximum:"604800" doc:"result cache TTL for this dashboard's widgets (0: no caching); absent: each data source's"`
 	}
 }
 
@@ -37,8 +39,10 @@ type listDashboardsInput struct {
 type updateDashboardInput struct {
 	ID   string `path:"id" maxLength:"64"`
 	Body struct {
-		Name        *string `json:"name,omitempty" minLength:"1" maxLength:"255"`
-		Description *string `json:"description,omitempty" maxLength:"10000" doc:"empty string clears it"`
+		Name            *string                  `json:"name,omitempty" minLength:"1" maxLength:"255"`
+		Description     *string                  `json:"description,omitempty" maxLength:"10000" doc:"empty string clears it"`
+		Filters         *[]types.DashboardFilter `json:"filters,omitempty" maxItems:"20"`
+		CacheTTLSeconds *int                     `json:"cache_ttl_seconds,omitempty" minimum:"-1" maximum:"604800" doc:"-1: back to the data sources' TTL"`
 	}
 }
 
@@ -131,7 +135,8 @@ func (s *Server) dashboardRoutes() {
 		OperationID: "createDashboard", Method: http.MethodPost, Path: "/api/v1/dashboards", Tags: tags,
 		Summary: "Create a dashboard owned by the caller", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createDashboardInput) (*dashboardOutput, error) {
-		d, err := ds.Create(ctx, dashboards.Input{Name: &in.Body.Name, Description: in.Body.Description})
+		d, err := ds.Create(ctx, dashboards.Input{Name: &in.Body.Name, Description: in.Body.Description,
+			Filters: &in.Body.Filters, CacheTTLSeconds: in.Body.CacheTTLSeconds})
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +182,8 @@ func (s *Server) dashboardRoutes() {
 	}, func(ctx context.Context, in *updateDashboardInput) (*dashboardOutput, error) {
 		out := &dashboardOutput{}
 		return out, withID(in.ID, func(id uuid.UUID) (err error) {
-			out.Body, err = ds.Update(ctx, id, dashboards.Input{Name: in.Body.Name, Description: in.Body.Description})
+			out.Body, err = ds.Update(ctx, id, dashboards.Input{Name: in.Body.Name, Description: in.Body.Description,
+				Filters: in.Body.Filters, CacheTTLSeconds: in.Body.CacheTTLSeconds})
 			return
 		})
 	})

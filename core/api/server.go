@@ -24,6 +24,7 @@ import (
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/plugins/host"
 )
@@ -35,6 +36,7 @@ type Deps struct {
 	DataSources *datasources.Service
 	Queries     *queries.Service
 	Models      *datamodels.Service
+	Rendering   *rendering.Service
 	Connectors  *host.Host
 	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
 	StreamTimeout  time.Duration
@@ -138,6 +140,7 @@ func New(d Deps) *Server {
 	s.dashboardRoutes()
 	s.dataRoutes()
 	s.modelRoutes()
+	s.renderRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
 	return s
 }

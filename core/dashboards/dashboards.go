@@ -33,6 +33,8 @@ type Service struct {
 	db  *ent.Client
 	pol *policy.Enforcer
 	log *slog.Logger
+	// sources checks the data widgets name (SetSourceChecker).
+	sources SourceChecker
 }
 
 // New returns the dashboards service.
@@ -49,6 +51,11 @@ type Dashboard struct {
 	OwnerID     uuid.UUID `json:"owner_id"`
 	Name        string    `json:"name"`
 	Description *string   `json:"description"`
+	// Filters are declared here and given values when the dashboard renders.
+	Filters []types.DashboardFilter `json:"filters"`
+	// CacheTTLSeconds overrides the data sources' result cache TTL for this
+	// dashboard's widgets.
+	CacheTTLSeconds *int `json:"cache_ttl_seconds"`
 	// Permission is the caller's access: owner, admin, edit or view.
 	Permission string    `json:"permission" enum:"owner,admin,edit,view"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -86,7 +93,12 @@ func (s *Service) permission(sub policy.Subject, d *ent.Dashboard) string {
 }
 
 func (s *Service) toDashboard(sub policy.Subject, d *ent.Dashboard) Dashboard {
+	filters := d.Filters
+	if filters == nil {
+		filters = []types.DashboardFilter{}
+	}
 	out := Dashboard{ID: d.ID, OwnerID: d.OwnerID, Name: d.Name, Description: d.Description,
+		Filters: filters, CacheTTLSeconds: d.CacheTTLSeconds,
 		Permission: s.permission(sub, d), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 	if d.Edges.Widgets != nil {
 		out.Widgets = make([]Widget, len(d.Edges.Widgets))
@@ -134,6 +146,56 @@ func notFound(err error, what string) error {
 type Input struct {
 	Name        *string
 	Description *string
+	Filters     *[]types.DashboardFilter
+	// CacheTTLSeconds: -1 clears (the data sources' TTL applies).
+	CacheTTLSeconds *int
+}
+
+// MaxFilters bounds a dashboard's filters.
+const MaxFilters = 20
+
+var filterTypes = map[string]bool{"text": true, "number": true, "date": true, "datetime": true, "boolean": true}
+
+// checkFilters validates filter declarations.
+func checkFilters(fs []types.DashboardFilter) error {
+	if len(fs) > MaxFilters {
+		return errs.Invalid("filters", "a dashboard has at most 20 filters")
+	}
+	seen := map[string]bool{}
+	for i, f := range fs {
+		p := "filters[" + strconv.Itoa(i) + "]"
+		switch {
+		case !isName(f.Name):
+			return errs.Invalid(p+".name", "a filter name is a letter or _ then up to 62 letters, digits or _")
+		case seen[f.Name]:
+			return errs.Invalid(p+".name", "filter "+f.Name+" is declared twice")
+		case !filterTypes[f.Type]:
+			return errs.Invalid(p+".type", "type must be text, number, date, datetime or boolean")
+		case len([]rune(f.Label)) > 255:
+			return errs.Invalid(p+".label", "label must be at most 255 characters")
+		}
+		seen[f.Name] = true
+		if f.Default != nil {
+			if _, err := FilterValue(f, f.Default); err != nil {
+				return errs.Invalid(p+".default", err.Error())
+			}
+		}
+	}
+	return nil
+}
+
+func checkTTL(v *int) error {
+	if v != nil && (*v < -1 || *v > 7*24*3600) {
+		return errs.Invalid("cache_ttl_seconds", "cache_ttl_seconds must be -1 (inherit), 0 (no caching) or up to 604800")
+	}
+	return nil
+}
+
+func nonNegative(v *int) *int {
+	if v == nil || *v < 0 {
+		return nil
+	}
+	return v
 }
 
 func checkName(v *string, required bool) (string, error) {
@@ -178,7 +240,12 @@ func (s *Service) Create(ctx context.Context, in Input) (Dashboard, error) {
 	if err := checkDescription(in.Description); err != nil {
 		return Dashboard{}, err
 	}
-	d, err := s.db.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).Save(ctx)
+	filters, err := inputFilters(in)
+	if err != nil {
+		return Dashboard{}, err
+	}
+	d, err := s.db.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).
+		SetFilters(filters).SetNillableCacheTTLSeconds(nonNegative(in.CacheTTLSeconds)).Save(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
@@ -400,6 +467,20 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (Dashboard
 			up.SetDescription(*in.Description)
 		}
 	}
+	if in.Filters != nil {
+		if err := checkFilters(*in.Filters); err != nil {
+			return Dashboard{}, err
+		}
+		up.SetFilters(append([]types.DashboardFilter{}, *in.Filters...))
+	}
+	if err := checkTTL(in.CacheTTLSeconds); err != nil {
+		return Dashboard{}, err
+	}
+	if v := in.CacheTTLSeconds; v != nil && *v < 0 {
+		up.ClearCacheTTLSeconds()
+	} else if v != nil {
+		up.SetCacheTTLSeconds(*v)
+	}
 	d, err = up.Save(ctx)
 	if err != nil {
 		return Dashboard{}, notFound(err, "dashboard")
@@ -433,7 +514,7 @@ func (s *Service) Duplicate(ctx context.Context, id uuid.UUID, name *string) (Da
 	if len([]rune(n)) > 255 {
 		n = string([]rune(n)[:255])
 	}
-	return s.createWith(ctx, Input{Name: &n, Description: src.Description}, src.Widgets)
+	return s.createWith(ctx, Input{Name: &n, Description: src.Description, Filters: &src.Filters, CacheTTLSeconds: src.CacheTTLSeconds}, src.Widgets)
 }
 
 // createWith creates a dashboard and its widgets in one transaction.
@@ -455,21 +536,30 @@ func (s *Service) createWith(ctx context.Context, in Input, widgets []Widget) (D
 	if len(widgets) > MaxWidgetsPerDashboard {
 		return Dashboard{}, errs.Invalid("widgets", "a dashboard holds at most 200 widgets")
 	}
+	filters, err := inputFilters(in)
+	if err != nil {
+		return Dashboard{}, err
+	}
+	cfgs := make([]map[string]any, len(widgets))
+	for i, w := range widgets {
+		// Checked before the transaction: the checks read other tables.
+		if cfgs[i], err = s.widgetConfig(ctx, sub.UserID, filters, w.Type, w.Config); err != nil {
+			return Dashboard{}, prefixField(err, i)
+		}
+	}
 	builders := make([]*ent.WidgetCreate, 0, len(widgets))
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	d, err := tx.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).Save(ctx)
+	d, err := tx.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).
+		SetFilters(filters).SetNillableCacheTTLSeconds(nonNegative(in.CacheTTLSeconds)).Save(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
 	for i, w := range widgets {
-		cfg, err := normalizeConfig(w.Type, w.Config)
-		if err != nil {
-			return Dashboard{}, prefixField(err, i)
-		}
+		cfg := cfgs[i]
 		if err := checkPosition("position", w.Position); err != nil {
 			return Dashboard{}, prefixField(err, i)
 		}
@@ -498,4 +588,16 @@ func prefixField(err error, i int) error {
 		return errs.Invalid("widgets["+n+"]."+e.Field, "widget "+n+": "+e.Message)
 	}
 	return err
+}
+
+// inputFilters validates the filters and TTL of a new dashboard.
+func inputFilters(in Input) ([]types.DashboardFilter, error) {
+	filters := []types.DashboardFilter{}
+	if in.Filters != nil && *in.Filters != nil {
+		filters = *in.Filters
+	}
+	if err := checkFilters(filters); err != nil {
+		return nil, err
+	}
+	return filters, checkTTL(in.CacheTTLSeconds)
 }

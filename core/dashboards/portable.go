@@ -15,10 +15,12 @@ const ExportVersion = 1
 // Document is a dashboard in portable form: no ids, owners or timestamps, so
 // it can be imported anywhere.
 type Document struct {
-	Version     int              `json:"version" minimum:"1" maximum:"1"`
-	Name        string           `json:"name" maxLength:"255"`
-	Description *string          `json:"description,omitempty" maxLength:"10000"`
-	Widgets     []DocumentWidget `json:"widgets" maxItems:"200"`
+	Version         int                     `json:"version" minimum:"1" maximum:"1"`
+	Name            string                  `json:"name" maxLength:"255"`
+	Description     *string                 `json:"description,omitempty" maxLength:"10000"`
+	Filters         []types.DashboardFilter `json:"filters,omitempty" maxItems:"20"`
+	CacheTTLSeconds *int                    `json:"cache_ttl_seconds,omitempty" minimum:"0" maximum:"604800"`
+	Widgets         []DocumentWidget        `json:"widgets" maxItems:"200"`
 }
 
 // DocumentWidget is a widget in portable form.
@@ -34,7 +36,7 @@ func (s *Service) Export(ctx context.Context, id uuid.UUID) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	doc := Document{Version: ExportVersion, Name: d.Name, Description: d.Description, Widgets: make([]DocumentWidget, len(d.Widgets))}
+	doc := Document{Version: ExportVersion, Name: d.Name, Description: d.Description, Filters: d.Filters, CacheTTLSeconds: d.CacheTTLSeconds, Widgets: make([]DocumentWidget, len(d.Widgets))}
 	for i, w := range d.Widgets {
 		doc.Widgets[i] = DocumentWidget{Type: w.Type, Config: w.Config, Position: w.Position}
 	}
@@ -55,5 +57,5 @@ func (s *Service) Import(ctx context.Context, doc Document) (Dashboard, error) {
 		ws[i] = Widget{Type: w.Type, Config: w.Config, Position: w.Position}
 	}
 	name := doc.Name
-	return s.createWith(ctx, Input{Name: &name, Description: doc.Description}, ws)
+	return s.createWith(ctx, Input{Name: &name, Description: doc.Description, Filters: &doc.Filters, CacheTTLSeconds: doc.CacheTTLSeconds}, ws)
 }

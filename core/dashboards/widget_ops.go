@@ -21,7 +21,8 @@ type WidgetInput struct {
 
 // CreateWidget adds a widget to a dashboard the caller may edit.
 func (s *Service) CreateWidget(ctx context.Context, dashboardID uuid.UUID, in WidgetInput) (Widget, error) {
-	if _, _, err := s.authorize(ctx, dashboardID, policy.DashboardsEdit); err != nil {
+	_, d, err := s.authorize(ctx, dashboardID, policy.DashboardsEdit)
+	if err != nil {
 		return Widget{}, err
 	}
 	if in.Type == nil {
@@ -30,11 +31,11 @@ func (s *Service) CreateWidget(ctx context.Context, dashboardID uuid.UUID, in Wi
 	if in.Position == nil {
 		return Widget{}, errs.Invalid("position", "position is required")
 	}
-	cfg, err := normalizeConfig(*in.Type, in.Config)
-	if err != nil {
+	if err := checkPosition("position", *in.Position); err != nil {
 		return Widget{}, err
 	}
-	if err := checkPosition("position", *in.Position); err != nil {
+	cfg, err := s.widgetConfig(ctx, d.OwnerID, d.Filters, *in.Type, in.Config)
+	if err != nil {
 		return Widget{}, err
 	}
 	n, err := s.db.Widget.Query().Where(widget.DashboardID(dashboardID)).Count(ctx)
@@ -97,7 +98,8 @@ func (s *Service) GetWidget(ctx context.Context, dashboardID, widgetID uuid.UUID
 // UpdateWidget changes a widget's type, config or position. A new type needs
 // a config valid for it.
 func (s *Service) UpdateWidget(ctx context.Context, dashboardID, widgetID uuid.UUID, in WidgetInput) (Widget, error) {
-	if _, _, err := s.authorize(ctx, dashboardID, policy.DashboardsEdit); err != nil {
+	_, d, err := s.authorize(ctx, dashboardID, policy.DashboardsEdit)
+	if err != nil {
 		return Widget{}, err
 	}
 	w, err := s.widgetOf(ctx, dashboardID, widgetID)
@@ -111,9 +113,10 @@ func (s *Service) UpdateWidget(ctx context.Context, dashboardID, widgetID uuid.U
 	if in.Config != nil {
 		cfg = in.Config
 	}
-	cfg, err = normalizeConfig(typ, cfg)
-	if err != nil {
-		return Widget{}, err
+	if in.Type != nil || in.Config != nil {
+		if cfg, err = s.widgetConfig(ctx, d.OwnerID, d.Filters, typ, cfg); err != nil {
+			return Widget{}, err
+		}
 	}
 	up := s.db.Widget.UpdateOne(w).SetType(typ).SetConfig(cfg)
 	if in.Position != nil {

@@ -2,15 +2,20 @@ package dashboards
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/ent/schema/types"
 )
 
@@ -66,10 +71,127 @@ func (c common) validate() error {
 	return nil
 }
 
-// source names the data a widget shows: a saved query, bound later by the
-// query engine.
+// source names the data a widget shows: a saved query with parameter
+// values, or a query on a data model. FilterMap routes dashboard filters into
+// it: filter name → the query's parameter, or the model's dimension.
 type source struct {
-	QueryID *uuid.UUID `json:"query_id,omitempty"`
+	QueryID    *uuid.UUID        `json:"query_id,omitempty"`
+	Parameters map[string]any    `json:"parameters,omitempty"`
+	ModelID    *uuid.UUID        `json:"model_id,omitempty"`
+	ModelQuery *models.Request   `json:"model_query,omitempty"`
+	FilterMap  map[string]string `json:"filter_map,omitempty"`
+}
+
+func (s *source) validate() error {
+	switch {
+	case s.QueryID != nil && s.ModelID != nil:
+		return fmt.Errorf("set either query_id or model_id, not both")
+	case s.Parameters != nil && s.QueryID == nil:
+		return fmt.Errorf("parameters go with query_id")
+	case s.ModelQuery != nil && s.ModelID == nil:
+		return fmt.Errorf("model_query goes with model_id")
+	case s.ModelID != nil && s.ModelQuery == nil:
+		return fmt.Errorf("model_id needs a model_query (measures, dimensions, …)")
+	case s.FilterMap != nil && s.QueryID == nil && s.ModelID == nil:
+		return fmt.Errorf("filter_map needs query_id or model_id")
+	case len(s.Parameters) > 64 || len(s.FilterMap) > MaxFilters:
+		return fmt.Errorf("at most 64 parameters and %d mapped filters", MaxFilters)
+	}
+	for f, target := range s.FilterMap {
+		if !isName(f) || !isName(target) {
+			return fmt.Errorf("filter_map maps dashboard filter names to parameter or dimension names")
+		}
+	}
+	return nil
+}
+
+// WidgetSource is the data a widget's config names.
+type WidgetSource struct {
+	QueryID    *uuid.UUID
+	Parameters map[string]any
+	ModelID    *uuid.UUID
+	ModelQuery *models.Request
+	FilterMap  map[string]string
+}
+
+// HasData reports whether the widget shows data from a source.
+func (w WidgetSource) HasData() bool { return w.QueryID != nil || w.ModelID != nil }
+
+// SourceOf reads the data source part of a stored widget config.
+func SourceOf(cfg map[string]any) (WidgetSource, error) {
+	var s source
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return WidgetSource{}, err
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return WidgetSource{}, errs.Invalid("config", "widget config: "+cleanJSONError(err))
+	}
+	return WidgetSource(s), nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+func isName(s string) bool { return nameRE.MatchString(s) }
+
+// FilterValue checks a dashboard filter value against its declaration: a
+// scalar of its type, or a list of them when the filter allows several. A
+// date may also be a relative range ("last 7 days", "this month", "today").
+func FilterValue(f types.DashboardFilter, v any) (any, error) {
+	if list, ok := v.([]any); ok {
+		if !f.Multiple {
+			return nil, fmt.Errorf("filter %s takes one value", f.Name)
+		}
+		if len(list) == 0 || len(list) > 1000 {
+			return nil, fmt.Errorf("filter %s takes 1 to 1000 values", f.Name)
+		}
+		for _, x := range list {
+			if _, err := FilterValue(types.DashboardFilter{Name: f.Name, Type: f.Type}, x); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
+	}
+	bad := fmt.Errorf("filter %s takes a %s value", f.Name, f.Type)
+	switch f.Type {
+	case "text":
+		if s, ok := v.(string); !ok || len(s) > 10_000 {
+			return nil, bad
+		}
+	case "number":
+		switch v.(type) {
+		case float64, json.Number, int, int64:
+		default:
+			return nil, bad
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			return nil, bad
+		}
+	case "date", "datetime":
+		s, ok := v.(string)
+		if !ok {
+			return nil, bad
+		}
+		if IsRelativeDate(s) {
+			return v, nil
+		}
+		layouts := []string{time.DateOnly, time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05"}
+		for _, l := range layouts {
+			if _, err := time.Parse(l, s); err == nil {
+				return v, nil
+			}
+		}
+		return nil, fmt.Errorf("filter %s takes a date (YYYY-MM-DD), a timestamp or a relative range like \"last 7 days\"", f.Name)
+	}
+	return v, nil
+}
+
+// IsRelativeDate reports whether s is a relative date range the model filter
+// language knows ("last 7 days", "this month", "today", "yesterday").
+func IsRelativeDate(s string) bool {
+	f, err := models.ParseFilter("x " + s)
+	return err == nil && (f.Op == models.OpLast || f.Op == models.OpThis || f.Op == models.OpToday || f.Op == models.OpYesterday)
 }
 
 type tableConfig struct {
@@ -81,6 +203,9 @@ type tableConfig struct {
 
 func (c *tableConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.source.validate(); err != nil {
 		return err
 	}
 	if err := checkColumns("columns", c.Columns, 0, 200); err != nil {
@@ -103,6 +228,9 @@ type numberConfig struct {
 
 func (c *numberConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.source.validate(); err != nil {
 		return err
 	}
 	if err := checkColumn("column", c.Column, false); err != nil {
@@ -129,6 +257,9 @@ func (c *seriesConfig) validate() error {
 	if err := c.common.validate(); err != nil {
 		return err
 	}
+	if err := c.source.validate(); err != nil {
+		return err
+	}
 	if err := checkColumn("x", c.X, false); err != nil {
 		return err
 	}
@@ -145,6 +276,9 @@ type pieConfig struct {
 
 func (c *pieConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.source.validate(); err != nil {
 		return err
 	}
 	if err := checkColumn("label", c.Label, false); err != nil {
@@ -255,4 +389,43 @@ func checkPosition(field string, p types.Position) error {
 		return errs.Invalid(field, fmt.Sprintf("%s.h must be between 1 and %d", field, maxHeight))
 	}
 	return nil
+}
+
+// SourceChecker verifies that a dashboard owner may read the data a widget
+// names (implemented by the rendering service, which knows queries and
+// models).
+type SourceChecker interface {
+	CheckWidgetSource(ctx context.Context, owner uuid.UUID, filters []types.DashboardFilter, src WidgetSource) error
+}
+
+// SetSourceChecker installs the widget source check; without one, widgets
+// naming data are refused.
+func (s *Service) SetSourceChecker(c SourceChecker) { s.sources = c }
+
+// widgetConfig validates a widget config for a dashboard owned by owner with
+// the given filters and returns it in canonical form.
+func (s *Service) widgetConfig(ctx context.Context, owner uuid.UUID, filters []types.DashboardFilter, typ string, cfg map[string]any) (map[string]any, error) {
+	out, err := normalizeConfig(typ, cfg)
+	if err != nil {
+		return nil, err
+	}
+	src, err := SourceOf(out)
+	if err != nil {
+		return nil, err
+	}
+	if !src.HasData() {
+		return out, nil
+	}
+	for f := range src.FilterMap {
+		if !slices.ContainsFunc(filters, func(d types.DashboardFilter) bool { return d.Name == f }) {
+			return nil, errs.Invalid("config.filter_map", "the dashboard declares no filter "+f)
+		}
+	}
+	if s.sources == nil {
+		return nil, errs.Invalid("config", "widgets bound to data are not available")
+	}
+	if err := s.sources.CheckWidgetSource(ctx, owner, filters, src); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -1,0 +1,326 @@
+// Package rendering produces the data of dashboards: every widget's query
+// (a saved query with parameters, or a data model query) runs concurrently
+// under the viewer's own permissions, with the dashboard's filter values
+// flowing into the widgets that map them. One failing widget does not fail
+// the dashboard.
+package rendering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/datapulse/datapulse/core/dashboards"
+	"github.com/datapulse/datapulse/core/datamodels"
+	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/models"
+	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/ent/schema/types"
+	"github.com/datapulse/datapulse/policy"
+)
+
+// Service renders dashboards.
+type Service struct {
+	dash        *dashboards.Service
+	q           *queries.Service
+	m           *datamodels.Service
+	pol         *policy.Enforcer
+	concurrency int
+	log         *slog.Logger
+}
+
+// New returns the rendering service and installs it as the dashboards'
+// widget source check. concurrency bounds the widgets of one render that
+// run at once.
+func New(dash *dashboards.Service, q *queries.Service, m *datamodels.Service, pol *policy.Enforcer, concurrency int, log *slog.Logger) *Service {
+	if concurrency < 1 {
+		concurrency = 32
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{dash: dash, q: q, m: m, pol: pol, concurrency: concurrency, log: log}
+	dash.SetSourceChecker(s)
+	return s
+}
+
+// Options tune one render.
+type Options struct {
+	// Bypass skips cached results (Cache-Control: no-cache).
+	Bypass bool
+}
+
+// Widget statuses.
+const (
+	StatusOK    = "ok"
+	StatusError = "error"
+	// StatusNoData: the widget shows no data (text) or names none yet.
+	StatusNoData = "no_data"
+)
+
+// WidgetData is one widget's result or its own error.
+type WidgetData struct {
+	WidgetID  uuid.UUID
+	Type      string
+	Status    string
+	Cache     string // hit, miss or bypass; empty without data
+	ElapsedMS int64
+	Result    *queries.Result
+	Err       error
+}
+
+// DashboardData is a rendered dashboard.
+type DashboardData struct {
+	DashboardID uuid.UUID
+	// Filters are the values applied (given or defaults).
+	Filters   map[string]any
+	Widgets   []WidgetData
+	ElapsedMS int64
+}
+
+// Cache summarizes the widgets' cache statuses: hit when every data widget
+// was answered from the cache.
+func (d DashboardData) Cache() string {
+	out := queries.CacheHit
+	for _, w := range d.Widgets {
+		switch w.Cache {
+		case queries.CacheBypass:
+			return queries.CacheBypass
+		case queries.CacheMiss, "":
+			if w.Status != StatusNoData {
+				out = queries.CacheMiss
+			}
+		}
+	}
+	return out
+}
+
+// Dashboard runs every widget of a dashboard the caller may read.
+func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string]any, o Options) (DashboardData, error) {
+	started := time.Now()
+	d, err := s.dash.Get(ctx, id)
+	if err != nil {
+		return DashboardData{}, err
+	}
+	applied, err := resolveFilters(d.Filters, values)
+	if err != nil {
+		return DashboardData{}, err
+	}
+	out := DashboardData{DashboardID: d.ID, Filters: applied, Widgets: make([]WidgetData, len(d.Widgets))}
+	sem := make(chan struct{}, s.concurrency)
+	var wg sync.WaitGroup
+	for i, w := range d.Widgets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out.Widgets[i] = WidgetData{WidgetID: w.ID, Type: w.Type, Status: StatusError, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			out.Widgets[i] = s.widget(ctx, d, w, applied, o)
+		}()
+	}
+	wg.Wait()
+	out.ElapsedMS = time.Since(started).Milliseconds()
+	return out, nil
+}
+
+// Widget runs one widget of a dashboard the caller may read.
+func (s *Service) Widget(ctx context.Context, id, widgetID uuid.UUID, values map[string]any, o Options) (WidgetData, error) {
+	d, err := s.dash.Get(ctx, id)
+	if err != nil {
+		return WidgetData{}, err
+	}
+	applied, err := resolveFilters(d.Filters, values)
+	if err != nil {
+		return WidgetData{}, err
+	}
+	for _, w := range d.Widgets {
+		if w.ID == widgetID {
+			return s.widget(ctx, d, w, applied, o), nil
+		}
+	}
+	return WidgetData{}, errs.NotFound("widget")
+}
+
+// resolveFilters checks given filter values against the declarations and
+// fills in defaults. A filter without a value (nor default) is not applied.
+func resolveFilters(decl []types.DashboardFilter, values map[string]any) (map[string]any, error) {
+	byName := map[string]types.DashboardFilter{}
+	for _, f := range decl {
+		byName[f.Name] = f
+	}
+	for name := range values {
+		if _, ok := byName[name]; !ok {
+			return nil, errs.Invalid("filters."+name, fmt.Sprintf("the dashboard has no filter %q", name))
+		}
+	}
+	applied := map[string]any{}
+	for _, f := range decl {
+		v, given := values[f.Name]
+		if !given {
+			v = f.Default
+		}
+		if v == nil {
+			continue
+		}
+		if _, err := dashboards.FilterValue(f, v); err != nil {
+			return nil, errs.Invalid("filters."+f.Name, err.Error())
+		}
+		applied[f.Name] = v
+	}
+	return applied, nil
+}
+
+func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboards.Widget, applied map[string]any, o Options) (out WidgetData) {
+	started := time.Now()
+	out = WidgetData{WidgetID: w.ID, Type: w.Type}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(ctx, "widget render panicked", "dashboard_id", d.ID, "widget_id", w.ID, "panic", fmt.Sprint(r))
+			out.Status, out.Err, out.Result = StatusError, errors.New("widget render failed"), nil
+		}
+		out.ElapsedMS = time.Since(started).Milliseconds()
+	}()
+	src, err := dashboards.SourceOf(w.Config)
+	if err != nil {
+		out.Status, out.Err = StatusError, err
+		return out
+	}
+	if !src.HasData() {
+		out.Status = StatusNoData
+		return out
+	}
+	co := queries.CacheOptions{Bypass: o.Bypass}
+	if d.CacheTTLSeconds != nil {
+		ttl := time.Duration(*d.CacheTTLSeconds) * time.Second
+		co.TTL = &ttl
+	}
+	var f queries.Fetched
+	if src.QueryID != nil {
+		params := map[string]any{}
+		maps.Copy(params, src.Parameters)
+		for name, target := range src.FilterMap {
+			if v, ok := applied[name]; ok {
+				params[target] = v
+			}
+		}
+		f, err = s.q.FetchForWidget(ctx, *src.QueryID, params, queries.RunOptions{}, co)
+	} else {
+		req := *src.ModelQuery
+		req.Filters = append([]models.Filter(nil), req.Filters...)
+		for name, target := range src.FilterMap {
+			if v, ok := applied[name]; ok {
+				req.Filters = append(req.Filters, modelFilter(target, v))
+			}
+		}
+		f, err = s.m.QueryForWidget(ctx, *src.ModelID, req, datamodels.QueryOptions{Cache: co})
+	}
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			err = errs.Invalid("config", "the widget's query or model no longer exists")
+		}
+		out.Status, out.Err = StatusError, err
+		return out
+	}
+	out.Status, out.Cache, out.Result = StatusOK, f.Cache, &f.Result
+	return out
+}
+
+// modelFilter turns a dashboard filter value into a model filter on a
+// dimension: a list filters with "in", a relative date range with its own
+// operator, anything else with "=".
+func modelFilter(dim string, v any) models.Filter {
+	switch x := v.(type) {
+	case []any:
+		return models.Filter{Field: dim, Op: models.OpIn, Value: x}
+	case string:
+		if dashboards.IsRelativeDate(x) {
+			if f, err := models.ParseFilter(dim + " " + x); err == nil {
+				return f
+			}
+		}
+	}
+	return models.Filter{Field: dim, Op: models.OpEq, Value: v}
+}
+
+// CheckWidgetSource verifies, when a widget is saved, that the dashboard's
+// owner may read the data it names and that the query it describes is
+// well-formed (dashboards.SourceChecker).
+func (s *Service) CheckWidgetSource(ctx context.Context, owner uuid.UUID, filters []types.DashboardFilter, src dashboards.WidgetSource) error {
+	facts := s.pol.Facts()
+	admin := facts.IsAdmin(owner)
+	if !admin && !facts.RoleAllows(owner, policy.QueriesRun) {
+		return errs.Invalid("config", "the dashboard owner's role does not allow queries:run, so this widget could never show data")
+	}
+	if src.QueryID != nil {
+		q, err := s.q.Load(ctx, *src.QueryID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return errs.Invalid("config.query_id", "no saved query with this id")
+		}
+		if err != nil {
+			return err
+		}
+		if q.UserID != owner && !admin {
+			return errs.Invalid("config.query_id", "the dashboard owner cannot read this saved query")
+		}
+		declared := map[string]bool{}
+		for _, p := range q.Parameters {
+			declared[p.Name] = true
+		}
+		for name := range src.Parameters {
+			if !declared[name] {
+				return errs.Invalid("config.parameters."+name, fmt.Sprintf("the saved query has no parameter %q", name))
+			}
+		}
+		for f, target := range src.FilterMap {
+			if !declared[target] {
+				return errs.Invalid("config.filter_map."+f, fmt.Sprintf("the saved query has no parameter %q", target))
+			}
+		}
+		return nil
+	}
+	cfg, err := s.m.Config(ctx, *src.ModelID)
+	if errors.Is(err, errs.ErrNotFound) {
+		return errs.Invalid("config.model_id", "no data model with this id")
+	}
+	if err != nil {
+		return err
+	}
+	dims := map[string]bool{}
+	for _, d := range cfg.Dimensions {
+		dims[d.Name] = true
+	}
+	for f, target := range src.FilterMap {
+		if !dims[target] {
+			return errs.Invalid("config.filter_map."+f, fmt.Sprintf("the model has no dimension %q", target))
+		}
+	}
+	// Compiling (for any dialect) checks the query's fields, sort and
+	// filters against the model.
+	opt := models.Options{Dialect: "sqlite", Now: time.Now()}
+	if cfg.SavedQueryID != "" {
+		opt.Derived = &models.DerivedTable{SQL: "SELECT 1"}
+	}
+	if _, _, err := models.CompileWith(cfg, *src.ModelQuery, opt); err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) {
+			field := "config.model_query"
+			if e.Field != "" {
+				field += "." + e.Field
+			}
+			return errs.Invalid(field, e.Message)
+		}
+		return err
+	}
+	return nil
+}
