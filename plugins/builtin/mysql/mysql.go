@@ -69,7 +69,8 @@ const schema = `{
     "database": {"type": "string", "title": "Database", "minLength": 1, "maxLength": 64},
     "user": {"type": "string", "title": "User", "description": "A user without FILE or SUPER privileges and without roles", "minLength": 1, "maxLength": 80},
     "password": {"type": "string", "title": "Password", "x-secret": true, "writeOnly": true, "maxLength": 1024},
-    "tls": {"type": "string", "title": "TLS", "enum": ["disable", "preferred", "require", "skip-verify"], "default": "preferred"}
+    "tls": {"type": "string", "title": "TLS", "enum": ["disable", "preferred", "require", "skip-verify"], "default": "preferred"},
+    "max_connections": {"type": "integer", "title": "Max connections", "description": "Most queries this data source runs at once (a dashboard's widgets run concurrently)", "minimum": 1, "maximum": 200, "default": 20}
   },
   "required": ["host", "database", "user"],
   "additionalProperties": false
@@ -93,6 +94,8 @@ type config struct {
 	User     string `json:"user"`
 	Password string `json:"password"`
 	TLS      string `json:"tls"`
+	// MaxConnections bounds the queries run at once (default 20).
+	MaxConnections *int `json:"max_connections"`
 }
 
 var hostnameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
@@ -112,6 +115,9 @@ func parseConfig(cfg sdk.Config) (config, error) {
 	}
 	if c.Port != nil && (*c.Port < 1 || *c.Port > 65535) {
 		add("/port", "must be between 1 and 65535")
+	}
+	if c.MaxConnections != nil && (*c.MaxConnections < 1 || *c.MaxConnections > 200) {
+		add("/max_connections", "must be between 1 and 200")
 	}
 	if c.Database == "" {
 		add("/database", "is required")
@@ -185,8 +191,12 @@ func (c *Connector) open(ctx context.Context, cfg sdk.Config) (*source, error) {
 		return nil, sdk.Errorf(sdk.CodeInvalidArgument, "invalid connection settings: %v", err)
 	}
 	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(4)
+	maxConns := 20 // the widgets of a dashboard run concurrently
+	if conf.MaxConnections != nil {
+		maxConns = *conf.MaxConnections
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(min(maxConns, 4))
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(time.Hour)
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)

@@ -46,7 +46,8 @@ const Version = "1.0.0"
 // Connector is the PostgreSQL connector.
 type Connector struct {
 	pools sdk.Instances[*pgxpool.Pool]
-	// MaxConns per data source (default 4).
+	// MaxConns per data source when its config sets no max_connections
+	// (default 20: the widgets of a dashboard run concurrently).
 	MaxConns int32
 }
 
@@ -55,7 +56,7 @@ func New() sdk.Connector { return NewConnector() }
 
 // NewConnector returns the connector as its concrete type.
 func NewConnector() *Connector {
-	c := &Connector{MaxConns: 4}
+	c := &Connector{MaxConns: 20}
 	c.pools.New = c.open
 	c.pools.Close = func(p *pgxpool.Pool) { p.Close() }
 	return c
@@ -75,7 +76,8 @@ const schema = `{
     "user": {"type": "string", "title": "User", "description": "A role without superuser, pg_execute_server_program, pg_write_server_files or pg_read_server_files", "minLength": 1, "maxLength": 63},
     "password": {"type": "string", "title": "Password", "x-secret": true, "writeOnly": true, "maxLength": 1024},
     "sslmode": {"type": "string", "title": "SSL mode", "enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"], "default": "prefer"},
-    "application_name": {"type": "string", "title": "Application name", "maxLength": 63, "default": "datapulse"}
+    "application_name": {"type": "string", "title": "Application name", "maxLength": 63, "default": "datapulse"},
+    "max_connections": {"type": "integer", "title": "Max connections", "description": "Most queries this data source runs at once (a dashboard's widgets run concurrently)", "minimum": 1, "maximum": 200, "default": 20}
   },
   "required": ["host", "database", "user"],
   "additionalProperties": false
@@ -100,6 +102,7 @@ type config struct {
 	Password        string `json:"password"`
 	SSLMode         string `json:"sslmode"`
 	ApplicationName string `json:"application_name"`
+	MaxConnections  *int   `json:"max_connections"`
 }
 
 var hostnameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
@@ -135,6 +138,9 @@ func parseConfig(cfg sdk.Config) (config, error) {
 	}
 	if strings.ContainsRune(c.Password, 0) {
 		add("/password", "must not contain NUL")
+	}
+	if c.MaxConnections != nil && (*c.MaxConnections < 1 || *c.MaxConnections > 200) {
+		add("/max_connections", "must be between 1 and 200")
 	}
 	if c.SSLMode == "" {
 		c.SSLMode = "prefer"
@@ -201,8 +207,11 @@ func (c *Connector) poolConfig(conf config) (*pgxpool.Config, error) {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: conn, CancelRequestDelay: 0, DeadlineDelay: 2 * time.Second}
 	}
 	pc.MaxConns = c.MaxConns
+	if conf.MaxConnections != nil {
+		pc.MaxConns = int32(*conf.MaxConnections)
+	}
 	if pc.MaxConns <= 0 {
-		pc.MaxConns = 4
+		pc.MaxConns = 20
 	}
 	pc.MinConns = 0
 	pc.MaxConnIdleTime = 5 * time.Minute
