@@ -534,6 +534,9 @@ func TestHTTPConventions(t *testing.T) {
 		if !strings.Contains(string(m.raw), `datapulse_http_requests_total{method="GET",route="/api/v1/me",status="200"}`) {
 			t.Errorf("metrics lack the request counter by route")
 		}
+		if !strings.Contains(string(m.raw), "datapulse_result_cache_max_bytes 6.7108864e+07") {
+			t.Errorf("metrics lack the result cache's bound")
+		}
 
 		// A caller's request id is echoed when plain, replaced when not.
 		req, _ := http.NewRequest("GET", e.base+"/healthz", nil)

@@ -102,6 +102,9 @@ func New(d Deps) *Server {
 	s := &Server{deps: d, log: d.Logger, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
+	if d.Queries != nil {
+		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
 		ErrorHandler:          fiberErrorHandler(d.Logger),

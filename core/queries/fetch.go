@@ -248,3 +248,11 @@ func (s *Service) RunBuilt(ctx context.Context, dataSource uuid.UUID, build Buil
 	}
 	return s.start(ctx, conn, sql, args, o)
 }
+
+// CacheStats reports the result cache's counters (zero without a cache).
+func (s *Service) CacheStats() resultcache.Stats {
+	if s.caching.Cache == nil {
+		return resultcache.Stats{}
+	}
+	return s.caching.Cache.Stats()
+}
