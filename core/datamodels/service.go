@@ -502,7 +502,10 @@ func (s *Service) builder(ctx context.Context, m *ent.DataModel, req models.Requ
 			return uuid.Nil, nil, err
 		}
 	}
-	now := s.now().UTC()
+	// Relative ranges ("last 7 days") end at the next whole minute rather
+	// than at this microsecond: the same request within a minute compiles to
+	// the same bound values, so it can be answered from the result cache.
+	now := s.now().UTC().Truncate(time.Minute).Add(time.Minute)
 	return dsID, func(dialect string) (string, []any, error) {
 		d, ok := modelDialect(dialect)
 		if !ok {

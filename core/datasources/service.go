@@ -554,9 +554,19 @@ func (s *Service) Describe(ctx context.Context, id uuid.UUID, tables []host.Tabl
 	if err != nil {
 		return nil, err
 	}
-	infos, err := s.conns.DescribeTables(ctx, d.Type, ds, tables)
-	if err != nil {
-		return nil, ConnectorError(err)
+	// One table per call: connectors answer NotFound for the whole call when
+	// one table is missing, and a missing table is an answer here.
+	var infos []host.TableInfo
+	for _, t := range tables {
+		got, err := s.conns.DescribeTables(ctx, d.Type, ds, []host.TableRef{t})
+		var ce *host.ConnectorError
+		if errors.As(err, &ce) && ce.Code == codes.NotFound {
+			continue
+		}
+		if err != nil {
+			return nil, ConnectorError(err)
+		}
+		infos = append(infos, got...)
 	}
 	return infos, nil
 }
