@@ -485,6 +485,10 @@ func (s *Service) builder(ctx context.Context, m *ent.DataModel, req models.Requ
 	if err != nil {
 		return uuid.Nil, nil, err
 	}
+	return s.builderFor(ctx, cfg, req)
+}
+
+func (s *Service) builderFor(ctx context.Context, cfg models.Config, req models.Request) (uuid.UUID, queries.Builder, error) {
 	dsID, err := uuid.Parse(cfg.DataSourceID)
 	if err != nil {
 		return uuid.Nil, nil, errs.Invalid("data_source_id", "the model has no valid data source; fix the model")
@@ -553,24 +557,35 @@ func (s *Service) Query(ctx context.Context, id uuid.UUID, req models.Request, o
 	return s.q.Fetch(ctx, dsID, build, o.Run, o.Cache)
 }
 
-// QueryForWidget runs a model query for a dashboard widget: access to the
-// model comes with the dashboard; the data source still requires the
-// viewer's own queries:run.
-func (s *Service) QueryForWidget(ctx context.Context, id uuid.UUID, req models.Request, o QueryOptions) (queries.Fetched, error) {
-	m, err := s.load(ctx, id)
-	if err != nil {
-		return queries.Fetched{}, err
-	}
-	dsID, build, err := s.builder(ctx, m, req)
+// QueryConfig runs a query on a model config loaded by the caller (see
+// Configs), who authorized the access.
+func (s *Service) QueryConfig(ctx context.Context, cfg models.Config, req models.Request, o QueryOptions) (queries.Fetched, error) {
+	dsID, build, err := s.builderFor(ctx, cfg, req)
 	if err != nil {
 		return queries.Fetched{}, err
 	}
 	return s.q.Fetch(ctx, dsID, build, o.Run, o.Cache)
 }
 
-// Exists reports whether a model exists (for widget validation).
-func (s *Service) Exists(ctx context.Context, id uuid.UUID) (bool, error) {
-	return s.db.DataModel.Query().Where(datamodel.ID(id)).Exist(ctx)
+// Configs loads the configs of several models in one read, without
+// checking who asks (a dashboard's widgets); missing ids are absent.
+func (s *Service) Configs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]models.Config, error) {
+	out := map[uuid.UUID]models.Config{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ms, err := s.db.DataModel.Query().Where(datamodel.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		cfg, err := decode(m.Config)
+		if err != nil {
+			return nil, err
+		}
+		out[m.ID] = cfg
+	}
+	return out, nil
 }
 
 // Run streams a model query's result (NDJSON / CSV output; not cached).

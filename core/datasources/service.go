@@ -511,9 +511,46 @@ type Conn struct {
 	CacheTTLSeconds *int
 }
 
+type openMemoKey struct{}
+
+type openMemo struct {
+	mu   sync.Mutex
+	open map[uuid.UUID]*opened
+}
+
+type opened struct {
+	once sync.Once
+	conn Conn
+	err  error
+}
+
+// WithOpenMemo returns a context in which Open remembers every data source
+// it opened: one request running many queries (a dashboard render) checks
+// authorization, reads the row and decrypts its secrets once per source.
+// The context must stay within that one request (one caller).
+func WithOpenMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, openMemoKey{}, &openMemo{open: map[uuid.UUID]*opened{}})
+}
+
 // Open opens a data source for running a query (queries:run): the
 // connector, its SQL dialect and the decrypted configuration.
 func (s *Service) Open(ctx context.Context, id uuid.UUID) (Conn, error) {
+	m, ok := ctx.Value(openMemoKey{}).(*openMemo)
+	if !ok {
+		return s.openConn(ctx, id)
+	}
+	m.mu.Lock()
+	o := m.open[id]
+	if o == nil {
+		o = &opened{}
+		m.open[id] = o
+	}
+	m.mu.Unlock()
+	o.once.Do(func() { o.conn, o.err = s.openConn(ctx, id) })
+	return o.conn, o.err
+}
+
+func (s *Service) openConn(ctx context.Context, id uuid.UUID) (Conn, error) {
 	sub, err := identity.SubjectFrom(ctx)
 	if err != nil {
 		return Conn{}, err

@@ -13,6 +13,7 @@ import (
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/resultcache"
+	"github.com/datapulse/datapulse/ent/savedquery"
 	"github.com/datapulse/datapulse/policy"
 )
 
@@ -178,15 +179,27 @@ func (s *Service) FetchSaved(ctx context.Context, id uuid.UUID, values map[strin
 	return s.fetchSaved(ctx, toAPI(q), values, o, co)
 }
 
-// FetchForWidget runs a saved query for a dashboard widget. The caller has
-// authorized the access through the dashboard; the data source still
-// requires the viewer's own queries:run.
-func (s *Service) FetchForWidget(ctx context.Context, id uuid.UUID, values map[string]any, o RunOptions, co CacheOptions) (Fetched, error) {
-	q, err := s.Load(ctx, id)
-	if err != nil {
-		return Fetched{}, err
-	}
+// FetchLoaded runs a saved query loaded by the caller (see LoadMany), who
+// authorized the access; the data source still requires queries:run.
+func (s *Service) FetchLoaded(ctx context.Context, q SavedQuery, values map[string]any, o RunOptions, co CacheOptions) (Fetched, error) {
 	return s.fetchSaved(ctx, q, values, o, co)
+}
+
+// LoadMany loads several saved queries in one read without checking who
+// asks (a dashboard's widgets); missing ids are absent from the answer.
+func (s *Service) LoadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]SavedQuery, error) {
+	out := map[uuid.UUID]SavedQuery{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	qs, err := s.db.SavedQuery.Query().Where(savedquery.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		out[q.ID] = toAPI(q)
+	}
+	return out, nil
 }
 
 // Load returns a saved query without checking who may see it: for callers

@@ -18,6 +18,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
+	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/queries"
@@ -112,6 +113,10 @@ func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string
 	if err != nil {
 		return DashboardData{}, err
 	}
+	ctx, src, err := s.prepare(ctx, d.Widgets)
+	if err != nil {
+		return DashboardData{}, err
+	}
 	out := DashboardData{DashboardID: d.ID, Filters: applied, Widgets: make([]WidgetData, len(d.Widgets))}
 	sem := make(chan struct{}, s.concurrency)
 	var wg sync.WaitGroup
@@ -126,7 +131,7 @@ func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string
 				return
 			}
 			defer func() { <-sem }()
-			out.Widgets[i] = s.widget(ctx, d, w, applied, o)
+			out.Widgets[i] = s.widget(ctx, d, w, applied, o, src)
 		}()
 	}
 	wg.Wait()
@@ -146,7 +151,11 @@ func (s *Service) Widget(ctx context.Context, id, widgetID uuid.UUID, values map
 	}
 	for _, w := range d.Widgets {
 		if w.ID == widgetID {
-			return s.widget(ctx, d, w, applied, o), nil
+			ctx, src, err := s.prepare(ctx, []dashboards.Widget{w})
+			if err != nil {
+				return WidgetData{}, err
+			}
+			return s.widget(ctx, d, w, applied, o, src), nil
 		}
 	}
 	return WidgetData{}, errs.NotFound("widget")
@@ -181,7 +190,41 @@ func resolveFilters(decl []types.DashboardFilter, values map[string]any) (map[st
 	return applied, nil
 }
 
-func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboards.Widget, applied map[string]any, o Options) (out WidgetData) {
+// sources are the saved queries and models a render's widgets name, each
+// loaded once for the whole render.
+type sources struct {
+	queries map[uuid.UUID]queries.SavedQuery
+	models  map[uuid.UUID]models.Config
+}
+
+// prepare loads what the widgets name in two reads and makes every data
+// source open once per render.
+func (s *Service) prepare(ctx context.Context, ws []dashboards.Widget) (context.Context, sources, error) {
+	var qids, mids []uuid.UUID
+	for _, w := range ws {
+		src, err := dashboards.SourceOf(w.Config)
+		if err != nil {
+			continue // reported by the widget itself
+		}
+		if src.QueryID != nil {
+			qids = append(qids, *src.QueryID)
+		}
+		if src.ModelID != nil {
+			mids = append(mids, *src.ModelID)
+		}
+	}
+	var out sources
+	var err error
+	if out.queries, err = s.q.LoadMany(ctx, qids); err != nil {
+		return ctx, out, err
+	}
+	if out.models, err = s.m.Configs(ctx, mids); err != nil {
+		return ctx, out, err
+	}
+	return datasources.WithOpenMemo(ctx), out, nil
+}
+
+func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboards.Widget, applied map[string]any, o Options, loaded sources) (out WidgetData) {
 	started := time.Now()
 	out = WidgetData{WidgetID: w.ID, Type: w.Type}
 	defer func() {
@@ -214,7 +257,12 @@ func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboar
 				params[target] = v
 			}
 		}
-		f, err = s.q.FetchForWidget(ctx, *src.QueryID, params, queries.RunOptions{}, co)
+		q, ok := loaded.queries[*src.QueryID]
+		if !ok {
+			out.Status, out.Err = StatusError, errs.Invalid("config.query_id", "the widget's saved query no longer exists")
+			return out
+		}
+		f, err = s.q.FetchLoaded(ctx, q, params, queries.RunOptions{}, co)
 	} else {
 		req := *src.ModelQuery
 		req.Filters = append([]models.Filter(nil), req.Filters...)
@@ -223,7 +271,12 @@ func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboar
 				req.Filters = append(req.Filters, modelFilter(target, v))
 			}
 		}
-		f, err = s.m.QueryForWidget(ctx, *src.ModelID, req, datamodels.QueryOptions{Cache: co})
+		cfg, ok := loaded.models[*src.ModelID]
+		if !ok {
+			out.Status, out.Err = StatusError, errs.Invalid("config.model_id", "the widget's data model no longer exists")
+			return out
+		}
+		f, err = s.m.QueryConfig(ctx, cfg, req, datamodels.QueryOptions{Cache: co})
 	}
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
