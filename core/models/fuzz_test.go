@@ -2,10 +2,13 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/datapulse/datapulse/core/errs"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -90,11 +93,17 @@ func FuzzCompileJSON(f *testing.F) {
 		if json.Unmarshal(cfgJSON, &cfg) != nil || json.Unmarshal(reqJSON, &req) != nil {
 			return
 		}
-		_ = Validate(cfg)
+		// Whatever a client sends is either accepted or refused as invalid
+		// input (a 400 naming the field), never another kind of failure.
+		if err := Validate(cfg); err != nil && !errors.Is(err, errs.ErrInvalid) {
+			t.Fatalf("Validate: %v is not an invalid-input error", err)
+		}
 		dialect := dialects[int(d)%len(dialects)]
 		sql, args, err := Compile(cfg, req, dialect, testNow)
 		if err == nil {
 			checkPlaceholders(t, dialect, sql, args, 0)
+		} else if !errors.Is(err, errs.ErrInvalid) {
+			t.Fatalf("Compile: %v is not an invalid-input error", err)
 		}
 	})
 }
