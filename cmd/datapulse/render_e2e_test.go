@@ -1724,6 +1724,16 @@ func TestWidgetData(t *testing.T) {
 		d, _ = render(t, other.token, map[string]any{"period": "last 7 days"})
 		expect(t, d, rtAll, last7, false)
 
+		// A token scoped to reading renders what it may read (the widgets'
+		// SQL is the dashboard's), but still runs no SQL of its own.
+		var tok struct {
+			Token string `json:"token"`
+		}
+		rtOK(t, s, http.MethodPost, "/api/v1/tokens", other.token, map[string]any{"name": "read only", "scopes": []string{"read"}}, http.StatusCreated, &tok)
+		d, _ = render(t, tok.Token, map[string]any{"region": "EU"})
+		expect(t, d, rtRegionIn("EU"), rtRegionIn("EU"), false)
+		rtEnvelope(t, "a read token runs SQL", rtSend(s, http.MethodPost, "/api/v1/data-sources/"+dsID+"/query", tok.Token, map[string]any{"sql": "SELECT 1"}), http.StatusForbidden, "forbidden")
+
 		// With an edit share, the editor may add widgets, but only on data
 		// the owner can read: not on the editor's own saved query.
 		rtOK(t, s, http.MethodPut, dpath+"/shares/"+other.id, owner.token, map[string]any{"permission_level": "edit"}, http.StatusOK, nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/ent/schema/types"
@@ -117,6 +118,7 @@ func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string
 	if err != nil {
 		return DashboardData{}, err
 	}
+	ctx = widgetContext(ctx)
 	out := DashboardData{DashboardID: d.ID, Filters: applied, Widgets: make([]WidgetData, len(d.Widgets))}
 	sem := make(chan struct{}, s.concurrency)
 	var wg sync.WaitGroup
@@ -155,10 +157,26 @@ func (s *Service) Widget(ctx context.Context, id, widgetID uuid.UUID, values map
 			if err != nil {
 				return WidgetData{}, err
 			}
+			ctx = widgetContext(ctx)
 			return s.widget(ctx, d, w, applied, o, src), nil
 		}
 	}
 	return WidgetData{}, errs.NotFound("widget")
+}
+
+// widgetContext lets an API token scoped to reading render the dashboards it
+// may read: the widgets' queries are fixed by the dashboard (none of the
+// caller's SQL runs, and every run is read-only at the source), so the
+// token's scope is lifted for them. The data still needs the user's own
+// roles to allow queries:run.
+func widgetContext(ctx context.Context) context.Context {
+	p, ok := identity.PrincipalFrom(ctx)
+	if !ok || len(p.Scopes) == 0 {
+		return ctx
+	}
+	unscoped := *p
+	unscoped.Scopes = nil
+	return identity.WithPrincipal(ctx, &unscoped)
 }
 
 // resolveFilters checks given filter values against the declarations and
