@@ -58,6 +58,10 @@ type Options struct {
 	Bypass bool
 }
 
+// MaxWidgetRows caps one widget's result (more: truncated): a dashboard
+// answers every widget at once, and no chart or table page shows more.
+const MaxWidgetRows = 10_000
+
 // Widget statuses.
 const (
 	StatusOK    = "ok"
@@ -280,7 +284,7 @@ func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboar
 			out.Status, out.Err = StatusError, errs.Invalid("config.query_id", "the widget's saved query no longer exists")
 			return out
 		}
-		f, err = s.q.FetchLoaded(ctx, q, params, queries.RunOptions{}, co)
+		f, err = s.q.FetchLoaded(ctx, q, params, queries.RunOptions{MaxRows: MaxWidgetRows}, co)
 	} else {
 		req := *src.ModelQuery
 		req.Filters = append([]models.Filter(nil), req.Filters...)
@@ -294,7 +298,7 @@ func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboar
 			out.Status, out.Err = StatusError, errs.Invalid("config.model_id", "the widget's data model no longer exists")
 			return out
 		}
-		f, err = s.m.QueryConfig(ctx, cfg, req, datamodels.QueryOptions{Cache: co})
+		f, err = s.m.QueryConfig(ctx, cfg, req, datamodels.QueryOptions{Run: queries.RunOptions{MaxRows: MaxWidgetRows}, Cache: co})
 	}
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
