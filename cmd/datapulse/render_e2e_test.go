@@ -340,10 +340,14 @@ func rtEnvelope(t *testing.T, what string, r rtResp, status int, code string) rt
 // ---------------------------------------------------------------------------
 // Server, users, sources
 
-func rtStart(t *testing.T) (*server, string) {
+func rtStart(t *testing.T, db ...*database) (*server, string) {
 	t.Helper()
 	email, pw := "root@example.com", newPassword()
-	s := startServer(t, newSQLite(t), "DATAPULSE_ADMIN_EMAIL="+email, "DATAPULSE_ADMIN_PASSWORD="+pw)
+	meta := newSQLite(t)
+	if len(db) > 0 {
+		meta = db[0]
+	}
+	s := startServer(t, meta, "DATAPULSE_ADMIN_EMAIL="+email, "DATAPULSE_ADMIN_PASSWORD="+pw)
 	return s, s.login(email, pw).AccessToken
 }
 
@@ -879,9 +883,14 @@ func TestModelAcrossDatabases(t *testing.T) {
 // are 400 in the error envelope, never 500; permissions: queries:run to
 // query, models:manage to create, ownership to change.
 func TestModelLifecycle(t *testing.T) {
+	// The metadata on both backends: models, dashboards and widgets are stored there.
+	forEachBackend(t, testModelLifecycle)
+}
+
+func testModelLifecycle(t *testing.T, db *database) {
 	now := rtNow()
 	rows := rtOrders(now)
-	s, admin := rtStart(t)
+	s, admin := rtStart(t, db)
 	path := rtSQLiteOrders(t, rows)
 	dsID := rtDataSource(t, s, admin, "Orders", "sqlite", map[string]any{"path": path}, nil)
 	table := map[string]any{"name": "orders"}
@@ -1420,9 +1429,14 @@ func rtFiltersQuery(filters map[string]any) string {
 // widget validation refuses sources the owner cannot read; a shared viewer
 // without queries:run gets per-widget forbidden errors.
 func TestWidgetData(t *testing.T) {
+	// The metadata on both backends: models, dashboards and widgets are stored there.
+	forEachBackend(t, testWidgetData)
+}
+
+func testWidgetData(t *testing.T, db *database) {
 	now := rtNow()
 	rows := rtOrders(now)
-	s, admin := rtStart(t)
+	s, admin := rtStart(t, db)
 	path := rtSQLiteOrders(t, rows)
 	dsID := rtDataSource(t, s, admin, "Orders", "sqlite", map[string]any{"path": path}, nil)
 	viewerRole := rtRoleID(t, s, admin, "viewer")
