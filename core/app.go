@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/datapulse/datapulse/core/api"
+	"github.com/datapulse/datapulse/core/cachesync"
 	"github.com/datapulse/datapulse/core/config"
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
@@ -35,6 +36,7 @@ type App struct {
 	identity   *identity.Service
 	policy     *policy.Enforcer
 	psync      *policysync.Sync // nil on SQLite (one process)
+	csync      *cachesync.Sync  // nil on SQLite
 	dashboards *dashboards.Service
 	// connectors run as subprocesses; nil until init reaches them.
 	connectors  *host.Host
@@ -135,9 +137,19 @@ func (a *App) init(ctx context.Context, version string) error {
 	}
 	a.datasources = datasources.New(st.Client, a.policy, a.connectors, box, log)
 	cache := resultcache.New[queries.Result](resultcache.Options{MaxBytes: cfg.CacheSize, ComputeTimeout: cfg.QueryTimeout + 5*time.Second})
+	caching := queries.Caching{Cache: cache, DefaultTTL: cfg.CacheTTL}
+	if st.Dialect == store.Postgres {
+		// Replicas drop each other's invalidated results.
+		if a.csync, err = cachesync.Listen(ctx, cfg.DatabaseURL, st.DB(), log); err != nil {
+			return err
+		}
+		caching.Announce = a.csync.Announce
+	}
 	a.queries = queries.New(st.Client, a.policy, a.datasources, a.connectors,
-		queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout},
-		queries.Caching{Cache: cache, DefaultTTL: cfg.CacheTTL})
+		queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout}, caching)
+	if a.csync != nil {
+		a.csync.Start(a.queries.ForgetAnnounced, a.queries.ForgetAll)
+	}
 	dm := datamodels.New(st.Client, a.policy, a.datasources, a.queries)
 	a.api = api.New(api.Deps{
 		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
@@ -203,6 +215,9 @@ func (a *App) Close() error {
 	}
 	if a.psync != nil {
 		a.psync.Close()
+	}
+	if a.csync != nil {
+		a.csync.Close()
 	}
 	return a.store.Close()
 }

@@ -1848,3 +1848,58 @@ func testWidgetData(t *testing.T, db *database) {
 		rtEnvelope(t, "unknown dashboard", rtSend(s, http.MethodGet, "/api/v1/dashboards/0193aaaa-0000-7000-8000-000000000000/data", owner.token, nil), http.StatusNotFound, "not_found")
 	})
 }
+
+// TestResultCacheAcrossReplicas: two servers sharing one PostgreSQL database
+// each cache results, and an invalidation on one reaches the other.
+func TestResultCacheAcrossReplicas(t *testing.T) {
+	u := os.Getenv("DATAPULSE_TEST_POSTGRES_URL")
+	if u == "" {
+		t.Skip("DATAPULSE_TEST_POSTGRES_URL is not set")
+	}
+	db := newPostgres(t, u)
+	email, pw := "root@example.com", newPassword()
+	a := startServer(t, db, "DATAPULSE_ADMIN_EMAIL="+email, "DATAPULSE_ADMIN_PASSWORD="+pw)
+	b := startServer(t, db) // same database and data directory (keys)
+	tokA, tokB := a.login(email, pw).AccessToken, b.login(email, pw).AccessToken
+
+	path := makeSalesDB(t, 10)
+	dsID := rtDataSource(t, a, tokA, "Sales", "sqlite", map[string]any{"path": path}, nil)
+	var q rtID
+	rtOK(t, a, http.MethodPost, "/api/v1/queries", tokA, map[string]any{"name": "count", "sql": "SELECT count(*) AS n FROM sales", "data_source_id": dsID}, http.StatusCreated, &q)
+	run := func(s *server, tok string) (int, string) {
+		t.Helper()
+		var res runResult
+		r := rtOK(t, s, http.MethodPost, "/api/v1/queries/"+q.ID+"/run", tok, map[string]any{}, http.StatusOK, &res)
+		return int(res.Rows[0][0].(float64)), r.cache()
+	}
+	if n, c := run(a, tokA); n != 10 || c != "miss" {
+		t.Fatalf("a, first run: %d %s", n, c)
+	}
+	if n, c := run(b, tokB); n != 10 || c != "miss" {
+		t.Fatalf("b, first run: %d %s (each replica has its own cache)", n, c)
+	}
+	if n, c := run(b, tokB); n != 10 || c != "hit" {
+		t.Fatalf("b, second run: %d %s", n, c)
+	}
+	sdb, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec("INSERT INTO sales VALUES (100, 'EU', 1, 'late')"); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	// Invalidated on a: b drops its entry too, shortly after.
+	rtOK(t, a, http.MethodPost, "/api/v1/data-sources/"+dsID+"/cache/invalidate", tokA, nil, http.StatusOK, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, c := run(b, tokB)
+		if n == 11 && c == "miss" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b still answers %d (%s) after the invalidation on a", n, c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

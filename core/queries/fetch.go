@@ -28,6 +28,9 @@ type Caching struct {
 	// DefaultTTL applies when neither the data source nor the caller sets
 	// one; 0 means results are not cached by default.
 	DefaultTTL time.Duration
+	// Announce, when set, tells the other processes sharing the database
+	// that a source's results were dropped (core/cachesync).
+	Announce func(dataSource uuid.UUID)
 }
 
 // Cache statuses reported as X-DataPulse-Cache.
@@ -161,12 +164,31 @@ func (s *Service) InvalidateCache(ctx context.Context, dataSource uuid.UUID) (in
 }
 
 // ForgetSource drops a data source's cached results (after its
-// configuration changed or it was deleted).
+// configuration changed or it was deleted) and tells the other processes.
 func (s *Service) ForgetSource(dataSource uuid.UUID) int {
 	if s.caching.Cache == nil {
 		return 0
 	}
-	return s.caching.Cache.Invalidate(dataSource.String())
+	n := s.caching.Cache.Invalidate(dataSource.String())
+	if s.caching.Announce != nil {
+		s.caching.Announce(dataSource)
+	}
+	return n
+}
+
+// ForgetAnnounced drops a data source's cached results because another
+// process announced it did (core/cachesync).
+func (s *Service) ForgetAnnounced(dataSource uuid.UUID) {
+	if s.caching.Cache != nil {
+		s.caching.Cache.Invalidate(dataSource.String())
+	}
+}
+
+// ForgetAll drops every cached result (announcements may have been missed).
+func (s *Service) ForgetAll() {
+	if s.caching.Cache != nil {
+		s.caching.Cache.InvalidateAll()
+	}
 }
 
 // FetchSaved runs a visible saved query with parameter values through the

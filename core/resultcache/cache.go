@@ -67,6 +67,7 @@ type Cache[V any] struct {
 	items    map[Key]*entry[V]
 	bySource map[string]map[Key]*entry[V]
 	gen      map[string]uint64 // bumped by Invalidate; guards in-flight stores
+	epoch    uint64            // bumped by InvalidateAll; guards them too
 	lru      entry[V]          // sentinel: lru.next = most recent, lru.prev = least recent
 	bytes    int64
 	flights  map[Key]*call[V]
@@ -335,11 +336,11 @@ func (c *Cache[V]) startLocked(ctx context.Context, key Key, ttl time.Duration,
 	}
 	c.st.Computations++
 	gen := c.gen[key.DataSource]
-	go c.run(fctx, key, ttl, gen, cl, fn)
+	go c.run(fctx, key, ttl, gen, c.epoch, cl, fn)
 	return cl
 }
 
-func (c *Cache[V]) run(ctx context.Context, key Key, ttl time.Duration, gen uint64,
+func (c *Cache[V]) run(ctx context.Context, key Key, ttl time.Duration, gen, epoch uint64,
 	cl *call[V], fn func(ctx context.Context) (V, int64, error)) {
 	var (
 		val  V
@@ -360,7 +361,7 @@ func (c *Cache[V]) run(ctx context.Context, key Key, ttl time.Duration, gen uint
 	if cl.registered && c.flights[key] == cl {
 		delete(c.flights, key)
 	}
-	if err == nil && c.gen[key.DataSource] == gen {
+	if err == nil && c.gen[key.DataSource] == gen && c.epoch == epoch {
 		c.setLocked(key, val, size, ttl)
 	}
 	if err == nil {
@@ -397,4 +398,21 @@ func (c *Cache[V]) wait(ctx context.Context, key Key, cl *call[V]) (V, bool, err
 	c.mu.Unlock()
 	var zero V
 	return zero, false, ctx.Err()
+}
+
+// InvalidateAll drops every entry (as Invalidate does for each source) and
+// returns how many were dropped.
+func (c *Cache[V]) InvalidateAll() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	n := 0
+	for _, entries := range c.bySource {
+		for _, e := range entries {
+			c.removeLocked(e)
+			n++
+		}
+	}
+	c.st.Invalidated += uint64(n)
+	return n
 }

@@ -575,3 +575,36 @@ func BenchmarkNewKey(b *testing.B) {
 		NewKey("pg-main", "SELECT region, sum(amount) FROM sales WHERE id > $1 AND region = $2 AND ts >= $3 AND tag = ANY($4) GROUP BY 1", args, "user:42")
 	}
 }
+
+func TestInvalidateAll(t *testing.T) {
+	c := newCache(1000, newClock())
+	for _, ds := range []string{"a", "b", "c"} {
+		c.Set(key(ds, 1), ds, 5, time.Hour)
+	}
+	// A computation in flight for a source with no entry yet is not stored.
+	k := key("d", 1)
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Do(context.Background(), k, time.Hour, false, func(context.Context) (string, int64, error) {
+			close(started)
+			<-release
+			return "stale", 5, nil
+		})
+	}()
+	<-started
+	if n := c.InvalidateAll(); n != 3 {
+		t.Fatalf("InvalidateAll dropped %d, want 3", n)
+	}
+	close(release)
+	<-done
+	if s := c.Stats(); s.Entries != 0 || s.Bytes != 0 || s.Invalidated != 3 {
+		t.Fatalf("stats after InvalidateAll: %+v", s)
+	}
+	// Later results are stored as usual.
+	c.Set(key("a", 2), "fresh", 5, time.Hour)
+	if v, ok := c.Get(key("a", 2)); !ok || v != "fresh" {
+		t.Fatal("a new entry after InvalidateAll was not kept")
+	}
+}
