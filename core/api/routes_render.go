@@ -106,6 +106,10 @@ func (s *Server) renderRoutes() {
 		if err != nil {
 			return nil, err
 		}
+		// A client that hangs up stops waiting; queries nobody else waits
+		// for are cancelled at their source.
+		ctx, stop := untilDisconnect(ctx)
+		defer stop()
 		d, err := rsv.Dashboard(ctx, id, values, o)
 		if err != nil {
 			return nil, err
@@ -134,6 +138,8 @@ func (s *Server) renderRoutes() {
 		if err != nil {
 			return nil, err
 		}
+		ctx, stop := untilDisconnect(ctx)
+		defer stop()
 		w, err := rsv.Widget(ctx, id, wid, values, o)
 		if err != nil {
 			return nil, err
