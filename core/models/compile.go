@@ -28,6 +28,9 @@ type Request struct {
 	// "created_at.month", or take TimeGrain.
 	Dimensions []string `json:"dimensions"`
 	Filters    []Filter `json:"filters,omitempty"`
+	// Where holds more filters in their text form, e.g. "region = 'EU'",
+	// "amount between 10 and 20", "created_at last 7 days" (ParseFilter).
+	Where []string `json:"where,omitempty"`
 	// Sort names selected fields (as requested), "-" prefix for descending.
 	Sort []string `json:"sort,omitempty"`
 	// Limit caps the rows: 0 means MaxLimit; more than MaxLimit is an error.
@@ -92,6 +95,20 @@ func CompileWith(cfg Config, req Request, opt Options) (string, []any, error) {
 		if c.d == DialectPostgres {
 			c.args = append(c.args, opt.Derived.Args...) // $1…$k belong to the derived SQL
 		}
+	}
+	if len(req.Where) > 0 {
+		if len(req.Where) > MaxFilters {
+			return "", nil, errs.Invalid("where", fmt.Sprintf("more than %d filters", MaxFilters))
+		}
+		fs := append(make([]Filter, 0, len(req.Filters)+len(req.Where)), req.Filters...)
+		for i, w := range req.Where {
+			f, err := ParseFilter(w)
+			if err != nil {
+				return "", nil, errs.Invalid(fmt.Sprintf("where[%d]", i), err.Error())
+			}
+			fs = append(fs, f)
+		}
+		req.Filters, req.Where = fs, nil
 	}
 	sql, err := c.compile(req, opt.Derived)
 	if err != nil {
