@@ -718,6 +718,11 @@ func rtModelCases(rows []rtOrder, now time.Time) []rtCase {
 
 	cases = append(cases, rtCase{"hostile value is bound", rtReq(rtList("orders"), nil,
 		"filters", []any{rtFilter("customer", "=", rtHostile)}), []string{rtLine(0)}})
+
+	// The text form of the same filters gives the same numbers.
+	cases = append(cases, rtCase{"where (text filters)", rtReq(rtList("orders", "revenue"), nil,
+		"where", []string{"created_at >= '" + day + "'", "region not in ('US')"}),
+		[]string{rtLine(b.n, b.sum)}})
 	return cases
 }
 
