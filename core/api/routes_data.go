@@ -106,8 +106,13 @@ type RunOptions struct {
 }
 
 func (o RunOptions) cache() queries.CacheOptions {
-	cc := strings.ToLower(o.CacheControl)
-	return queries.CacheOptions{Bypass: strings.Contains(cc, "no-cache") || strings.Contains(cc, "no-store")}
+	return queries.CacheOptions{Bypass: noCache(o.CacheControl)}
+}
+
+// noCache reports whether a Cache-Control header asks for a fresh answer.
+func noCache(cacheControl string) bool {
+	cc := strings.ToLower(cacheControl)
+	return strings.Contains(cc, "no-cache") || strings.Contains(cc, "no-store")
 }
 
 type adHocInput struct {

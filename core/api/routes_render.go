@@ -22,8 +22,7 @@ type RenderParams struct {
 }
 
 func (p RenderParams) parse() (map[string]any, rendering.Options, error) {
-	cc := strings.ToLower(p.CacheControl)
-	o := rendering.Options{Bypass: strings.Contains(cc, "no-cache") || strings.Contains(cc, "no-store")}
+	o := rendering.Options{Bypass: noCache(p.CacheControl)}
 	values := map[string]any{}
 	if strings.TrimSpace(p.Filters) != "" {
 		if err := json.Unmarshal([]byte(p.Filters), &values); err != nil {

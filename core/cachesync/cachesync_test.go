@@ -18,6 +18,7 @@ import (
 // replica is one process's listener and what it was told to forget.
 type replica struct {
 	sync *Sync
+	db   *sql.DB
 
 	mu     sync.Mutex
 	forgot []uuid.UUID
@@ -41,7 +42,7 @@ func newReplica(t *testing.T, url string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{sync: s}
+	r := &replica{sync: s, db: db}
 	s.Start(func(id uuid.UUID) {
 		r.mu.Lock()
 		r.forgot = append(r.forgot, id)
@@ -99,7 +100,7 @@ func TestInvalidationsReachOtherReplicas(t *testing.T) {
 
 	// A lost listening connection makes the replica forget everything once
 	// it is back.
-	if _, err := a.sync.db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	if _, err := a.db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid() AND datname = current_database()`); err != nil {
 		t.Fatal(err)
 	}

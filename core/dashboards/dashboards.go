@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
+	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
@@ -184,20 +185,6 @@ func checkFilters(fs []types.DashboardFilter) error {
 	return nil
 }
 
-func checkTTL(v *int) error {
-	if v != nil && (*v < -1 || *v > 7*24*3600) {
-		return errs.Invalid("cache_ttl_seconds", "cache_ttl_seconds must be -1 (inherit), 0 (no caching) or up to 604800")
-	}
-	return nil
-}
-
-func nonNegative(v *int) *int {
-	if v == nil || *v < 0 {
-		return nil
-	}
-	return v
-}
-
 func checkName(v *string, required bool) (string, error) {
 	if v == nil {
 		if required {
@@ -245,7 +232,7 @@ func (s *Service) Create(ctx context.Context, in Input) (Dashboard, error) {
 		return Dashboard{}, err
 	}
 	d, err := s.db.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).
-		SetFilters(filters).SetNillableCacheTTLSeconds(nonNegative(in.CacheTTLSeconds)).Save(ctx)
+		SetFilters(filters).SetNillableCacheTTLSeconds(datasources.StoredTTL(in.CacheTTLSeconds)).Save(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
@@ -473,7 +460,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (Dashboard
 		}
 		up.SetFilters(append([]types.DashboardFilter{}, *in.Filters...))
 	}
-	if err := checkTTL(in.CacheTTLSeconds); err != nil {
+	if err := datasources.CheckTTL(in.CacheTTLSeconds); err != nil {
 		return Dashboard{}, err
 	}
 	if v := in.CacheTTLSeconds; v != nil && *v < 0 {
@@ -554,7 +541,7 @@ func (s *Service) createWith(ctx context.Context, in Input, widgets []Widget) (D
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
 	d, err := tx.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).
-		SetFilters(filters).SetNillableCacheTTLSeconds(nonNegative(in.CacheTTLSeconds)).Save(ctx)
+		SetFilters(filters).SetNillableCacheTTLSeconds(datasources.StoredTTL(in.CacheTTLSeconds)).Save(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
@@ -599,5 +586,5 @@ func inputFilters(in Input) ([]types.DashboardFilter, error) {
 	if err := checkFilters(filters); err != nil {
 		return nil, err
 	}
-	return filters, checkTTL(in.CacheTTLSeconds)
+	return filters, datasources.CheckTTL(in.CacheTTLSeconds)
 }

@@ -174,12 +174,21 @@ type Input struct {
 // MaxCacheTTLSeconds bounds every configurable cache TTL (one week).
 const MaxCacheTTLSeconds = 7 * 24 * 3600
 
-// CheckTTL validates a cache TTL given to the API (-1 clears).
-func CheckTTL(field string, v *int) error {
+// CheckTTL validates a result cache TTL given to the API in seconds (data
+// sources, saved queries and dashboards): -1 clears it, 0 turns caching off.
+func CheckTTL(v *int) error {
 	if v != nil && (*v < -1 || *v > MaxCacheTTLSeconds) {
-		return errs.Invalid(field, "cache_ttl_seconds must be -1 (inherit), 0 (no caching) or up to 604800")
+		return errs.Invalid("cache_ttl_seconds", "cache_ttl_seconds must be -1 (inherit), 0 (no caching) or up to 604800")
 	}
 	return nil
+}
+
+// StoredTTL is the TTL to store for a new row: nil when absent or cleared.
+func StoredTTL(v *int) *int {
+	if v == nil || *v < 0 {
+		return nil
+	}
+	return v
 }
 
 func checkName(v *string) (string, error) {
@@ -307,13 +316,11 @@ func (s *Service) Create(ctx context.Context, in Input) (DataSource, error) {
 	if err != nil {
 		return DataSource{}, err
 	}
-	if err := CheckTTL("cache_ttl_seconds", in.CacheTTLSeconds); err != nil {
+	if err := CheckTTL(in.CacheTTLSeconds); err != nil {
 		return DataSource{}, err
 	}
-	c := s.db.DataSource.Create().SetID(id).SetName(name).SetType(in.Type).SetConfig(plain).SetSecrets(sealed)
-	if in.CacheTTLSeconds != nil && *in.CacheTTLSeconds >= 0 {
-		c.SetCacheTTLSeconds(*in.CacheTTLSeconds)
-	}
+	c := s.db.DataSource.Create().SetID(id).SetName(name).SetType(in.Type).SetConfig(plain).SetSecrets(sealed).
+		SetNillableCacheTTLSeconds(StoredTTL(in.CacheTTLSeconds))
 	if !sub.System {
 		c.SetCreatedBy(sub.UserID)
 	}
@@ -393,7 +400,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSourc
 		return DataSource{}, errs.Invalid("type", "the connector of a data source cannot change; create a new one")
 	}
 	up := s.db.DataSource.UpdateOne(d)
-	if err := CheckTTL("cache_ttl_seconds", in.CacheTTLSeconds); err != nil {
+	if err := CheckTTL(in.CacheTTLSeconds); err != nil {
 		return DataSource{}, err
 	}
 	if v := in.CacheTTLSeconds; v != nil && *v < 0 {

@@ -126,7 +126,7 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	if b.facts.IsAdmin(late.ID) {
 		t.Fatal("an unannounced change reached B without a reload")
 	}
-	pid := b.sync.conn.PgConn().PID()
+	pid := b.sync.ch.BackendPID()
 	if _, err := a.st.DB().ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
 	}

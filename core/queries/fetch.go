@@ -13,6 +13,7 @@ import (
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/resultcache"
+	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/savedquery"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -230,7 +231,7 @@ func (s *Service) LoadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 func (s *Service) Load(ctx context.Context, id uuid.UUID) (SavedQuery, error) {
 	q, err := s.db.SavedQuery.Get(ctx, id)
 	if err != nil {
-		if isNotFound(err) {
+		if ent.IsNotFound(err) {
 			return SavedQuery{}, errs.NotFound("query")
 		}
 		return SavedQuery{}, err

@@ -100,7 +100,7 @@ func checkInput(in Input, create bool) error {
 	if in.Description != nil && len(*in.Description) > 10_000 {
 		return errs.Invalid("description", "description must be at most 10000 bytes")
 	}
-	return datasources.CheckTTL("cache_ttl_seconds", in.CacheTTLSeconds)
+	return datasources.CheckTTL(in.CacheTTLSeconds)
 }
 
 func (s *Service) checkSource(ctx context.Context, id *uuid.UUID) error {
@@ -140,7 +140,7 @@ func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
 	}
 	q, err := s.db.SavedQuery.Create().SetUserID(sub.UserID).SetName(strings.TrimSpace(*in.Name)).SetSQL(*in.SQL).
 		SetNillableDescription(in.Description).SetNillableDataSourceID(in.DataSourceID).SetParameters(params).
-		SetNillableCacheTTLSeconds(nonNegative(in.CacheTTLSeconds)).Save(ctx)
+		SetNillableCacheTTLSeconds(datasources.StoredTTL(in.CacheTTLSeconds)).Save(ctx)
 	if err != nil {
 		return SavedQuery{}, err
 	}
@@ -323,15 +323,7 @@ func (s *Service) RunAdHoc(ctx context.Context, dataSource uuid.UUID, sql string
 }
 
 func (s *Service) run(ctx context.Context, dataSource uuid.UUID, sql string, values map[string]any, o RunOptions) (Batches, error) {
-	conn, err := s.ds.Open(ctx, dataSource)
-	if err != nil {
-		return nil, err
-	}
-	text, args, err := Template(sql, values)(conn.Dialect)
-	if err != nil {
-		return nil, err
-	}
-	return s.start(ctx, conn, text, args, o)
+	return s.RunBuilt(ctx, dataSource, Template(sql, values), o)
 }
 
 // start sends compiled SQL to the data source's connector.
@@ -367,12 +359,3 @@ func Template(sql string, values map[string]any) Builder {
 		return c.SQL, c.Args, nil
 	}
 }
-
-func nonNegative(v *int) *int {
-	if v == nil || *v < 0 {
-		return nil
-	}
-	return v
-}
-
-func isNotFound(err error) bool { return ent.IsNotFound(err) }
