@@ -417,16 +417,17 @@ func (s *Service) derivedColumns(ctx context.Context, cfg models.Config, dsID uu
 	if q.DataSourceID == nil || *q.DataSourceID != dsID {
 		return nil, &errs.FieldError{Field: "saved_query_id", Message: "the saved query does not run on the model's data source"}, nil
 	}
-	derived, err := s.derived(ctx, q, dsID)
+	derived, err := derivedBuilder(q)
 	if err != nil {
 		var e *errs.Error
-		if errors.As(err, &e) && errors.Is(err, errs.ErrInvalid) {
+		if errors.As(err, &e) {
 			return nil, &errs.FieldError{Field: "saved_query_id", Message: e.Message}, nil
 		}
 		return nil, nil, err
 	}
-	res, err := s.q.Fetch(ctx, dsID, func(string) (string, []any, error) {
-		return "SELECT * FROM (" + derived.SQL + ") AS " + models.BaseAlias + " WHERE 1 = 0", derived.Args, nil
+	res, err := s.q.Fetch(ctx, dsID, func(dialect string) (string, []any, error) {
+		sql, args, err := derived(dialect)
+		return "SELECT * FROM (" + sql + ") AS " + models.BaseAlias + " WHERE 1 = 0", args, err
 	}, queries.RunOptions{MaxRows: 1}, queries.CacheOptions{TTL: new(time.Duration)})
 	if err != nil {
 		if errors.Is(err, errs.ErrInvalid) {
@@ -441,18 +442,14 @@ func (s *Service) derivedColumns(ctx context.Context, cfg models.Config, dsID uu
 	return cols, nil, nil
 }
 
-// derived compiles a saved query (its parameters at their defaults) for the
-// data source's dialect, as the base of a model.
-func (s *Service) derived(ctx context.Context, q queries.SavedQuery, dsID uuid.UUID) (*models.DerivedTable, error) {
+// derivedBuilder builds a saved query (its parameters at their defaults),
+// as the base of a model, for the data source's dialect.
+func derivedBuilder(q queries.SavedQuery) (queries.Builder, error) {
 	bound, err := queries.Bind(q.Parameters, nil)
 	if err != nil {
 		return nil, errs.Invalid("saved_query_id", "the saved query needs parameter values; give its parameters defaults to use it as a model base")
 	}
-	sql, args, _, err := s.q.Compiled(ctx, dsID, queries.Template(strings.TrimRight(strings.TrimSpace(q.SQL), ";"), bound))
-	if err != nil {
-		return nil, err
-	}
-	return &models.DerivedTable{SQL: sql, Args: args}, nil
+	return queries.Template(strings.TrimRight(strings.TrimSpace(q.SQL), ";"), bound), nil
 }
 
 // QueryOptions tune one model query.
@@ -493,7 +490,7 @@ func (s *Service) builderFor(ctx context.Context, cfg models.Config, req models.
 	if err != nil {
 		return uuid.Nil, nil, errs.Invalid("data_source_id", "the model has no valid data source; fix the model")
 	}
-	var derived *models.DerivedTable
+	var derived queries.Builder
 	if cfg.SavedQueryID != "" {
 		q, err := s.q.Load(ctx, uuid.MustParse(cfg.SavedQueryID))
 		if errors.Is(err, errs.ErrNotFound) {
@@ -502,7 +499,7 @@ func (s *Service) builderFor(ctx context.Context, cfg models.Config, req models.
 		if err != nil {
 			return uuid.Nil, nil, err
 		}
-		if derived, err = s.derived(ctx, q, dsID); err != nil {
+		if derived, err = derivedBuilder(q); err != nil {
 			return uuid.Nil, nil, err
 		}
 	}
@@ -515,7 +512,15 @@ func (s *Service) builderFor(ctx context.Context, cfg models.Config, req models.
 		if !ok {
 			return "", nil, errs.Invalid("data_source_id", fmt.Sprintf("models do not support the %q SQL dialect of this data source's connector", dialect))
 		}
-		return models.CompileWith(cfg, req, models.Options{Dialect: d, Now: now, Derived: derived})
+		opt := models.Options{Dialect: d, Now: now}
+		if derived != nil {
+			sql, args, err := derived(dialect)
+			if err != nil {
+				return "", nil, err
+			}
+			opt.Derived = &models.DerivedTable{SQL: sql, Args: args}
+		}
+		return models.CompileWith(cfg, req, opt)
 	}, nil
 }
 
