@@ -110,11 +110,7 @@ func (d DashboardData) Cache() string {
 // Dashboard runs every widget of a dashboard the caller may read.
 func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string]any, o Options) (DashboardData, error) {
 	started := time.Now()
-	d, err := s.dash.Get(ctx, id)
-	if err != nil {
-		return DashboardData{}, err
-	}
-	applied, err := resolveFilters(d.Filters, values)
+	d, applied, err := s.open(ctx, id, values)
 	if err != nil {
 		return DashboardData{}, err
 	}
@@ -122,7 +118,6 @@ func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string
 	if err != nil {
 		return DashboardData{}, err
 	}
-	ctx = widgetContext(ctx)
 	out := DashboardData{DashboardID: d.ID, Filters: applied, Widgets: make([]WidgetData, len(d.Widgets))}
 	sem := make(chan struct{}, s.concurrency)
 	var wg sync.WaitGroup
@@ -147,11 +142,7 @@ func (s *Service) Dashboard(ctx context.Context, id uuid.UUID, values map[string
 
 // Widget runs one widget of a dashboard the caller may read.
 func (s *Service) Widget(ctx context.Context, id, widgetID uuid.UUID, values map[string]any, o Options) (WidgetData, error) {
-	d, err := s.dash.Get(ctx, id)
-	if err != nil {
-		return WidgetData{}, err
-	}
-	applied, err := resolveFilters(d.Filters, values)
+	d, applied, err := s.open(ctx, id, values)
 	if err != nil {
 		return WidgetData{}, err
 	}
@@ -161,11 +152,21 @@ func (s *Service) Widget(ctx context.Context, id, widgetID uuid.UUID, values map
 			if err != nil {
 				return WidgetData{}, err
 			}
-			ctx = widgetContext(ctx)
 			return s.widget(ctx, d, w, applied, o, src), nil
 		}
 	}
 	return WidgetData{}, errs.NotFound("widget")
+}
+
+// open loads a dashboard the caller may read and the filter values that
+// apply to this render.
+func (s *Service) open(ctx context.Context, id uuid.UUID, values map[string]any) (dashboards.Dashboard, map[string]any, error) {
+	d, err := s.dash.Get(ctx, id)
+	if err != nil {
+		return d, nil, err
+	}
+	applied, err := resolveFilters(d.Filters, values)
+	return d, applied, err
 }
 
 // widgetContext lets an API token scoped to reading render the dashboards it
@@ -219,8 +220,9 @@ type sources struct {
 	models  map[uuid.UUID]models.Config
 }
 
-// prepare loads what the widgets name in two reads and makes every data
-// source open once per render.
+// prepare loads what the widgets name in two reads, makes every data source
+// open once per render, and lifts a read-only token's scope for the widgets'
+// fixed queries (widgetContext).
 func (s *Service) prepare(ctx context.Context, ws []dashboards.Widget) (context.Context, sources, error) {
 	var qids, mids []uuid.UUID
 	for _, w := range ws {
@@ -243,7 +245,7 @@ func (s *Service) prepare(ctx context.Context, ws []dashboards.Widget) (context.
 	if out.models, err = s.m.Configs(ctx, mids); err != nil {
 		return ctx, out, err
 	}
-	return datasources.WithOpenMemo(ctx), out, nil
+	return widgetContext(datasources.WithOpenMemo(ctx)), out, nil
 }
 
 func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboards.Widget, applied map[string]any, o Options, loaded sources) (out WidgetData) {
