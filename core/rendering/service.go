@@ -216,8 +216,15 @@ func resolveFilters(decl []types.DashboardFilter, values map[string]any) (map[st
 // sources are the saved queries and models a render's widgets name, each
 // loaded once for the whole render.
 type sources struct {
+	// of is each widget's source as its config names it (or why not).
+	of      map[uuid.UUID]parsedSource
 	queries map[uuid.UUID]queries.SavedQuery
 	models  map[uuid.UUID]models.Config
+}
+
+type parsedSource struct {
+	src dashboards.WidgetSource
+	err error
 }
 
 // prepare loads what the widgets name in two reads, makes every data source
@@ -225,8 +232,10 @@ type sources struct {
 // fixed queries (widgetContext).
 func (s *Service) prepare(ctx context.Context, ws []dashboards.Widget) (context.Context, sources, error) {
 	var qids, mids []uuid.UUID
+	out := sources{of: make(map[uuid.UUID]parsedSource, len(ws))}
 	for _, w := range ws {
 		src, err := dashboards.SourceOf(w.Config)
+		out.of[w.ID] = parsedSource{src, err}
 		if err != nil {
 			continue // reported by the widget itself
 		}
@@ -237,7 +246,6 @@ func (s *Service) prepare(ctx context.Context, ws []dashboards.Widget) (context.
 			mids = append(mids, *src.ModelID)
 		}
 	}
-	var out sources
 	var err error
 	if out.queries, err = s.q.LoadMany(ctx, qids); err != nil {
 		return ctx, out, err
@@ -258,7 +266,8 @@ func (s *Service) widget(ctx context.Context, d dashboards.Dashboard, w dashboar
 		}
 		out.ElapsedMS = time.Since(started).Milliseconds()
 	}()
-	src, err := dashboards.SourceOf(w.Config)
+	parsed := loaded.of[w.ID]
+	src, err := parsed.src, parsed.err
 	if err != nil {
 		out.Status, out.Err = StatusError, err
 		return out
