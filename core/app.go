@@ -24,19 +24,23 @@ import (
 	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store"
+	"github.com/datapulse/datapulse/core/workers"
 	"github.com/datapulse/datapulse/plugins/host"
 	"github.com/datapulse/datapulse/policy"
 )
 
 // App is one running DataPulse.
 type App struct {
-	cfg        config.Config
-	log        *slog.Logger
-	store      *store.Store
-	identity   *identity.Service
-	policy     *policy.Enforcer
-	psync      *policysync.Sync // nil on SQLite (one process)
-	csync      *cachesync.Sync  // nil on SQLite
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.Store
+	identity *identity.Service
+	policy   *policy.Enforcer
+	psync    *policysync.Sync // nil on SQLite (one process)
+	csync    *cachesync.Sync  // nil on SQLite
+	// workers is the background work (the syncers above, and what later
+	// registers itself): started at the end of New, stopped by Close.
+	workers    *workers.Group
 	dashboards *dashboards.Service
 	// connectors run as subprocesses; nil until init reaches them.
 	connectors  *host.Host
@@ -62,8 +66,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: st}
+	a := &App{cfg: cfg, log: log, store: st, workers: workers.NewGroup(log)}
 	if err := a.init(ctx, version); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.workers.Start(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -83,6 +91,11 @@ func (a *App) init(ctx context.Context, version string) error {
 		if a.psync, err = policysync.Listen(ctx, cfg.DatabaseURL, st.DB(), st.Client, log); err != nil {
 			return err
 		}
+		// Registered at once so that Close releases the listening connection
+		// even when a later step of New fails.
+		if err := a.workers.Add(ctx, a.psync); err != nil {
+			return err
+		}
 	}
 	// Loading the facts reads every dashboard: it acts as the system.
 	facts, err := policy.Load(identity.SystemContext(ctx), st.Client, cfg.DefaultRole)
@@ -90,7 +103,7 @@ func (a *App) init(ctx context.Context, version string) error {
 		return err
 	}
 	if a.psync != nil {
-		a.psync.Start(facts)
+		a.psync.Bind(facts)
 	}
 	if a.policy, err = policy.NewEnforcer(facts); err != nil {
 		return err
@@ -143,12 +156,15 @@ func (a *App) init(ctx context.Context, version string) error {
 		if a.csync, err = cachesync.Listen(ctx, cfg.DatabaseURL, st.DB(), log); err != nil {
 			return err
 		}
+		if err := a.workers.Add(ctx, a.csync); err != nil {
+			return err
+		}
 		caching.Announce = a.csync.Announce
 	}
 	a.queries = queries.New(st.Client, a.policy, a.datasources, a.connectors,
 		queries.Limits{MaxRows: cfg.QueryMaxRows, Timeout: cfg.QueryTimeout}, caching)
 	if a.csync != nil {
-		a.csync.Start(a.queries.ForgetAnnounced, a.queries.ForgetAll)
+		a.csync.Bind(a.queries.ForgetAnnounced, a.queries.ForgetAll)
 	}
 	dm := datamodels.New(st.Client, a.policy, a.datasources, a.queries)
 	a.api = api.New(api.Deps{
@@ -208,16 +224,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// Workers is the background work of this process. Work added after New
+// starts at once and is stopped by Close.
+func (a *App) Workers() *workers.Group { return a.workers }
+
 // Close stops background work and connector processes, and releases the database.
 func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	werr := a.workers.Stop(ctx)
 	if a.connectors != nil {
 		a.connectors.Close()
 	}
-	if a.psync != nil {
-		a.psync.Close()
-	}
-	if a.csync != nil {
-		a.csync.Close()
-	}
-	return a.store.Close()
+	return errors.Join(werr, a.store.Close())
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 
 	"github.com/google/uuid"
@@ -24,6 +25,9 @@ const Channel = "datapulse_cache"
 type Sync struct {
 	ch  *pgnotify.Channel
 	log *slog.Logger
+
+	forget    func(uuid.UUID)
+	forgetAll func()
 }
 
 // Listen connects to PostgreSQL at url and starts listening.
@@ -42,17 +46,35 @@ func Listen(ctx context.Context, url string, db *sql.DB, log *slog.Logger) (*Syn
 // never blocks: a lost announcement leaves the others stale until the TTL.
 func (s *Sync) Announce(source uuid.UUID) { s.ch.Announce(source) }
 
-// Start applies the other processes' announcements with forget (one data
-// source) and forgetAll (after a lost connection), until Close.
-func (s *Sync) Start(forget func(uuid.UUID), forgetAll func()) {
+// Bind sets what applies the other processes' announcements: forget (one
+// data source) and forgetAll (after a lost connection). Call it before Start.
+func (s *Sync) Bind(forget func(uuid.UUID), forgetAll func()) {
+	s.forget, s.forgetAll = forget, forgetAll
+}
+
+// Name identifies the worker.
+func (s *Sync) Name() string { return "cache-sync" }
+
+// Start applies the other processes' announcements until Stop.
+func (s *Sync) Start(context.Context) error {
+	if s.forget == nil || s.forgetAll == nil {
+		return errors.New("cache sync: nothing bound to apply invalidations")
+	}
 	s.ch.Start(func(_ context.Context, payload json.RawMessage) {
 		var src uuid.UUID
 		if err := json.Unmarshal(payload, &src); err != nil {
 			s.log.Warn("cache sync: unreadable invalidation", "error", err)
 			return
 		}
-		forget(src)
-	}, func(context.Context) { forgetAll() })
+		s.forget(src)
+	}, func(context.Context) { s.forgetAll() })
+	return nil
+}
+
+// Stop stops announcing and listening.
+func (s *Sync) Stop(context.Context) error {
+	s.Close()
+	return nil
 }
 
 // Close stops announcing and listening.

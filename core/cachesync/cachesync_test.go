@@ -43,7 +43,7 @@ func newReplica(t *testing.T, url string) *replica {
 		t.Fatal(err)
 	}
 	r := &replica{sync: s, db: db}
-	s.Start(func(id uuid.UUID) {
+	s.Bind(func(id uuid.UUID) {
 		r.mu.Lock()
 		r.forgot = append(r.forgot, id)
 		r.mu.Unlock()
@@ -52,6 +52,9 @@ func newReplica(t *testing.T, url string) *replica {
 		r.all++
 		r.mu.Unlock()
 	})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	return r
 }

@@ -42,12 +42,27 @@ func Listen(ctx context.Context, url string, db *sql.DB, client *ent.Client, log
 	return &Sync{ch: ch, client: client, log: log}, nil
 }
 
-// Start announces the changes made to facts and applies the ones other
-// processes announce, until Close.
-func (s *Sync) Start(facts *policy.Facts) {
-	s.facts = facts
-	facts.OnChange(func(c policy.Change) { s.ch.Announce(c) })
+// Bind names the facts to keep in step; call it before Start.
+func (s *Sync) Bind(facts *policy.Facts) { s.facts = facts }
+
+// Name identifies the worker.
+func (s *Sync) Name() string { return "policy-sync" }
+
+// Start announces the changes made to the bound facts and applies the ones
+// other processes announce, until Stop.
+func (s *Sync) Start(context.Context) error {
+	if s.facts == nil {
+		return errors.New("policy sync: no facts bound")
+	}
+	s.facts.OnChange(func(c policy.Change) { s.ch.Announce(c) })
 	s.ch.Start(s.apply, s.reloadAll)
+	return nil
+}
+
+// Stop stops announcing and listening.
+func (s *Sync) Stop(context.Context) error {
+	s.Close()
+	return nil
 }
 
 // Close stops announcing and listening.

@@ -39,7 +39,10 @@ func newReplica(t *testing.T, url string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Start(f)
+	s.Bind(f)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	return &replica{st: st, facts: f, sync: s}
 }
