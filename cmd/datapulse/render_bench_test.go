@@ -1,6 +1,6 @@
 package main_test
 
-// Dashboard rendering and the result cache (issue 5), measured on the real
+// Dashboard rendering and the result cache, measured on the real
 // binary (SQLite metadata) with a real PostgreSQL data source:
 //
 //   - a dashboard of 20 widgets whose queries each take ~50 ms at the source

@@ -574,7 +574,7 @@ var unindexedForeignKeys = map[string]string{}
 // builtinRoles are the roles the builtin_roles migration seeds.
 const builtinRoles = 3
 
-// seedTables are the 19 tables of shared/seed/datapulse-schema.md.
+// seedTables are the 19 tables of the original design (docs/schema.md, "Relationships").
 var seedTables = []string{
 	"users", "departments", "profiles", "roles", "user_roles", "dashboards", "widgets",
 	"dashboard_shares", "alerts", "alert_notifications", "reports", "data_sources",

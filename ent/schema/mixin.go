@@ -1,6 +1,6 @@
 // Package schema holds the ent schema of DataPulse: one file per entity,
-// shaped after shared/seed/datapulse-schema.md (see docs/schema.md for the
-// choices made where the seed is silent or contradicts itself).
+// shaped after docs/schema.md, the data model's source of truth (see its
+// "Decisions" where the original design was silent or contradicted itself).
 package schema
 
 import (
@@ -28,14 +28,14 @@ func Now() time.Time { return time.Now().UTC() }
 // server); SQLite stores them as TEXT.
 var jsonb = map[string]string{dialect.Postgres: "jsonb"}
 
-// varchar gives a bounded string column the seed's VARCHAR(n) on PostgreSQL
+// varchar gives a bounded string column the original design's VARCHAR(n) on PostgreSQL
 // (ent would write an unbounded "character varying"); SQLite has no lengths,
 // so ent's MaxLen validator is what bounds it there.
 func varchar(n int) map[string]string {
 	return map[string]string{dialect.Postgres: fmt.Sprintf("varchar(%d)", n)}
 }
 
-// nowDefault is the database-side default of timestamp columns (the seed's
+// nowDefault is the database-side default of timestamp columns (the original design's
 // NOW()), for rows written by hand or by other tools.
 var nowDefault = entsql.Default("CURRENT_TIMESTAMP")
 
@@ -58,7 +58,7 @@ func (TimeMixin) Fields() []ent.Field {
 	}
 }
 
-// CreatedMixin is for the seed tables that only record their creation.
+// CreatedMixin is for the original design's tables that only record their creation.
 type CreatedMixin struct{ mixin.Schema }
 
 func (CreatedMixin) Fields() []ent.Field {

@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// User is an account. The seed's SERIAL id is replaced by a UUID because every
-// foreign key in the seed that points here is a UUID (docs/schema.md).
+// User is an account. The original design's SERIAL id is replaced by a UUID because every
+// foreign key in that design that points here is a UUID (docs/schema.md).
 type User struct{ ent.Schema }
 
 func (User) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
