@@ -43,7 +43,10 @@ type Connector struct {
 
 // source is an opened data source.
 type source struct {
-	db      *sql.DB
+	db *sql.DB
+	// killer sends KILL QUERY on connections of its own (never pooled), so a
+	// kill never waits for a pool that the query to kill keeps full.
+	killer  *sql.DB
 	mariadb bool
 	version string
 }
@@ -52,7 +55,7 @@ type source struct {
 func New() sdk.Connector {
 	c := &Connector{}
 	c.dbs.New = c.open
-	c.dbs.Close = func(s *source) { s.db.Close() }
+	c.dbs.Close = func(s *source) { s.db.Close(); s.killer.Close() }
 	return c
 }
 
@@ -201,14 +204,19 @@ func (c *Connector) open(ctx context.Context, cfg sdk.Config) (*source, error) {
 	db.SetConnMaxLifetime(time.Hour)
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	s := &source{db: db}
+	killer := sql.OpenDB(connector)
+	killer.SetMaxOpenConns(4)
+	killer.SetMaxIdleConns(0)
+	s := &source{db: db, killer: killer}
 	if err := db.QueryRowContext(pctx, "SELECT VERSION()").Scan(&s.version); err != nil {
 		db.Close()
+		killer.Close()
 		return nil, mapErr(pctx, err)
 	}
 	s.mariadb = strings.Contains(strings.ToLower(s.version), "mariadb")
 	if err := checkUser(pctx, db); err != nil {
 		db.Close()
+		killer.Close()
 		return nil, err
 	}
 	return s, nil
@@ -293,11 +301,27 @@ func (c *Connector) CheckHealth(ctx context.Context, cfg sdk.Config) (sdk.Health
 
 func (c *Connector) Dispose(id string) { c.dbs.Dispose(id) }
 
-// readTx runs fn on one connection inside a read-only transaction, always
+// readTx runs fn, which runs only the connector's own statements, on a
+// pooled connection inside a read-only transaction (see runTx).
+func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sql.Conn) error) error {
+	return c.runTx(ctx, cfg, false, fn)
+}
+
+// runTx runs fn on one connection inside a read-only transaction, always
 // rolled back, with the statement time bounded by the context's deadline.
 // When the context ends while fn runs, the query is killed on the server
 // (KILL QUERY), which the driver alone does not do.
-func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sql.Conn) error) error {
+//
+// With discard (a user's query), the connection is closed afterwards instead
+// of going back to the pool. A statement can change its session in ways no
+// rollback undoes and no SQL resets completely — SET SESSION (sql_select_limit,
+// time_zone, sql_mode, NAMES…), user variables, USE, LOCK TABLES, GET_LOCK —
+// and the driver (go-sql-driver/mysql, through v1.11) has no
+// COM_RESET_CONNECTION. A pooled session a user's query ran on would carry
+// that into the next user's query, or hold its locks while idle. Closing it
+// ends the session on the server, which releases its locks. Pooled
+// connections therefore only ever ran the connector's own statements.
+func (c *Connector) runTx(ctx context.Context, cfg sdk.Config, discard bool, fn func(conn *sql.Conn) error) error {
 	s, err := c.source(ctx, cfg)
 	if err != nil {
 		return err
@@ -307,6 +331,11 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sq
 		return mapErr(ctx, err)
 	}
 	defer conn.Close()
+	if discard {
+		// Marking the connection bad makes database/sql close it on release
+		// (conn.Close above) rather than pool it.
+		defer conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // the point
+	}
 	// The session itself is read-only (re-asserted on every query: a query
 	// may have changed it): after an implicit commit — DDL commits the
 	// current transaction first — the next statement is still read-only.
@@ -351,7 +380,7 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sq
 			}
 			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			_, _ = s.db.ExecContext(kctx, "KILL QUERY "+strconv.FormatInt(id, 10))
+			_, _ = s.killer.ExecContext(kctx, "KILL QUERY "+strconv.FormatInt(id, 10))
 		}
 	}()
 	err = fn(conn)
@@ -359,6 +388,9 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sq
 	finished = true
 	mu.Unlock()
 	close(done)
+	if discard {
+		return err // closing the connection ends its transaction
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
@@ -392,7 +424,7 @@ func (c *Connector) Query(ctx context.Context, cfg sdk.Config, q sdk.Query, w sd
 	if err != nil {
 		return err
 	}
-	return c.readTx(ctx, cfg, func(conn *sql.Conn) error {
+	return c.runTx(ctx, cfg, true, func(conn *sql.Conn) error {
 		rows, err := conn.QueryContext(ctx, q.SQL, a...)
 		if err != nil {
 			return mapErr(ctx, err)
