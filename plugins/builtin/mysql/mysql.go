@@ -7,6 +7,11 @@
 //   - the connector refuses a user holding FILE or SUPER, or any role: FILE
 //     lets SELECT … INTO OUTFILE write server files even in a read-only
 //     transaction (checked: it does), SUPER can change server settings;
+//   - the connector refuses a user that may read the mysql schema (which
+//     holds password hashes), and refuses SHOW GRANTS / SHOW CREATE USER
+//     (which show the account's own hash) and dynamic SQL;
+//   - the connection a user's query ran on is closed, never pooled, so no
+//     session state or lock survives the query;
 //   - multi-statements and LOAD DATA LOCAL INFILE are off in the driver.
 //
 // The configuration admits only host, port, database, user, password
@@ -70,7 +75,7 @@ const schema = `{
     "host": {"type": "string", "title": "Host", "description": "Host name or IP address (no Unix sockets)", "minLength": 1, "maxLength": 253},
     "port": {"type": "integer", "title": "Port", "minimum": 1, "maximum": 65535, "default": 3306},
     "database": {"type": "string", "title": "Database", "minLength": 1, "maxLength": 64},
-    "user": {"type": "string", "title": "User", "description": "A user without FILE or SUPER privileges and without roles", "minLength": 1, "maxLength": 80},
+    "user": {"type": "string", "title": "User", "description": "A user with SELECT on the data's databases only: no FILE or SUPER, no access to the mysql schema, no roles", "minLength": 1, "maxLength": 80},
     "password": {"type": "string", "title": "Password", "x-secret": true, "writeOnly": true, "maxLength": 1024},
     "tls": {"type": "string", "title": "TLS", "enum": ["disable", "preferred", "require", "skip-verify"], "default": "preferred"},
     "max_connections": {"type": "integer", "title": "Max connections", "description": "Most queries this data source runs at once (a dashboard's widgets run concurrently)", "minimum": 1, "maximum": 200, "default": 20}
@@ -239,6 +244,37 @@ func checkUser(ctx context.Context, db *sql.DB) error {
 	var roles int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.APPLICABLE_ROLES`).Scan(&roles); err == nil && roles > 0 {
 		return sdk.Errorf(sdk.CodePermissionDenied, "the user %s has roles (SET ROLE could raise its privileges within a session); connect as a user without roles", user)
+	}
+	// The mysql schema holds every account's password hash (mysql.user,
+	// mysql.global_priv): an account that may read it hands them to anyone
+	// who may query the data source. Its grants, then the server's answer.
+	var grants int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
+		SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT'
+		UNION ALL SELECT GRANTEE FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT' AND 'mysql' LIKE TABLE_SCHEMA
+		UNION ALL SELECT GRANTEE FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT' AND TABLE_SCHEMA = 'mysql'
+		UNION ALL SELECT GRANTEE FROM information_schema.COLUMN_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT' AND TABLE_SCHEMA = 'mysql'
+		) p WHERE p.GRANTEE IN ('PUBLIC', CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''))`).Scan(&grants); err != nil {
+		return mapErr(ctx, err)
+	}
+	readable := grants > 0
+	for _, table := range []string{"mysql.user", "mysql.global_priv"} {
+		if readable {
+			break
+		}
+		rows, err := db.QueryContext(ctx, "SELECT 1 FROM "+table+" WHERE 1 = 0")
+		if err == nil {
+			rows.Close()
+			readable = true
+			continue
+		}
+		var me *mysqldrv.MySQLError
+		if !errors.As(err, &me) || (me.Number != 1142 && me.Number != 1143 && me.Number != 1146 && me.Number != 1044) {
+			return mapErr(ctx, err)
+		}
+	}
+	if readable {
+		return sdk.Errorf(sdk.CodePermissionDenied, "the user %s may read the mysql system schema (SELECT on *.* or on mysql tables), which holds password hashes; grant SELECT on the data's databases only", user)
 	}
 	return nil
 }
@@ -422,6 +458,9 @@ func args(params []any) ([]any, error) {
 func (c *Connector) Query(ctx context.Context, cfg sdk.Config, q sdk.Query, w sdk.ResultWriter) error {
 	a, err := args(q.Params)
 	if err != nil {
+		return err
+	}
+	if err := checkStatement(q.SQL); err != nil {
 		return err
 	}
 	return c.runTx(ctx, cfg, true, func(conn *sql.Conn) error {
