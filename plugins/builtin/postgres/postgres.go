@@ -11,7 +11,14 @@
 //     pg_read_server_files. Those roles can run COPY … TO PROGRAM or write
 //     server files even in a read-only transaction (checked here: it works).
 //     The check runs on every new connection, so PostgreSQL's own
-//     privilege system refuses those commands.
+//     privilege system refuses those commands;
+//   - the connector also refuses a role with write privileges on the
+//     database (INSERT, UPDATE, DELETE, TRUNCATE on any table, MAINTAIN,
+//     CREATE on the database or a schema): such a role can LOCK TABLE … IN
+//     ACCESS EXCLUSIVE MODE, which a read-only transaction allows, and block
+//     every other session reading the table;
+//   - sessions run with a lock_timeout (5 s) and an
+//     idle_in_transaction_session_timeout (1 min).
 //
 // The configuration admits only host, port, database, user, password
 // (secret), sslmode (from a fixed set) and application_name; the connection
@@ -49,6 +56,10 @@ type Connector struct {
 	// MaxConns per data source when its config sets no max_connections
 	// (default 20: the widgets of a dashboard run concurrently).
 	MaxConns int32
+	// LockTimeout is the sessions' lock_timeout (default 5s).
+	LockTimeout time.Duration
+	// allowWriters accepts a login with write privileges (tests only).
+	allowWriters bool
 }
 
 // New returns the connector.
@@ -56,7 +67,7 @@ func New() sdk.Connector { return NewConnector() }
 
 // NewConnector returns the connector as its concrete type.
 func NewConnector() *Connector {
-	c := &Connector{MaxConns: 20}
+	c := &Connector{MaxConns: 20, LockTimeout: 5 * time.Second}
 	c.pools.New = c.open
 	c.pools.Close = func(p *pgxpool.Pool) { p.Close() }
 	return c
@@ -73,7 +84,7 @@ const schema = `{
     "host": {"type": "string", "title": "Host", "description": "Host name or IP address (no Unix sockets, no host lists)", "minLength": 1, "maxLength": 253},
     "port": {"type": "integer", "title": "Port", "minimum": 1, "maximum": 65535, "default": 5432},
     "database": {"type": "string", "title": "Database", "minLength": 1, "maxLength": 63},
-    "user": {"type": "string", "title": "User", "description": "A role without superuser, pg_execute_server_program, pg_write_server_files or pg_read_server_files", "minLength": 1, "maxLength": 63},
+    "user": {"type": "string", "title": "User", "description": "A role with SELECT privileges only: not a superuser, no write or CREATE privileges, not in pg_execute_server_program, pg_write_server_files or pg_read_server_files", "minLength": 1, "maxLength": 63},
     "password": {"type": "string", "title": "Password", "x-secret": true, "writeOnly": true, "maxLength": 1024},
     "sslmode": {"type": "string", "title": "SSL mode", "enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"], "default": "prefer"},
     "application_name": {"type": "string", "title": "Application name", "maxLength": 63, "default": "datapulse"},
@@ -193,9 +204,19 @@ func (c *Connector) poolConfig(conf config) (*pgxpool.Config, error) {
 	cc := pc.ConnConfig
 	cc.Password = conf.Password
 	// Only these runtime parameters: none from the environment (PGOPTIONS).
+	// lock_timeout: a query waiting for a lock (behind a migration's ALTER
+	// TABLE, say) fails instead of queueing until the statement timeout and
+	// holding up everything queued behind it. A transaction left idle (a
+	// stalled connector) ends after a minute.
+	lockTimeout := c.LockTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = 5 * time.Second
+	}
 	cc.RuntimeParams = map[string]string{
-		"application_name":              conf.ApplicationName,
-		"default_transaction_read_only": "on",
+		"application_name":                    conf.ApplicationName,
+		"default_transaction_read_only":       "on",
+		"lock_timeout":                        strconv.FormatInt(max(lockTimeout.Milliseconds(), 1), 10),
+		"idle_in_transaction_session_timeout": "60000",
 	}
 	// A cancelled context sends a cancel request, so the server stops the
 	// query at once instead of running on until it next writes to the
@@ -216,12 +237,14 @@ func (c *Connector) poolConfig(conf config) (*pgxpool.Config, error) {
 	pc.MinConns = 0
 	pc.MaxConnIdleTime = 5 * time.Minute
 	pc.MaxConnLifetime = time.Hour
-	pc.AfterConnect = checkRole
+	allowWriters := c.allowWriters
+	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error { return checkRole(ctx, conn, allowWriters) }
 	return pc, nil
 }
 
-// checkRole refuses a role that could escape a read-only transaction.
-func checkRole(ctx context.Context, conn *pgx.Conn) error {
+// checkRole refuses a role that could escape a read-only transaction, or
+// that holds write privileges on the database.
+func checkRole(ctx context.Context, conn *pgx.Conn, allowWriters bool) error {
 	var super, program, write, read bool
 	err := conn.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolsuper AND pg_has_role(current_user, r.oid, 'MEMBER')),
@@ -248,6 +271,56 @@ func checkRole(ctx context.Context, conn *pgx.Conn) error {
 		return sdk.Errorf(sdk.CodePermissionDenied,
 			"the role %q %s: a read-only transaction does not stop that; connect as a role without these privileges",
 			conn.Config().User, strings.Join(what, " and "))
+	}
+	if allowWriters {
+		return nil
+	}
+	// A role that may write a table may also LOCK it in ACCESS EXCLUSIVE
+	// mode, which PostgreSQL allows in a read-only transaction (also inside
+	// a DO block): one query would block every reader of the table for as
+	// long as it runs. A role with SELECT alone can take only ACCESS SHARE
+	// locks. Write privileges count however they are held: granted on the
+	// table or some of its columns, as its owner, through a role or
+	// pg_write_all_data (has_*_privilege follows all of them); MAINTAIN
+	// (PostgreSQL 17) also allows LOCK TABLE. CREATE on the database or on a
+	// schema (beyond what every role has) is refused as well: it is not
+	// needed to read.
+	var server int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&server); err != nil {
+		return err
+	}
+	privs := "INSERT, UPDATE, DELETE, TRUNCATE"
+	if server >= 170000 {
+		privs += ", MAINTAIN"
+	}
+	var table, schema string
+	var db bool
+	err = conn.QueryRow(ctx, `SELECT
+		coalesce((SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+			AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+			AND (has_table_privilege(c.oid, $1) OR has_any_column_privilege(c.oid, 'INSERT, UPDATE'))
+			LIMIT 1), ''),
+		coalesce((SELECT format('%I', n.nspname) FROM pg_namespace n
+			WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+			AND has_schema_privilege(n.oid, 'CREATE') AND NOT has_schema_privilege('public', n.oid, 'CREATE')
+			LIMIT 1), ''),
+		has_database_privilege(current_database(), 'CREATE')`, privs).Scan(&table, &schema, &db)
+	if err != nil {
+		return err
+	}
+	switch {
+	case table != "":
+		what = append(what, "may write the table "+table)
+	case schema != "":
+		what = append(what, "may create objects in the schema "+schema)
+	case db:
+		what = append(what, "may create schemas in the database")
+	}
+	if len(what) > 0 {
+		return sdk.Errorf(sdk.CodePermissionDenied,
+			"the role %q %s: a role with write privileges can lock tables through a read-only query and block other sessions; connect as a role with SELECT privileges only",
+			conn.Config().User, what[0])
 	}
 	return nil
 }
@@ -292,6 +365,9 @@ func mapErr(ctx context.Context, err error) error {
 		switch {
 		case pe.Code == "25006" || pe.Code == "42501" || strings.HasPrefix(pe.Code, "28"):
 			return sdk.WithCode(sdk.CodePermissionDenied, err)
+		case pe.Code == "55P03":
+			// lock_timeout: another session holds a lock on the table.
+			return sdk.WithCode(sdk.CodeUnavailable, err)
 		case pe.Code == "57014":
 			return fmt.Errorf("the statement timed out: %w", context.DeadlineExceeded)
 		case pe.Code == "3D000":
