@@ -17,6 +17,10 @@
 //     CREATE on the database or a schema): such a role can LOCK TABLE … IN
 //     ACCESS EXCLUSIVE MODE, which a read-only transaction allows, and block
 //     every other session reading the table;
+//   - the connector refuses DataPulse's own metadata database (listed in
+//     DATAPULSE_FORBIDDEN_DATABASES by the host): by host, port and name
+//     before connecting, by the cluster's system identifier and the
+//     database's OID (or server address, port and name) after;
 //   - sessions run with a lock_timeout (5 s) and an
 //     idle_in_transaction_session_timeout (1 min).
 //
@@ -42,8 +46,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/datapulse/datapulse/plugins/builtin/internal/dbguard"
 	"github.com/datapulse/datapulse/plugins/sdk"
 )
 
@@ -60,6 +66,11 @@ type Connector struct {
 	LockTimeout time.Duration
 	// allowWriters accepts a login with write privileges (tests only).
 	allowWriters bool
+	// forbidden are databases never to connect to (DataPulse's own, from
+	// DATAPULSE_FORBIDDEN_DATABASES); forbiddenErr is set when that list
+	// does not parse, and then every connection is refused.
+	forbidden    []dbguard.Database
+	forbiddenErr error
 }
 
 // New returns the connector.
@@ -68,6 +79,7 @@ func New() sdk.Connector { return NewConnector() }
 // NewConnector returns the connector as its concrete type.
 func NewConnector() *Connector {
 	c := &Connector{MaxConns: 20, LockTimeout: 5 * time.Second}
+	c.forbidden, c.forbiddenErr = dbguard.FromEnv("postgres")
 	c.pools.New = c.open
 	c.pools.Close = func(p *pgxpool.Pool) { p.Close() }
 	return c
@@ -237,9 +249,46 @@ func (c *Connector) poolConfig(conf config) (*pgxpool.Config, error) {
 	pc.MinConns = 0
 	pc.MaxConnIdleTime = 5 * time.Minute
 	pc.MaxConnLifetime = time.Hour
-	allowWriters := c.allowWriters
-	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error { return checkRole(ctx, conn, allowWriters) }
+	allowWriters, forbidden := c.allowWriters, c.forbidden
+	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := checkRole(ctx, conn, allowWriters); err != nil {
+			return err
+		}
+		return checkNotForbidden(ctx, conn, forbidden)
+	}
 	return pc, nil
+}
+
+// checkNotForbidden refuses a connection that reached a forbidden database
+// (DataPulse's own): the same cluster (system identifier) and database
+// (OID), or — when the login may not read the system identifier — the same
+// database name at the same server address and port. It runs on every new
+// connection: a host name can resolve elsewhere later.
+func checkNotForbidden(ctx context.Context, conn *pgx.Conn, forbidden []dbguard.Database) error {
+	if len(forbidden) == 0 {
+		return nil
+	}
+	var id dbguard.Identity
+	var oid int64
+	var addr pgtype.Text
+	var port pgtype.Int4
+	if err := conn.QueryRow(ctx, `SELECT current_database(), d.oid::int8, host(inet_server_addr()), inet_server_port()
+		FROM pg_database d WHERE d.datname = current_database()`).Scan(&id.Database, &oid, &addr, &port); err != nil {
+		return err
+	}
+	id.DatabaseOID, id.ServerAddr, id.ServerPort = uint32(oid), addr.String, int(port.Int32)
+	// pg_control_system() may have been revoked from the login: the
+	// failed statement is inside no transaction, so the session goes on.
+	var sysid pgtype.Text
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err == nil {
+		id.SystemIdentifier = sysid.String
+	} else if ctx.Err() != nil {
+		return err
+	}
+	if dbguard.Reached(forbidden, id) {
+		return sdk.WithCode(sdk.CodePermissionDenied, dbguard.ErrForbidden)
+	}
+	return nil
 }
 
 // checkRole refuses a role that could escape a read-only transaction, or
@@ -329,6 +378,26 @@ func (c *Connector) open(ctx context.Context, cfg sdk.Config) (*pgxpool.Pool, er
 	conf, err := parseConfig(cfg)
 	if err != nil {
 		return nil, sdk.WithCode(sdk.CodeInvalidArgument, err)
+	}
+	if c.forbiddenErr != nil {
+		return nil, sdk.Errorf(sdk.CodeInternal, "the connector's list of forbidden databases is invalid: %v", c.forbiddenErr)
+	}
+	if len(c.forbidden) > 0 {
+		// Before connecting: the address names DataPulse's own database.
+		port := 5432
+		if conf.Port != nil {
+			port = *conf.Port
+		}
+		host := strings.Trim(conf.Host, "[]")
+		var addrs []string
+		if net.ParseIP(host) == nil {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			addrs, _ = net.DefaultResolver.LookupHost(rctx, host)
+			cancel()
+		}
+		if dbguard.Named(c.forbidden, host, addrs, port, conf.Database) {
+			return nil, sdk.WithCode(sdk.CodePermissionDenied, dbguard.ErrForbidden)
+		}
 	}
 	pc, err := c.poolConfig(conf)
 	if err != nil {
