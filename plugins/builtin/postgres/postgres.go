@@ -487,8 +487,9 @@ type querier interface {
 
 // readTx runs fn on a pooled connection inside a read-only transaction that
 // is always rolled back. The statement timeout follows the context's
-// deadline. The rollback also releases session-level advisory locks, so a
-// query cannot leave the pooled session holding one.
+// deadline. The rollback also releases session-level advisory locks and
+// deallocates prepared statements, so a query cannot leave the pooled
+// session holding one.
 func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(querier) error) error {
 	pool, err := c.pool(ctx, cfg)
 	if err != nil {
@@ -515,7 +516,9 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(querier)
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Conn().PgConn().Exec(rctx, "ROLLBACK; SELECT pg_advisory_unlock_all()").ReadAll(); err != nil {
+		// Prepared statements outlive ROLLBACK; the connector prepares none
+		// of its own (descriptions are cached, not statements).
+		if _, err := conn.Conn().PgConn().Exec(rctx, "ROLLBACK; SELECT pg_advisory_unlock_all(); DEALLOCATE ALL").ReadAll(); err != nil {
 			// A session in an unknown state is not reused.
 			conn.Conn().Close(rctx) //nolint:errcheck // discarded
 		}

@@ -141,3 +141,26 @@ func TestLockTimeout(t *testing.T) {
 	}
 	t.Logf("refused after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
+
+// A prepared statement survives ROLLBACK: one a query leaves on the pooled
+// session must not be there for the next query.
+func TestPreparedStatementsDoNotLeak(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	one := postgres.NewConnector()
+	one.MaxConns = 1
+	h := sdktest.Start(t, one, e.config(nil), e.secrets())
+	if _, err := h.Query(ctx, "PREPARE dp_leak AS SELECT 42"); err != nil {
+		t.Logf("PREPARE: %v", err)
+	}
+	res, err := h.Query(ctx, "SELECT count(*) FROM pg_prepared_statements")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, diff := sdktest.SameRows(res.Rows, [][]any{{0}}); !ok {
+		t.Errorf("prepared statements left on the session: %s", diff)
+	}
+	if _, err := h.Query(ctx, "EXECUTE dp_leak"); err == nil {
+		t.Errorf("a statement prepared by an earlier query ran")
+	}
+}
