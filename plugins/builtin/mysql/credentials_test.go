@@ -41,6 +41,9 @@ func TestCredentialStatementsRefused(t *testing.T) {
 		"PREPARE s FROM 'SHOW GRANTS'",
 		"SET STATEMENT max_statement_time = 10 FOR SHOW GRANTS",
 		"SET STATEMENT max_statement_time = 10, sql_mode = 'ANSI' FOR /*!SHOW GRANTS */",
+		// Not a credential, but another user's query (the same account).
+		"KILL QUERY 1",
+		"/*!KILL*/ 1",
 	} {
 		res, err := h.Query(ctx, q)
 		if err == nil {

@@ -8,11 +8,13 @@ import (
 
 // checkStatement refuses statements that show credentials — SHOW GRANTS and
 // SHOW CREATE USER print the connector account's password hash on MariaDB
-// (and SHOW CREATE USER on MySQL), to any account, about itself — and the
+// (and SHOW CREATE USER on MySQL), to any account, about itself — the
 // dynamic SQL that could run them from a string built at run time
-// (EXECUTE IMMEDIATE, PREPARE, EXECUTE). Reading the grant tables
-// (mysql.user, mysql.global_priv, …) is refused by the server: the
-// connector refuses accounts that may read them (see checkUser).
+// (EXECUTE IMMEDIATE, PREPARE, EXECUTE), and KILL, with which a query could
+// stop other users' queries (connections of the same account). Reading the
+// grant tables (mysql.user, mysql.global_priv, …) is refused by the
+// server: the connector refuses accounts that may read them (see
+// checkUser).
 //
 // This looks only at the statement's leading keywords, after comments and
 // with the contents of executable comments (/*! … */, /*M! … */) read as
@@ -46,6 +48,10 @@ func checkStatement(q string) error {
 		}
 	case "EXECUTE", "PREPARE", "DEALLOCATE":
 		return sdk.Errorf(sdk.CodePermissionDenied, "dynamic SQL (PREPARE, EXECUTE, EXECUTE IMMEDIATE) is not allowed")
+	case "KILL":
+		// Any account may kill its own connections: other users' queries
+		// on the same data source.
+		return sdk.Errorf(sdk.CodePermissionDenied, "KILL is not allowed")
 	}
 	return nil
 }
