@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestOwnDatabaseForbidden: with PostgreSQL metadata, no builtin connector
@@ -38,14 +39,23 @@ func TestOwnDatabaseForbidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer adm.Close()
+	t.Cleanup(func() { adm.Close() }) // after the role's clean-up below
 	role, pw := "dp_forbid_"+randHex(5), newPassword()
 	if _, err := adm.ExecContext(context.Background(), `CREATE ROLE `+role+` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '`+pw+`'`); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		adm.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
-		adm.Exec(`DROP ROLE IF EXISTS ` + role)
+		// Sessions of the role end asynchronously; DROP ROLE fails while one
+		// is still there.
+		var err error
+		for range 50 {
+			adm.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
+			if _, err = adm.Exec(`DROP ROLE IF EXISTS ` + role); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("drop role %s: %v", role, err)
 	})
 	port := 5432
 	if p := meta.Port(); p != "" {
