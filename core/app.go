@@ -132,18 +132,31 @@ func (a *App) init(ctx context.Context, version string) error {
 	if err != nil {
 		return err
 	}
+	// The builtin connectors must never open DataPulse's own database nor its
+	// data directory (its keys live there), whatever the metadata backend.
 	forbidden := []string{}
+	if cfg.DataDir != "" {
+		forbidden = append(forbidden, cfg.DataDir)
+	}
 	if st.Path != "" {
-		// The sqlite and csv connectors must never open DataPulse's own database.
-		forbidden = append(forbidden, st.Path, st.Path+"-wal", st.Path+"-shm", cfg.DataDir)
+		forbidden = append(forbidden, st.Path, st.Path+"-wal", st.Path+"-shm")
+	}
+	var forbiddenDBs []host.ForbiddenDatabase
+	if st.Dialect == store.Postgres {
+		own, err := host.PostgresIdentity(ctx, st.DB(), cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		forbiddenDBs = append(forbiddenDBs, own)
 	}
 	a.connectors, err = host.New(ctx, host.Options{
-		Builtins:       cfg.Builtins,
-		PluginDir:      filepath.Join(cfg.DataDir, "plugins"),
-		Logger:         log,
-		QueryTimeout:   cfg.QueryTimeout,
-		MaxRows:        cfg.QueryMaxRows,
-		ForbiddenPaths: forbidden,
+		Builtins:           cfg.Builtins,
+		PluginDir:          filepath.Join(cfg.DataDir, "plugins"),
+		Logger:             log,
+		QueryTimeout:       cfg.QueryTimeout,
+		MaxRows:            cfg.QueryMaxRows,
+		ForbiddenPaths:     forbidden,
+		ForbiddenDatabases: forbiddenDBs,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -21,7 +22,7 @@ func pluginCmd() *cobra.Command {
 // pluginServeCmd is how the server runs a builtin connector: it re-executes
 // itself as `datapulse plugin serve <name>` and talks go-plugin to it.
 func pluginServeCmd() *cobra.Command {
-	var forbidden []string
+	var forbidden, forbiddenDBs []string
 	cmd := &cobra.Command{
 		Use:    "serve NAME",
 		Short:  "Serve a builtin connector over the plugin protocol (started by the server, not by people)",
@@ -36,11 +37,27 @@ func pluginServeCmd() *cobra.Command {
 				// The file-based connectors read their deny list from here.
 				os.Setenv("DATAPULSE_FORBIDDEN_PATHS", strings.Join(forbidden, string(os.PathListSeparator)))
 			}
+			if len(forbiddenDBs) > 0 {
+				// The database connectors read theirs from here, as a JSON array.
+				list := make([]json.RawMessage, len(forbiddenDBs))
+				for i, d := range forbiddenDBs {
+					if !json.Valid([]byte(d)) {
+						return fmt.Errorf("--forbidden-database %d is not JSON", i+1)
+					}
+					list[i] = json.RawMessage(d)
+				}
+				b, err := json.Marshal(list)
+				if err != nil {
+					return err
+				}
+				os.Setenv("DATAPULSE_FORBIDDEN_DATABASES", string(b))
+			}
 			sdk.Serve(factory())
 			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&forbidden, strings.TrimPrefix(host.ForbiddenPathFlag, "--"), nil, "a file or directory the connector must never open (repeatable)")
+	cmd.Flags().StringArrayVar(&forbiddenDBs, strings.TrimPrefix(host.ForbiddenDatabaseFlag, "--"), nil, "a database the connector must never connect to, as JSON (repeatable)")
 	return cmd
 }
 

@@ -14,6 +14,13 @@
 //	                           connectors (sqlite, csv) must never read:
 //	                           DataPulse's data directory at least
 //	                           (':'-separated on Unix).
+//	DATAPULSE_FORBIDDEN_DATABASES  databases the database connectors
+//	                           (postgres) must never connect to: DataPulse's
+//	                           own metadata database on PostgreSQL (a JSON
+//	                           array of plugins/host.ForbiddenDatabase).
+//
+// `datapulse plugin serve` sets both from its --forbidden-path and
+// --forbidden-database flags, which the host passes.
 package builtin
 
 import (

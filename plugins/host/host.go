@@ -67,6 +67,10 @@ type Options struct {
 	// absolute and with symlinks resolved; not passed to third-party
 	// connectors, which are untrusted anyway.
 	ForbiddenPaths []string
+	// ForbiddenDatabases are databases builtins must never connect to
+	// (DataPulse's own metadata database on PostgreSQL; see
+	// PostgresIdentity). Passed like ForbiddenPaths (ForbiddenDatabaseFlag).
+	ForbiddenDatabases []ForbiddenDatabase
 
 	// StartTimeout bounds process start plus handshake (default 15s).
 	StartTimeout time.Duration
@@ -119,8 +123,10 @@ type Host struct {
 	argv0  string
 	home   string // private HOME/TMPDIR root for connectors
 	forbid []string
-	order  []string
-	conns  map[string]*connector
+	// forbidDB are the ForbiddenDatabaseFlag arguments.
+	forbidDB []string
+	order    []string
+	conns    map[string]*connector
 
 	ctx    context.Context // cancelled by Close: every call derives from it
 	cancel context.CancelFunc
@@ -231,6 +237,13 @@ func New(ctx context.Context, o Options) (*Host, error) {
 		if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
 			h.forbid = append(h.forbid, real)
 		}
+	}
+	for _, d := range o.ForbiddenDatabases {
+		arg, err := d.flag()
+		if err != nil {
+			return nil, fmt.Errorf("plugins host: forbidden database: %w", err)
+		}
+		h.forbidDB = append(h.forbidDB, arg)
 	}
 	for _, name := range o.Builtins {
 		if !nameRE.MatchString(name) {
@@ -352,6 +365,7 @@ func (h *Host) builtinArgs(name string) []string {
 	for _, p := range h.forbid {
 		args = append(args, ForbiddenPathFlag+"="+p)
 	}
+	args = append(args, h.forbidDB...)
 	return args
 }
 

@@ -7,6 +7,11 @@
 //   - the connector refuses a user holding FILE or SUPER, or any role: FILE
 //     lets SELECT … INTO OUTFILE write server files even in a read-only
 //     transaction (checked: it does), SUPER can change server settings;
+//   - the connector refuses a user that may read the mysql schema (which
+//     holds password hashes), and refuses SHOW GRANTS / SHOW CREATE USER
+//     (which show the account's own hash) and dynamic SQL;
+//   - the connection a user's query ran on is closed, never pooled, so no
+//     session state or lock survives the query;
 //   - multi-statements and LOAD DATA LOCAL INFILE are off in the driver.
 //
 // The configuration admits only host, port, database, user, password
@@ -43,7 +48,10 @@ type Connector struct {
 
 // source is an opened data source.
 type source struct {
-	db      *sql.DB
+	db *sql.DB
+	// killer sends KILL QUERY on connections of its own (never pooled), so a
+	// kill never waits for a pool that the query to kill keeps full.
+	killer  *sql.DB
 	mariadb bool
 	version string
 }
@@ -52,7 +60,7 @@ type source struct {
 func New() sdk.Connector {
 	c := &Connector{}
 	c.dbs.New = c.open
-	c.dbs.Close = func(s *source) { s.db.Close() }
+	c.dbs.Close = func(s *source) { s.db.Close(); s.killer.Close() }
 	return c
 }
 
@@ -67,7 +75,7 @@ const schema = `{
     "host": {"type": "string", "title": "Host", "description": "Host name or IP address (no Unix sockets)", "minLength": 1, "maxLength": 253},
     "port": {"type": "integer", "title": "Port", "minimum": 1, "maximum": 65535, "default": 3306},
     "database": {"type": "string", "title": "Database", "minLength": 1, "maxLength": 64},
-    "user": {"type": "string", "title": "User", "description": "A user without FILE or SUPER privileges and without roles", "minLength": 1, "maxLength": 80},
+    "user": {"type": "string", "title": "User", "description": "A user with SELECT on the data's databases only: no FILE or SUPER, no access to the mysql schema, no roles", "minLength": 1, "maxLength": 80},
     "password": {"type": "string", "title": "Password", "x-secret": true, "writeOnly": true, "maxLength": 1024},
     "tls": {"type": "string", "title": "TLS", "enum": ["disable", "preferred", "require", "skip-verify"], "default": "preferred"},
     "max_connections": {"type": "integer", "title": "Max connections", "description": "Most queries this data source runs at once (a dashboard's widgets run concurrently)", "minimum": 1, "maximum": 200, "default": 20}
@@ -201,14 +209,19 @@ func (c *Connector) open(ctx context.Context, cfg sdk.Config) (*source, error) {
 	db.SetConnMaxLifetime(time.Hour)
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	s := &source{db: db}
+	killer := sql.OpenDB(connector)
+	killer.SetMaxOpenConns(4)
+	killer.SetMaxIdleConns(0)
+	s := &source{db: db, killer: killer}
 	if err := db.QueryRowContext(pctx, "SELECT VERSION()").Scan(&s.version); err != nil {
 		db.Close()
+		killer.Close()
 		return nil, mapErr(pctx, err)
 	}
 	s.mariadb = strings.Contains(strings.ToLower(s.version), "mariadb")
 	if err := checkUser(pctx, db); err != nil {
 		db.Close()
+		killer.Close()
 		return nil, err
 	}
 	return s, nil
@@ -231,6 +244,37 @@ func checkUser(ctx context.Context, db *sql.DB) error {
 	var roles int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.APPLICABLE_ROLES`).Scan(&roles); err == nil && roles > 0 {
 		return sdk.Errorf(sdk.CodePermissionDenied, "the user %s has roles (SET ROLE could raise its privileges within a session); connect as a user without roles", user)
+	}
+	// The mysql schema holds every account's password hash (mysql.user,
+	// mysql.global_priv): an account that may read it hands them to anyone
+	// who may query the data source. Its grants, then the server's answer.
+	var grants int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
+		SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT'
+		UNION ALL SELECT GRANTEE FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT' AND 'mysql' LIKE TABLE_SCHEMA
+		UNION ALL SELECT GRANTEE FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT' AND TABLE_SCHEMA = 'mysql'
+		UNION ALL SELECT GRANTEE FROM information_schema.COLUMN_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT' AND TABLE_SCHEMA = 'mysql'
+		) p WHERE p.GRANTEE IN ('PUBLIC', CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''))`).Scan(&grants); err != nil {
+		return mapErr(ctx, err)
+	}
+	readable := grants > 0
+	for _, table := range []string{"mysql.user", "mysql.global_priv"} {
+		if readable {
+			break
+		}
+		rows, err := db.QueryContext(ctx, "SELECT 1 FROM "+table+" WHERE 1 = 0")
+		if err == nil {
+			rows.Close()
+			readable = true
+			continue
+		}
+		var me *mysqldrv.MySQLError
+		if !errors.As(err, &me) || (me.Number != 1142 && me.Number != 1143 && me.Number != 1146 && me.Number != 1044) {
+			return mapErr(ctx, err)
+		}
+	}
+	if readable {
+		return sdk.Errorf(sdk.CodePermissionDenied, "the user %s may read the mysql system schema (SELECT on *.* or on mysql tables), which holds password hashes; grant SELECT on the data's databases only", user)
 	}
 	return nil
 }
@@ -293,11 +337,27 @@ func (c *Connector) CheckHealth(ctx context.Context, cfg sdk.Config) (sdk.Health
 
 func (c *Connector) Dispose(id string) { c.dbs.Dispose(id) }
 
-// readTx runs fn on one connection inside a read-only transaction, always
+// readTx runs fn, which runs only the connector's own statements, on a
+// pooled connection inside a read-only transaction (see runTx).
+func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sql.Conn) error) error {
+	return c.runTx(ctx, cfg, false, fn)
+}
+
+// runTx runs fn on one connection inside a read-only transaction, always
 // rolled back, with the statement time bounded by the context's deadline.
 // When the context ends while fn runs, the query is killed on the server
 // (KILL QUERY), which the driver alone does not do.
-func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sql.Conn) error) error {
+//
+// With discard (a user's query), the connection is closed afterwards instead
+// of going back to the pool. A statement can change its session in ways no
+// rollback undoes and no SQL resets completely — SET SESSION (sql_select_limit,
+// time_zone, sql_mode, NAMES…), user variables, USE, LOCK TABLES, GET_LOCK —
+// and the driver (go-sql-driver/mysql, through v1.11) has no
+// COM_RESET_CONNECTION. A pooled session a user's query ran on would carry
+// that into the next user's query, or hold its locks while idle. Closing it
+// ends the session on the server, which releases its locks. Pooled
+// connections therefore only ever ran the connector's own statements.
+func (c *Connector) runTx(ctx context.Context, cfg sdk.Config, discard bool, fn func(conn *sql.Conn) error) error {
 	s, err := c.source(ctx, cfg)
 	if err != nil {
 		return err
@@ -307,6 +367,11 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sq
 		return mapErr(ctx, err)
 	}
 	defer conn.Close()
+	if discard {
+		// Marking the connection bad makes database/sql close it on release
+		// (conn.Close above) rather than pool it.
+		defer conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // the point
+	}
 	// The session itself is read-only (re-asserted on every query: a query
 	// may have changed it): after an implicit commit — DDL commits the
 	// current transaction first — the next statement is still read-only.
@@ -351,7 +416,7 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sq
 			}
 			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			_, _ = s.db.ExecContext(kctx, "KILL QUERY "+strconv.FormatInt(id, 10))
+			_, _ = s.killer.ExecContext(kctx, "KILL QUERY "+strconv.FormatInt(id, 10))
 		}
 	}()
 	err = fn(conn)
@@ -359,6 +424,9 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(conn *sq
 	finished = true
 	mu.Unlock()
 	close(done)
+	if discard {
+		return err // closing the connection ends its transaction
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
@@ -392,7 +460,10 @@ func (c *Connector) Query(ctx context.Context, cfg sdk.Config, q sdk.Query, w sd
 	if err != nil {
 		return err
 	}
-	return c.readTx(ctx, cfg, func(conn *sql.Conn) error {
+	if err := checkStatement(q.SQL); err != nil {
+		return err
+	}
+	return c.runTx(ctx, cfg, true, func(conn *sql.Conn) error {
 		rows, err := conn.QueryContext(ctx, q.SQL, a...)
 		if err != nil {
 			return mapErr(ctx, err)

@@ -11,7 +11,18 @@
 //     pg_read_server_files. Those roles can run COPY … TO PROGRAM or write
 //     server files even in a read-only transaction (checked here: it works).
 //     The check runs on every new connection, so PostgreSQL's own
-//     privilege system refuses those commands.
+//     privilege system refuses those commands;
+//   - the connector also refuses a role with write privileges on the
+//     database (INSERT, UPDATE, DELETE, TRUNCATE on any table, MAINTAIN,
+//     CREATE on the database or a schema): such a role can LOCK TABLE … IN
+//     ACCESS EXCLUSIVE MODE, which a read-only transaction allows, and block
+//     every other session reading the table;
+//   - the connector refuses DataPulse's own metadata database (listed in
+//     DATAPULSE_FORBIDDEN_DATABASES by the host): by host, port and name
+//     before connecting, by the cluster's system identifier and the
+//     database's OID (or server address, port and name) after;
+//   - sessions run with a lock_timeout (5 s) and an
+//     idle_in_transaction_session_timeout (1 min).
 //
 // The configuration admits only host, port, database, user, password
 // (secret), sslmode (from a fixed set) and application_name; the connection
@@ -35,8 +46,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/datapulse/datapulse/plugins/builtin/internal/dbguard"
 	"github.com/datapulse/datapulse/plugins/sdk"
 )
 
@@ -49,6 +62,15 @@ type Connector struct {
 	// MaxConns per data source when its config sets no max_connections
 	// (default 20: the widgets of a dashboard run concurrently).
 	MaxConns int32
+	// LockTimeout is the sessions' lock_timeout (default 5s).
+	LockTimeout time.Duration
+	// allowWriters accepts a login with write privileges (tests only).
+	allowWriters bool
+	// forbidden are databases never to connect to (DataPulse's own, from
+	// DATAPULSE_FORBIDDEN_DATABASES); forbiddenErr is set when that list
+	// does not parse, and then every connection is refused.
+	forbidden    []dbguard.Database
+	forbiddenErr error
 }
 
 // New returns the connector.
@@ -56,7 +78,8 @@ func New() sdk.Connector { return NewConnector() }
 
 // NewConnector returns the connector as its concrete type.
 func NewConnector() *Connector {
-	c := &Connector{MaxConns: 20}
+	c := &Connector{MaxConns: 20, LockTimeout: 5 * time.Second}
+	c.forbidden, c.forbiddenErr = dbguard.FromEnv("postgres")
 	c.pools.New = c.open
 	c.pools.Close = func(p *pgxpool.Pool) { p.Close() }
 	return c
@@ -73,7 +96,7 @@ const schema = `{
     "host": {"type": "string", "title": "Host", "description": "Host name or IP address (no Unix sockets, no host lists)", "minLength": 1, "maxLength": 253},
     "port": {"type": "integer", "title": "Port", "minimum": 1, "maximum": 65535, "default": 5432},
     "database": {"type": "string", "title": "Database", "minLength": 1, "maxLength": 63},
-    "user": {"type": "string", "title": "User", "description": "A role without superuser, pg_execute_server_program, pg_write_server_files or pg_read_server_files", "minLength": 1, "maxLength": 63},
+    "user": {"type": "string", "title": "User", "description": "A role with SELECT privileges only: not a superuser, no write or CREATE privileges, not in pg_execute_server_program, pg_write_server_files or pg_read_server_files", "minLength": 1, "maxLength": 63},
     "password": {"type": "string", "title": "Password", "x-secret": true, "writeOnly": true, "maxLength": 1024},
     "sslmode": {"type": "string", "title": "SSL mode", "enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"], "default": "prefer"},
     "application_name": {"type": "string", "title": "Application name", "maxLength": 63, "default": "datapulse"},
@@ -193,9 +216,19 @@ func (c *Connector) poolConfig(conf config) (*pgxpool.Config, error) {
 	cc := pc.ConnConfig
 	cc.Password = conf.Password
 	// Only these runtime parameters: none from the environment (PGOPTIONS).
+	// lock_timeout: a query waiting for a lock (behind a migration's ALTER
+	// TABLE, say) fails instead of queueing until the statement timeout and
+	// holding up everything queued behind it. A transaction left idle (a
+	// stalled connector) ends after a minute.
+	lockTimeout := c.LockTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = 5 * time.Second
+	}
 	cc.RuntimeParams = map[string]string{
-		"application_name":              conf.ApplicationName,
-		"default_transaction_read_only": "on",
+		"application_name":                    conf.ApplicationName,
+		"default_transaction_read_only":       "on",
+		"lock_timeout":                        strconv.FormatInt(max(lockTimeout.Milliseconds(), 1), 10),
+		"idle_in_transaction_session_timeout": "60000",
 	}
 	// A cancelled context sends a cancel request, so the server stops the
 	// query at once instead of running on until it next writes to the
@@ -216,12 +249,51 @@ func (c *Connector) poolConfig(conf config) (*pgxpool.Config, error) {
 	pc.MinConns = 0
 	pc.MaxConnIdleTime = 5 * time.Minute
 	pc.MaxConnLifetime = time.Hour
-	pc.AfterConnect = checkRole
+	allowWriters, forbidden := c.allowWriters, c.forbidden
+	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := checkRole(ctx, conn, allowWriters); err != nil {
+			return err
+		}
+		return checkNotForbidden(ctx, conn, forbidden)
+	}
 	return pc, nil
 }
 
-// checkRole refuses a role that could escape a read-only transaction.
-func checkRole(ctx context.Context, conn *pgx.Conn) error {
+// checkNotForbidden refuses a connection that reached a forbidden database
+// (DataPulse's own): the same cluster (system identifier) and database
+// (OID), or — when the login may not read the system identifier — the same
+// database name at the same server address and port. It runs on every new
+// connection: a host name can resolve elsewhere later.
+func checkNotForbidden(ctx context.Context, conn *pgx.Conn, forbidden []dbguard.Database) error {
+	if len(forbidden) == 0 {
+		return nil
+	}
+	var id dbguard.Identity
+	var oid int64
+	var addr pgtype.Text
+	var port pgtype.Int4
+	if err := conn.QueryRow(ctx, `SELECT current_database(), d.oid::int8, host(inet_server_addr()), inet_server_port()
+		FROM pg_database d WHERE d.datname = current_database()`).Scan(&id.Database, &oid, &addr, &port); err != nil {
+		return err
+	}
+	id.DatabaseOID, id.ServerAddr, id.ServerPort = uint32(oid), addr.String, int(port.Int32)
+	// pg_control_system() may have been revoked from the login: the
+	// failed statement is inside no transaction, so the session goes on.
+	var sysid pgtype.Text
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err == nil {
+		id.SystemIdentifier = sysid.String
+	} else if ctx.Err() != nil {
+		return err
+	}
+	if dbguard.Reached(forbidden, id) {
+		return sdk.WithCode(sdk.CodePermissionDenied, dbguard.ErrForbidden)
+	}
+	return nil
+}
+
+// checkRole refuses a role that could escape a read-only transaction, or
+// that holds write privileges on the database.
+func checkRole(ctx context.Context, conn *pgx.Conn, allowWriters bool) error {
 	var super, program, write, read bool
 	err := conn.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolsuper AND pg_has_role(current_user, r.oid, 'MEMBER')),
@@ -249,6 +321,56 @@ func checkRole(ctx context.Context, conn *pgx.Conn) error {
 			"the role %q %s: a read-only transaction does not stop that; connect as a role without these privileges",
 			conn.Config().User, strings.Join(what, " and "))
 	}
+	if allowWriters {
+		return nil
+	}
+	// A role that may write a table may also LOCK it in ACCESS EXCLUSIVE
+	// mode, which PostgreSQL allows in a read-only transaction (also inside
+	// a DO block): one query would block every reader of the table for as
+	// long as it runs. A role with SELECT alone can take only ACCESS SHARE
+	// locks. Write privileges count however they are held: granted on the
+	// table or some of its columns, as its owner, through a role or
+	// pg_write_all_data (has_*_privilege follows all of them); MAINTAIN
+	// (PostgreSQL 17) also allows LOCK TABLE. CREATE on the database or on a
+	// schema (beyond what every role has) is refused as well: it is not
+	// needed to read.
+	var server int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&server); err != nil {
+		return err
+	}
+	privs := "INSERT, UPDATE, DELETE, TRUNCATE"
+	if server >= 170000 {
+		privs += ", MAINTAIN"
+	}
+	var table, schema string
+	var db bool
+	err = conn.QueryRow(ctx, `SELECT
+		coalesce((SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+			AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+			AND (has_table_privilege(c.oid, $1) OR has_any_column_privilege(c.oid, 'INSERT, UPDATE'))
+			LIMIT 1), ''),
+		coalesce((SELECT format('%I', n.nspname) FROM pg_namespace n
+			WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+			AND has_schema_privilege(n.oid, 'CREATE') AND NOT has_schema_privilege('public', n.oid, 'CREATE')
+			LIMIT 1), ''),
+		has_database_privilege(current_database(), 'CREATE')`, privs).Scan(&table, &schema, &db)
+	if err != nil {
+		return err
+	}
+	switch {
+	case table != "":
+		what = append(what, "may write the table "+table)
+	case schema != "":
+		what = append(what, "may create objects in the schema "+schema)
+	case db:
+		what = append(what, "may create schemas in the database")
+	}
+	if len(what) > 0 {
+		return sdk.Errorf(sdk.CodePermissionDenied,
+			"the role %q %s: a role with write privileges can lock tables through a read-only query and block other sessions; connect as a role with SELECT privileges only",
+			conn.Config().User, what[0])
+	}
 	return nil
 }
 
@@ -256,6 +378,26 @@ func (c *Connector) open(ctx context.Context, cfg sdk.Config) (*pgxpool.Pool, er
 	conf, err := parseConfig(cfg)
 	if err != nil {
 		return nil, sdk.WithCode(sdk.CodeInvalidArgument, err)
+	}
+	if c.forbiddenErr != nil {
+		return nil, sdk.Errorf(sdk.CodeInternal, "the connector's list of forbidden databases is invalid: %v", c.forbiddenErr)
+	}
+	if len(c.forbidden) > 0 {
+		// Before connecting: the address names DataPulse's own database.
+		port := 5432
+		if conf.Port != nil {
+			port = *conf.Port
+		}
+		host := strings.Trim(conf.Host, "[]")
+		var addrs []string
+		if net.ParseIP(host) == nil {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			addrs, _ = net.DefaultResolver.LookupHost(rctx, host)
+			cancel()
+		}
+		if dbguard.Named(c.forbidden, host, addrs, port, conf.Database) {
+			return nil, sdk.WithCode(sdk.CodePermissionDenied, dbguard.ErrForbidden)
+		}
 	}
 	pc, err := c.poolConfig(conf)
 	if err != nil {
@@ -292,6 +434,9 @@ func mapErr(ctx context.Context, err error) error {
 		switch {
 		case pe.Code == "25006" || pe.Code == "42501" || strings.HasPrefix(pe.Code, "28"):
 			return sdk.WithCode(sdk.CodePermissionDenied, err)
+		case pe.Code == "55P03":
+			// lock_timeout: another session holds a lock on the table.
+			return sdk.WithCode(sdk.CodeUnavailable, err)
 		case pe.Code == "57014":
 			return fmt.Errorf("the statement timed out: %w", context.DeadlineExceeded)
 		case pe.Code == "3D000":
@@ -342,8 +487,9 @@ type querier interface {
 
 // readTx runs fn on a pooled connection inside a read-only transaction that
 // is always rolled back. The statement timeout follows the context's
-// deadline. The rollback also releases session-level advisory locks, so a
-// query cannot leave the pooled session holding one.
+// deadline. The rollback also releases session-level advisory locks and
+// deallocates prepared statements, so a query cannot leave the pooled
+// session holding one.
 func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(querier) error) error {
 	pool, err := c.pool(ctx, cfg)
 	if err != nil {
@@ -370,7 +516,9 @@ func (c *Connector) readTx(ctx context.Context, cfg sdk.Config, fn func(querier)
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Conn().PgConn().Exec(rctx, "ROLLBACK; SELECT pg_advisory_unlock_all()").ReadAll(); err != nil {
+		// Prepared statements outlive ROLLBACK; the connector prepares none
+		// of its own (descriptions are cached, not statements).
+		if _, err := conn.Conn().PgConn().Exec(rctx, "ROLLBACK; SELECT pg_advisory_unlock_all(); DEALLOCATE ALL").ReadAll(); err != nil {
 			// A session in an unknown state is not reused.
 			conn.Conn().Close(rctx) //nolint:errcheck // discarded
 		}
