@@ -2,6 +2,8 @@ package identity_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -99,6 +101,41 @@ func TestChangePasswordRules(t *testing.T) {
 		// The right current password still works from elsewhere.
 		if err := s.ChangePassword(b, identity.ChangePasswordInput{Current: pw, New: "brand new password", ClientIP: "home"}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestRefreshTokensIssuedBeforeMACs: sessions opened before refresh secrets
+// carried a MAC keep working after an upgrade; their next secret has one.
+func TestRefreshTokensIssuedBeforeMACs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
+		st := storetest.Migrated(t, tg)
+		s, err := identity.New(st.Client, identity.Options{SigningKey: []byte("0123456789abcdef0123456789abcdef"), Argon2: fast})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		u, err := s.CreateUser(identity.SystemContext(ctx), identity.CreateUserInput{Email: "old@example.com", Password: "long enough pw 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const legacy = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" // 32 bytes, base64url, as secrets were made
+		sum := sha256.Sum256([]byte(legacy))
+		sess, err := st.Client.Session.Create().SetUserID(u.ID).SetRefreshHash(hex.EncodeToString(sum[:])).
+			SetExpiresAt(time.Now().Add(time.Hour)).Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := identity.RefreshTokenPrefix + sess.ID.String() + "."
+		if _, err := s.Refresh(ctx, prefix+"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", ""); !errors.Is(err, errs.ErrUnauthenticated) {
+			t.Fatalf("wrong secret: %v", err)
+		}
+		tok, err := s.Refresh(ctx, prefix+legacy, "")
+		if err != nil {
+			t.Fatalf("legacy secret after a wrong guess: %v", err)
+		}
+		if _, err := s.Refresh(ctx, tok.RefreshToken, ""); err != nil {
+			t.Fatalf("the new secret: %v", err)
 		}
 	})
 }
