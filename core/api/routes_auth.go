@@ -48,9 +48,10 @@ type logoutInput struct {
 func (s *Server) authRoutes() {
 	register(s, Public, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/api/v1/auth/login", Tags: []string{"auth"},
-		Summary:     "Log in with email and password",
-		Description: "Returns a short-lived access token and a refresh token. Rate-limited per account and per client address.",
-		Errors:      []int{http.StatusTooManyRequests},
+		Summary: "Log in with email and password",
+		Description: "Returns a short-lived access token and a refresh token. Rate-limited per account and per client address; " +
+			"when the server is busy checking passwords, 429 with Retry-After.",
+		Errors: []int{http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *loginInput) (*tokensOutput, error) {
 		t, err := s.deps.Identity.Login(ctx, identity.LoginInput{
 			Email: in.Body.Email, Password: in.Body.Password,
@@ -63,8 +64,9 @@ func (s *Server) authRoutes() {
 	})
 	register(s, Public, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/v1/auth/refresh", Tags: []string{"auth"},
-		Summary:     "Exchange a refresh token for a new token pair",
-		Description: "The refresh token rotates: the one sent stops working. Sending a used one revokes the session.",
+		Summary: "Exchange a refresh token for a new token pair",
+		Description: "The refresh token rotates: the one sent stops working, and of concurrent refreshes of one token only one succeeds. " +
+			"Sending an already used one revokes the session; a refresh token that was never valid changes nothing.",
 	}, func(ctx context.Context, in *refreshInput) (*tokensOutput, error) {
 		t, err := s.deps.Identity.Refresh(ctx, in.Body.RefreshToken, in.UserAgent)
 		if err != nil {

@@ -61,10 +61,14 @@ func (s *Server) meRoutes() {
 	})
 	register(s, Authenticated, huma.Operation{
 		OperationID: "changeMyPassword", Method: http.MethodPost, Path: "/api/v1/me/password", Tags: tags,
-		Summary: "Change the caller's password", Description: "Ends every other session of the caller.",
-		DefaultStatus: http.StatusNoContent,
+		Summary: "Change the caller's password",
+		Description: "Needs an access token from a password login (a personal API token gets 403) and the current password. " +
+			"Rate-limited like logins, per account and per client address. Ends every other session of the caller.",
+		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusForbidden, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *changePasswordInput) (*struct{}, error) {
-		return nil, s.deps.Identity.ChangePassword(ctx, in.Body.CurrentPassword, in.Body.NewPassword)
+		return nil, s.deps.Identity.ChangePassword(ctx, identity.ChangePasswordInput{
+			Current: in.Body.CurrentPassword, New: in.Body.NewPassword, ClientIP: clientIP(ctx),
+		})
 	})
 	register(s, Authenticated, huma.Operation{
 		OperationID: "getMyProfile", Method: http.MethodGet, Path: "/api/v1/me/profile", Tags: tags, Summary: "The caller's profile",

@@ -48,7 +48,7 @@ type updateUserInput struct {
 	ID   string `path:"id" maxLength:"64"`
 	Body struct {
 		Email        *string `json:"email,omitempty" maxLength:"255"`
-		Password     *string `json:"password,omitempty" maxLength:"1024" doc:"sets a new password and ends the user's sessions"`
+		Password     *string `json:"password,omitempty" maxLength:"1024" doc:"sets a new password and ends the user's sessions and API tokens"`
 		Name         *string `json:"name,omitempty" maxLength:"100" doc:"empty string clears it"`
 		Role         *string `json:"role,omitempty" enum:"user,admin"`
 		DepartmentID *string `json:"department_id,omitempty" doc:"a department id, or empty string to remove the department"`

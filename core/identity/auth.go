@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -65,7 +66,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if u != nil {
 		hash = u.Password
 	}
-	match, verr := VerifyPassword(in.Password, hash)
+	match, verr, err := s.verifyPassword(ctx, in.Password, hash)
+	if err != nil {
+		return nil, err // the server is busy hashing: 429, not a wrong password
+	}
 	if u == nil || verr != nil || !match {
 		if verr != nil && u != nil {
 			s.log.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID)
@@ -73,7 +77,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 		return nil, errBadCredentials
 	}
 	if NeedsRehash(u.Password, s.opt.Argon2) {
-		if h, err := HashPassword(in.Password, s.opt.Argon2); err == nil {
+		// Best effort: when the gate is busy, the next login rehashes.
+		if h, err := s.hashPassword(ctx, in.Password); err == nil {
 			if err := s.db.User.UpdateOne(u).SetPassword(h).Exec(ctx); err != nil {
 				s.log.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "error", err)
 			}
@@ -83,8 +88,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 }
 
 func (s *Service) openSession(ctx context.Context, u *ent.User, userAgent string) (*Tokens, error) {
-	secret, hash := newSecret()
-	sess, err := s.db.Session.Create().
+	sid := uuid.Must(uuid.NewV7())
+	secret, hash := s.newRefreshSecret(sid)
+	_, err := s.db.Session.Create().
+		SetID(sid).
 		SetUserID(u.ID).
 		SetRefreshHash(hash).
 		SetExpiresAt(s.now().Add(s.opt.RefreshTokenTTL)).
@@ -93,7 +100,46 @@ func (s *Service) openSession(ctx context.Context, u *ent.User, userAgent string
 	if err != nil {
 		return nil, err
 	}
-	return s.tokensFor(u.ID, sess.ID, secret)
+	return s.tokensFor(u.ID, sid, secret)
+}
+
+// Refresh secrets are base64url(nonce ‖ mac): 32 random bytes and the first
+// 16 bytes of HMAC-SHA256(refreshMACKey, session id ‖ nonce). A session
+// stores only the hash of its current secret; the MAC tells a secret this
+// server issued for the session (an earlier one presented again after
+// rotation: the token was copied) from a guess at a public session id, which
+// must not touch the session.
+const (
+	refreshNonceLen = 32
+	refreshMACLen   = 16
+)
+
+func (s *Service) refreshMAC(sid uuid.UUID, nonce []byte) []byte {
+	m := hmac.New(sha256.New, s.refreshKey)
+	m.Write(sid[:])
+	m.Write(nonce)
+	return m.Sum(nil)[:refreshMACLen]
+}
+
+// newRefreshSecret returns a refresh secret for session sid and its stored hash.
+func (s *Service) newRefreshSecret(sid uuid.UUID) (secret, hash string) {
+	b := make([]byte, refreshNonceLen, refreshNonceLen+refreshMACLen)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b = append(b, s.refreshMAC(sid, b)...)
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, hashSecret(secret)
+}
+
+// issuedFor reports whether this server made secret for session sid.
+// Secrets made before secrets carried a MAC report false.
+func (s *Service) issuedFor(sid uuid.UUID, secret string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(b) != refreshNonceLen+refreshMACLen {
+		return false
+	}
+	return hmac.Equal(b[refreshNonceLen:], s.refreshMAC(sid, b[:refreshNonceLen]))
 }
 
 func (s *Service) tokensFor(userID, sessionID uuid.UUID, secret string) (*Tokens, error) {
@@ -118,49 +164,51 @@ func (s *Service) tokensFor(userID, sessionID uuid.UUID, secret string) (*Tokens
 }
 
 // Refresh rotates a refresh token: the presented one stops working and a new
-// pair is returned. Presenting an already rotated token means it was copied:
-// the whole session is revoked.
+// pair is returned. Exactly one of several concurrent refreshes of one token
+// wins: the rotation is a conditional update of the stored hash. Presenting a
+// secret this session had before (an already rotated one, or one that lost
+// such a race) means it was copied: the whole session is revoked. A secret
+// the session never had (a guess) is refused and changes nothing.
 func (s *Service) Refresh(ctx context.Context, refreshToken, userAgent string) (*Tokens, error) {
 	sid, secret, ok := parseRefresh(refreshToken)
 	if !ok {
 		return nil, errs.Unauthenticated("invalid refresh token")
 	}
-	var out *Tokens
-	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		sess, err := tx.Session.Query().Where(session.ID(sid)).WithUser().Only(ctx)
-		if err != nil {
-			if ent.IsNotFound(err) {
-				return errs.Unauthenticated("invalid refresh token")
-			}
-			return err
-		}
-		now := s.now()
-		if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return errs.Unauthenticated("session expired or revoked; log in again")
-		}
-		if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(sess.RefreshHash)) != 1 {
-			// Reuse of a rotated token: revoke, and commit the revocation.
-			if err := tx.Session.UpdateOne(sess).SetRevokedAt(now).Exec(ctx); err != nil {
-				return err
-			}
-			s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session_id", sess.ID, "user_id", sess.UserID)
-			out = nil
-			return nil
-		}
-		newSecret, newHash := newSecret()
-		if err := tx.Session.UpdateOne(sess).SetRefreshHash(newHash).SetUserAgent(truncate(userAgent, 255)).Exec(ctx); err != nil {
-			return err
-		}
-		out, err = s.tokensFor(sess.UserID, sess.ID, newSecret)
-		return err
-	})
+	sess, err := s.db.Session.Get(ctx, sid)
 	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, errs.Unauthenticated("invalid refresh token")
+		}
 		return nil, err
 	}
-	if out == nil {
-		return nil, errs.Unauthenticated("refresh token was already used; the session has been revoked")
+	now := s.now()
+	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
+		return nil, errs.Unauthenticated("session expired or revoked; log in again")
 	}
-	return out, nil
+	presented := hashSecret(secret)
+	switch {
+	case subtle.ConstantTimeCompare([]byte(presented), []byte(sess.RefreshHash)) == 1:
+		next, nextHash := s.newRefreshSecret(sid)
+		n, err := s.db.Session.Update().
+			Where(session.ID(sid), session.RefreshHash(presented), session.RevokedAtIsNil(), session.ExpiresAtGT(now)).
+			SetRefreshHash(nextHash).SetUserAgent(truncate(userAgent, 255)).
+			Save(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 1 {
+			return s.tokensFor(sess.UserID, sid, next)
+		}
+		// Rotated (or revoked) by another request since it was read: this
+		// secret is being used twice.
+	case !s.issuedFor(sid, secret):
+		return nil, errs.Unauthenticated("invalid refresh token")
+	}
+	if err := s.db.Session.Update().Where(session.ID(sid), session.RevokedAtIsNil()).SetRevokedAt(now).Exec(ctx); err != nil {
+		return nil, err
+	}
+	s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session_id", sid, "user_id", sess.UserID)
+	return nil, errs.Unauthenticated("refresh token was already used; the session has been revoked")
 }
 
 // Logout revokes the caller's session (access token) or the session of the

@@ -1,10 +1,16 @@
 package identity_test
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	_ "embed"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/identity/commonpw"
 )
 
 func TestCheckPassword(t *testing.T) {
@@ -22,6 +28,22 @@ func TestCheckPassword(t *testing.T) {
 		{"ada is a fine name!!", "ada@example.com", true}, // local parts under 4 characters are not checked
 		{"\xff\xfe invalid utf8 !!", "", false},
 		{"пароль пароль пароль", "", true},
+		// Characters, not bytes (A10).
+		{strings.Repeat("é", 12), "", false},                     // one repeated character of two bytes
+		{strings.Repeat("e\u0301", 12), "", false},               // the same, decomposed
+		{strings.Repeat("e\u0301", 6) + "abc", "", false},        // 9 characters after NFC, 15 code points
+		{"ab" + strings.Repeat("é", 10), "", true},               // 12 characters, 22 bytes
+		{strings.Repeat("漢字", 6), "", true},                      // 12 characters, 36 bytes
+		{strings.Repeat("🙂", 129), "", false},                    // 129 characters
+		{"long enough but \uFFFD inside", "", false},             // what JSON makes of a lone surrogate
+		{"my name is émile!!!", "\u00c9mile@example.com", false}, // email name compared case- and NFC-insensitively
+		{"my name is e\u0301mile!!!", "émile@example.com", false},
+		{"ab\u00e9 is a fine name!!", "abé@example.com", true}, // 3 characters, 4 bytes: not checked
+		// The breached-password list (A10), any case.
+		{"1qaz2wsx3edc", "", false},
+		{"QWERTY123456", "", false},
+		{"unbelievable", "", false},
+		{"datapulse1234", "", false},
 	}
 	for _, c := range cases {
 		err := identity.CheckPassword(c.pw, c.email)
@@ -30,6 +52,39 @@ func TestCheckPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestCommonPasswordList: the embedded list is of meaningful size and every
+// entry on it is refused.
+func TestCommonPasswordList(t *testing.T) {
+	if n := commonpw.Len(); n < 10_000 {
+		t.Fatalf("common password list has %d entries", n)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(commonPasswordsGz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	n := 0
+	for sc.Scan() {
+		n++
+		pw := sc.Text()
+		if utf8.RuneCountInString(pw) < identity.MinPasswordLen {
+			t.Errorf("entry %q is shorter than the minimum: the list keeps only entries the length rule lets through", pw)
+		}
+		if err := identity.CheckPassword(pw, ""); err == nil {
+			t.Errorf("listed password %q accepted", pw)
+		}
+		if err := identity.CheckPassword(strings.ToUpper(pw), ""); err == nil && strings.ToLower(strings.ToUpper(pw)) == pw {
+			t.Errorf("listed password %q accepted in upper case", pw)
+		}
+	}
+	if n != commonpw.Len() {
+		t.Errorf("file has %d lines, set %d entries", n, commonpw.Len())
+	}
+}
+
+//go:embed commonpw/common-passwords.txt.gz
+var commonPasswordsGz []byte
 
 func TestHashAndVerify(t *testing.T) {
 	h, err := identity.HashPassword("correct horse battery", identity.DefaultArgon2)

@@ -2,8 +2,11 @@ package identity
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -26,6 +29,12 @@ type Options struct {
 	// client address may make at once before being slowed to one every 30 s
 	// and one every 2 s (defaults 10 and 30).
 	LoginBurst, ClientBurst int
+	// MaxConcurrentHashes bounds argon2id computations running at once
+	// (logins, password changes, user creation, resets); default GOMAXPROCS.
+	// HashQueueWait is how long a request waits for one before a 429 with
+	// Retry-After (default 3 s).
+	MaxConcurrentHashes int
+	HashQueueWait       time.Duration
 	// Facts, when set, is kept current with every change to users, roles and
 	// role assignments, so authorization sees it on the next request.
 	Facts *policy.Facts
@@ -40,6 +49,9 @@ type Service struct {
 	now     func() time.Time
 	account *keyedLimiter // login attempts per account
 	client  *keyedLimiter // login attempts per client address
+	hashes  *hashGate     // bounds concurrent argon2id work (memory)
+	// refreshKey authenticates refresh secrets (see newRefreshSecret).
+	refreshKey []byte
 	// dummyHash makes a login for an unknown email cost the same as one for
 	// a known email, so timing does not reveal which accounts exist. Made on
 	// first use: hashing at start would be most of the start-up time.
@@ -73,6 +85,12 @@ func New(db *ent.Client, o Options) (*Service, error) {
 	if o.ClientBurst <= 0 {
 		o.ClientBurst = 30
 	}
+	if o.MaxConcurrentHashes <= 0 {
+		o.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	if o.HashQueueWait <= 0 {
+		o.HashQueueWait = 3 * time.Second
+	}
 	if o.Facts == nil {
 		o.Facts = policy.NewFacts(policy.RoleEditor)
 	}
@@ -80,13 +98,19 @@ func New(db *ent.Client, o Options) (*Service, error) {
 		db: db, opt: o, log: o.Logger, now: o.Now, facts: o.Facts,
 		account: newKeyedLimiter(30*time.Second, o.LoginBurst),
 		client:  newKeyedLimiter(2*time.Second, o.ClientBurst),
+		hashes:  newHashGate(o.MaxConcurrentHashes, o.HashQueueWait),
 	}
+	mac := hmac.New(sha256.New, o.SigningKey)
+	mac.Write([]byte("datapulse refresh-token secret MAC v1"))
+	svc.refreshKey = mac.Sum(nil)
 	go svc.dummy() // ready before the first unknown-email login, off the start-up path
 	return svc, nil
 }
 
 func (s *Service) dummy() string {
 	s.dummyOnce.Do(func() {
+		s.hashes.slots <- struct{}{} // wait as long as it takes: needed once
+		defer s.hashes.release()
 		h, err := HashPassword("dummy password for timing equalisation", s.opt.Argon2)
 		if err != nil {
 			panic(err) // crypto/rand failed

@@ -12,6 +12,7 @@ import (
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/department"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/session"
@@ -126,7 +127,7 @@ func (s *Service) createUser(ctx context.Context, db *ent.Client, in CreateUserI
 			return nil, err
 		}
 	}
-	hash, err := HashPassword(in.Password, s.opt.Argon2)
+	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +252,29 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, in UpdateUserInp
 	if _, err := requireAdmin(ctx); err != nil {
 		return User{}, err
 	}
+	// A new password is checked and hashed before the transaction: hashing
+	// waits for the hash gate and takes tens of milliseconds, which must not
+	// be spent holding SQLite's single write lock.
+	var newHash string
+	if in.Password != nil {
+		var email string
+		if in.Email != nil {
+			email = normalizeEmail(*in.Email)
+		} else {
+			u, err := s.db.User.Get(ctx, id)
+			if err != nil {
+				return User{}, notFound(err, "user")
+			}
+			email = u.Email
+		}
+		if err := CheckPassword(*in.Password, email); err != nil {
+			return User{}, err
+		}
+		var err error
+		if newHash, err = s.hashPassword(ctx, *in.Password); err != nil {
+			return User{}, err
+		}
+	}
 	var out *ent.User
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
 		u, err := tx.User.Get(ctx, id)
@@ -300,16 +324,13 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, in UpdateUserInp
 			up.SetDepartmentID(*in.DepartmentID)
 		}
 		if in.Password != nil {
-			if err := CheckPassword(*in.Password, email); err != nil {
+			if err := CheckPassword(*in.Password, email); err != nil { // the final email
 				return err
 			}
-			h, err := HashPassword(*in.Password, s.opt.Argon2)
-			if err != nil {
-				return err
-			}
-			up.SetPassword(h)
-			// A reset password ends every session of that user.
-			if _, err := tx.Session.Update().Where(session.UserID(u.ID), session.RevokedAtIsNil()).SetRevokedAt(s.now()).Save(ctx); err != nil {
+			up.SetPassword(newHash)
+			// A reset means the old credentials may be in the wrong hands: it
+			// ends every session and every API token of that user.
+			if err := s.revokeCredentials(ctx, tx, u.ID); err != nil {
 				return err
 			}
 		}
@@ -324,6 +345,22 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, in UpdateUserInp
 	}
 	s.facts.SetAdmin(out.ID, out.Role == user.RoleAdmin)
 	return toUser(out), nil
+}
+
+// revokeCredentials ends every session of a user and deletes their API
+// tokens (a token is revoked by deleting it, as RevokeAPIToken does).
+func (s *Service) revokeCredentials(ctx context.Context, tx *ent.Tx, userID uuid.UUID) error {
+	if _, err := tx.Session.Update().Where(session.UserID(userID), session.RevokedAtIsNil()).SetRevokedAt(s.now()).Save(ctx); err != nil {
+		return err
+	}
+	n, err := tx.APIToken.Delete().Where(apitoken.UserID(userID)).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "API tokens revoked by password reset", "user_id", userID, "tokens", n)
+	}
+	return nil
 }
 
 func lastAdminGuard(ctx context.Context, tx *ent.Tx, except uuid.UUID) error {
@@ -404,24 +441,53 @@ func (s *Service) UpdateMe(ctx context.Context, name *string) (User, error) {
 	return toUser(u), nil
 }
 
+// ChangePasswordInput is a password change by the account's owner.
+type ChangePasswordInput struct {
+	Current, New string
+	// ClientIP keys the per-address rate limit, shared with logins.
+	ClientIP string
+}
+
+var errChangeNeedsSession = errs.Forbidden("changing the password needs a session from a password login, not an API token: log in and use that access token")
+
 // ChangePassword changes the caller's password after checking the current
-// one, and ends every other session.
-func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
+// one, and ends every other session. It needs a session (an access token
+// from a login): a personal API token must not be a way to take over the
+// account. Attempts count against the login rate limits of the account and
+// of the client address, so the current password cannot be guessed here
+// faster than at the login.
+func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) error {
 	p, err := requireUser(ctx)
 	if err != nil {
 		return err
+	}
+	if p.TokenID != uuid.Nil || p.SessionID == uuid.Nil {
+		return errChangeNeedsSession
 	}
 	u, err := s.db.User.Get(ctx, p.UserID)
 	if err != nil {
 		return notFound(err, "user")
 	}
-	if ok, err := VerifyPassword(current, u.Password); err != nil || !ok {
-		return errs.Invalid("current_password", "current password is wrong")
-	}
-	if err := CheckPassword(next, u.Email); err != nil {
+	// The new password's policy needs no secret: checked first, it does not
+	// spend the caller's attempts.
+	if err := CheckPassword(in.New, u.Email); err != nil {
 		return err
 	}
-	h, err := HashPassword(next, s.opt.Argon2)
+	now := s.now()
+	if ok, wait := s.client.allow(in.ClientIP, now); !ok {
+		return errs.RateLimited("too many password attempts from this address; try again later", wait)
+	}
+	if ok, wait := s.account.allow(u.Email, now); !ok {
+		return errs.RateLimited("too many password attempts for this account; try again later", wait)
+	}
+	ok, malformed, err := s.verifyPassword(ctx, in.Current, u.Password)
+	if err != nil {
+		return err
+	}
+	if malformed != nil || !ok {
+		return errs.Invalid("current_password", "current password is wrong")
+	}
+	h, err := s.hashPassword(ctx, in.New)
 	if err != nil {
 		return err
 	}
