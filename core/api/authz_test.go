@@ -113,7 +113,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			d := c.Dashboard.Create().SetOwnerID(owner).SetName(fmt.Sprintf("D%d", seq)).SaveX(ctx)
 			w := c.Widget.Create().SetDashboardID(d.ID).SetType("text").SetConfig(map[string]any{"content": "x"}).
 				SetPosition(types.Position{X: 0, Y: 0, W: 4, H: 2}).SaveX(ctx)
-			e.facts.SetOwner(d.ID, owner)
+			e.facts.SetOwner(policy.KindDashboard, d.ID, owner)
 			share := func(u uuid.UUID, level string) {
 				c.DashboardShare.Create().SetDashboardID(d.ID).SetUserID(u).SetPermissionLevel(dashboardshare.PermissionLevel(level)).ExecX(ctx)
 				e.facts.SetShare(d.ID, u, policy.ParseLevel(level))
@@ -138,6 +138,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			src := c.DataSource.Create().SetName(fmt.Sprintf("Source %d", seq)).SetType("none").SaveX(ctx)
 			q := c.SavedQuery.Create().SetUserID(owner).SetName(fmt.Sprintf("Q%d", seq)).SetSQL("SELECT 1").SetDataSourceID(src.ID).SaveX(ctx)
 			m := c.DataModel.Create().SetUserID(owner).SetName(fmt.Sprintf("M%d", seq)).SetConfig(matrixModelConfig(src.ID)).SaveX(ctx)
+			e.facts.SetOwner(policy.KindQuery, q.ID, owner)
+			e.facts.SetOwner(policy.KindModel, m.ID, owner)
 			login, err := e.id.Login(ctx, identity.LoginInput{Email: email, Password: subjectPassword, ClientIP: "fixture"})
 			if err != nil {
 				t.Fatal(err)
