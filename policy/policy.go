@@ -54,10 +54,10 @@ type kindRule struct {
 
 // kindRules of the kinds that differ from the default: a kind not listed
 // here is read by its owner and admins only (read action "<kind>:read", which
-// no role grants) and called by its kind name.
+// no role grants) and called by its kind name. Data sources have no owners:
+// services decide them on the collection.
 var kindRules = map[string]kindRule{
 	KindDashboard:  {noun: "dashboard", read: DashboardsRead},
-	// Data sources have no owners: they are decided on the collection.
 	KindDataSource: {noun: "data source", read: DataSourcesUse},
 	KindQuery:      {noun: "query", read: QueriesRead},
 	KindModel:      {noun: "data model", read: ModelsUse, roleWide: true},

@@ -12,8 +12,8 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/pgnotify"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/policy"
 )
