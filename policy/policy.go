@@ -171,6 +171,9 @@ func NewEnforcer(facts *Facts) (*Enforcer, error) {
 func (e *Enforcer) Facts() *Facts { return e.facts }
 
 // Can reports whether sub may do act on obj. Errors (a broken model) deny.
+// Services authorize their caller with Require, which also says why not;
+// Can is for questions about another subject (a dashboard owner vouching for
+// a widget's source) and for the scopes of SQL-filtered lists.
 func (e *Enforcer) Can(_ context.Context, sub Subject, obj Object, act Action) bool {
 	ok, err := e.e.Enforce(&sub, &obj, string(act))
 	return err == nil && ok
