@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/store/storetest"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // errorOf is a refusal as a client sees it, without its request id.
@@ -86,5 +89,33 @@ func TestAuthzWidgetSources(t *testing.T) {
 		}
 		// The admin owner, who may read every query, still binds it.
 		e.want(e.do("POST", widgets, e.admin, bind(private)), 201, "admin binds any query")
+
+		// Models are read by role (queries:run or models:manage): a caller
+		// whose role reads none cannot bind one, and a real model answers
+		// as a made-up id does; an editor binds it.
+		ctx := identity.SystemContext(context.Background())
+		c := e.store.Client
+		src := c.DataSource.Create().SetName("A6 source").SetType("none").SaveX(ctx)
+		admin := uuid.MustParse(e.want(e.do("GET", "/api/v1/me", e.admin, nil), 200, "me").str("id"))
+		model := c.DataModel.Create().SetUserID(admin).SetName("A6 model").SetConfig(matrixModelConfig(src.ID)).SaveX(ctx)
+		e.facts.SetOwner(policy.KindModel, model.ID, admin)
+		role := e.want(e.do("POST", "/api/v1/roles", e.admin, map[string]any{"name": "a6-designer",
+			"permissions": []string{"dashboards:read", "dashboards:edit"}}), 201, "designer role").str("id")
+		designerID, designer := e.createUser("a6-designer@example.com", "user")
+		e.want(e.do("POST", "/api/v1/users/"+designerID+"/roles", e.admin, map[string]any{"role_id": role}), 201, "designer's role")
+		e.want(e.do("PUT", "/api/v1/dashboards/"+board+"/shares/"+designerID, e.admin, map[string]any{"permission_level": "edit"}), 200, "designer's edit share")
+		bindModel := func(m string) map[string]any {
+			return map[string]any{"type": "table", "position": pos, "config": map[string]any{"model_id": m,
+				"model_query": map[string]any{"measures": []string{"orders"}, "dimensions": []string{"region"}}}}
+		}
+		foreign = e.do("POST", widgets, designer, bindModel(model.ID.String()))
+		unknown = e.do("POST", widgets, designer, bindModel(fake))
+		if foreign.status != 400 || unknown.status != 400 {
+			t.Fatalf("designer binds a model: %d %s; an unknown id: %d %s; want 400 for both", foreign.status, foreign.raw, unknown.status, unknown.raw)
+		}
+		if a, b := errorOf(t, foreign), errorOf(t, unknown); a != b {
+			t.Errorf("a model the caller may not read and an unknown id answer differently:\n  %s\n  %s", a, b)
+		}
+		e.want(e.do("POST", widgets, editor, bindModel(model.ID.String())), 201, "the editor binds the model")
 	})
 }
