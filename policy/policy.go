@@ -144,25 +144,24 @@ func NewEnforcer(facts *Facts) (*Enforcer, error) {
 		s, ok := sub(args[0])
 		return ok && roleAllows(facts, s.UserID, act(args[1])), nil
 	})
-	ce.AddFunction("roleWide", func(args ...any) (any, error) {
-		o, ok1 := obj(args[0])
-		if !ok1 || o.ID == uuid.Nil {
-			return false, nil
-		}
-		r := ruleOf(o.Kind)
-		return r.roleWide && r.read == act(args[1]) && facts.Exists(o.Kind, o.ID), nil
-	})
 	ce.AddFunction("isCollection", func(args ...any) (any, error) {
 		o, ok := obj(args[0])
 		return ok && o.ID == uuid.Nil, nil
 	})
-	ce.AddFunction("shareAllows", func(args ...any) (any, error) {
+	// objectAllows: what the role allows reaches this one object, through a
+	// share (dashboards) or because the kind is role-wide for act (models).
+	ce.AddFunction("objectAllows", func(args ...any) (any, error) {
 		s, ok1 := sub(args[0])
 		o, ok2 := obj(args[1])
 		if !ok1 || !ok2 || o.ID == uuid.Nil {
 			return false, nil
 		}
-		return shareAllows(facts.ShareLevel(o.Kind, o.ID, s.UserID), act(args[2])), nil
+		a := act(args[2])
+		if o.Kind == KindDashboard {
+			return shareAllows(facts.ShareLevel(o.Kind, o.ID, s.UserID), a), nil
+		}
+		r := ruleOf(o.Kind)
+		return r.roleWide && r.read == a && facts.Exists(o.Kind, o.ID), nil
 	})
 	return &Enforcer{e: ce, facts: facts}, nil
 }
