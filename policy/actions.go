@@ -27,6 +27,31 @@ const (
 	UsersManage       Action = "users:manage"
 )
 
+// Actions no role grants: they are asked about one object, and only its
+// owner (or an admin) is allowed them. They are not in Actions, so the roles
+// API refuses them.
+const (
+	QueriesRead   Action = "queries:read"
+	QueriesEdit   Action = "queries:edit"
+	QueriesDelete Action = "queries:delete"
+)
+
+// Actions granted by holding any one of several role actions (see anyOf).
+// Their names do not end in ":read", so a read-only token is refused them,
+// as it is refused the actions that grant them.
+const (
+	// ModelsUse reads and queries data models: queries:run or models:manage.
+	ModelsUse Action = "models:use"
+	// DataSourcesUse reads data sources: queries:run or datasources:manage.
+	DataSourcesUse Action = "datasources:use"
+)
+
+// anyOf lists the role actions that grant each composite action.
+var anyOf = map[Action][]Action{
+	ModelsUse:      {QueriesRun, ModelsManage},
+	DataSourcesUse: {QueriesRun, DatasourcesManage},
+}
+
 // Actions lists every action, sorted.
 var Actions = func() []Action {
 	a := []Action{DashboardsCreate, DashboardsRead, DashboardsEdit, DashboardsDelete, DashboardsShare,

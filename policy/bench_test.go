@@ -81,7 +81,7 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	for i := range w.dash {
 		w.dash[i] = newID()
 		owner[i] = w.users[r.IntN(benchUsers)]
-		f.SetOwner(w.dash[i], owner[i])
+		f.SetOwner(policy.KindDashboard, w.dash[i], owner[i])
 	}
 	type pair struct{ d, u int }
 	shared := make(map[pair]bool, benchShares)

@@ -18,7 +18,8 @@ type Facts struct {
 	users       map[uuid.UUID]bool         // every known user
 	userRoles   map[uuid.UUID][]string     // explicit user_roles, by role name
 	roles       map[string]map[Action]bool // role name → granted actions
-	owners      map[uuid.UUID]uuid.UUID    // dashboard → owner
+	owners      map[objKey]uuid.UUID       // (kind, object) → owner, for every owned kind
+	counts      map[string]int             // kind → objects in owners
 	shares      map[shareKey]Level         // (dashboard, user) → level
 	sharedWith  map[uuid.UUID][]uuid.UUID  // dashboard → users it is shared with (for removal)
 
@@ -28,16 +29,29 @@ type Facts struct {
 // Change names a part of the facts that changed, so other processes sharing
 // the database can re-read it (see Reload).
 type Change struct {
-	Kind string    `json:"k"` // ChangeUser, ChangeRoles or ChangeDashboard
+	Kind string    `json:"k"` // ChangeUser, ChangeRoles, ChangeDashboard or ChangeOwner
 	ID   uuid.UUID `json:"id,omitempty"`
+	// Obj is the object kind of a ChangeOwner (KindQuery, KindModel, …).
+	Obj string `json:"o,omitempty"`
 }
 
 // Kinds of Change.
 const (
-	ChangeUser      = "user"
-	ChangeRoles     = "roles"
+	ChangeUser  = "user"
+	ChangeRoles = "roles"
+	// ChangeDashboard: a dashboard's owner or shares.
 	ChangeDashboard = "dashboard"
+	// ChangeOwner: the owner of one object of another kind (Obj).
+	ChangeOwner = "owner"
 )
+
+// changeOf names the change of one object's facts.
+func changeOf(kind string, id uuid.UUID) Change {
+	if kind == KindDashboard {
+		return Change{Kind: ChangeDashboard, ID: id}
+	}
+	return Change{Kind: ChangeOwner, Obj: kind, ID: id}
+}
 
 // OnChange sets fn to be called after every change made through the
 // exported mutators (not for changes read back by Reload). fn must not block.
@@ -58,6 +72,12 @@ func (f *Facts) emit(c Change) {
 
 type shareKey struct{ obj, user uuid.UUID }
 
+// objKey names one owned object.
+type objKey struct {
+	kind string
+	id   uuid.UUID
+}
+
 // NewFacts returns empty facts; users without user_roles get defaultRole.
 func NewFacts(defaultRole string) *Facts {
 	return &Facts{
@@ -66,7 +86,8 @@ func NewFacts(defaultRole string) *Facts {
 		users:       map[uuid.UUID]bool{},
 		userRoles:   map[uuid.UUID][]string{},
 		roles:       map[string]map[Action]bool{},
-		owners:      map[uuid.UUID]uuid.UUID{},
+		owners:      map[objKey]uuid.UUID{},
+		counts:      map[string]int{},
 		shares:      map[shareKey]Level{},
 		sharedWith:  map[uuid.UUID][]uuid.UUID{},
 	}
@@ -76,10 +97,13 @@ func NewFacts(defaultRole string) *Facts {
 func (f *Facts) DefaultRole() string { return f.defaultRole }
 
 // Dashboards is how many dashboards exist.
-func (f *Facts) Dashboards() int {
+func (f *Facts) Dashboards() int { return f.Count(KindDashboard) }
+
+// Count is how many objects of a kind have owners.
+func (f *Facts) Count(kind string) int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.owners)
+	return f.counts[kind]
 }
 
 // IsAdmin reports users.role = admin.
@@ -118,15 +142,28 @@ func (f *Facts) RoleAllows(user uuid.UUID, act Action) bool {
 	return false
 }
 
-// IsOwner reports whether user owns the object.
+// IsOwner reports whether user owns the object of kind.
 func (f *Facts) IsOwner(kind string, obj, user uuid.UUID) bool {
-	if kind != KindDashboard {
-		return false
-	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	o, ok := f.owners[obj]
+	o, ok := f.owners[objKey{kind, obj}]
 	return ok && o == user
+}
+
+// Owner returns the owner of an object of kind, if it is known.
+func (f *Facts) Owner(kind string, obj uuid.UUID) (uuid.UUID, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	o, ok := f.owners[objKey{kind, obj}]
+	return o, ok
+}
+
+// Exists reports whether an object of kind is known (has an owner).
+func (f *Facts) Exists(kind string, obj uuid.UUID) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.owners[objKey{kind, obj}]
+	return ok
 }
 
 // ShareLevel returns the level the object is shared with user at.
@@ -136,7 +173,7 @@ func (f *Facts) ShareLevel(kind string, obj, user uuid.UUID) Level {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if _, exists := f.owners[obj]; !exists {
+	if _, exists := f.owners[objKey{kind, obj}]; !exists {
 		return LevelNone
 	}
 	return f.shares[shareKey{obj, user}]
@@ -155,8 +192,8 @@ func (f *Facts) SetUser(user uuid.UUID, admin bool, roles []string) {
 	}
 }
 
-// RemoveUser forgets a user and, as the database cascade does, their
-// dashboards and shares.
+// RemoveUser forgets a user and, as the database cascade does, every object
+// they own (of every kind) and their shares.
 func (f *Facts) RemoveUser(user uuid.UUID) {
 	defer f.emit(Change{Kind: ChangeUser, ID: user})
 	f.mu.Lock()
@@ -168,9 +205,9 @@ func (f *Facts) removeUserLocked(user uuid.UUID) {
 	delete(f.users, user)
 	delete(f.admins, user)
 	delete(f.userRoles, user)
-	for d, o := range f.owners {
+	for k, o := range f.owners {
 		if o == user {
-			f.removeDashboardLocked(d)
+			f.forgetLocked(k)
 		}
 	}
 	for k := range f.shares {
@@ -241,28 +278,43 @@ func (f *Facts) RemoveRole(name string) {
 	}
 }
 
-// SetOwner records a dashboard's owner.
-func (f *Facts) SetOwner(dashboard, owner uuid.UUID) {
-	defer f.emit(Change{Kind: ChangeDashboard, ID: dashboard})
+// SetOwner records the owner of an object of any kind (after the row was
+// committed); other processes learn it through OnChange.
+func (f *Facts) SetOwner(kind string, obj, owner uuid.UUID) {
+	defer f.emit(changeOf(kind, obj))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.owners[dashboard] = owner
+	f.setOwnerLocked(objKey{kind, obj}, owner)
 }
 
-// RemoveDashboard forgets a dashboard and its shares.
-func (f *Facts) RemoveDashboard(dashboard uuid.UUID) {
-	defer f.emit(Change{Kind: ChangeDashboard, ID: dashboard})
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.removeDashboardLocked(dashboard)
-}
-
-func (f *Facts) removeDashboardLocked(d uuid.UUID) {
-	delete(f.owners, d)
-	for _, u := range f.sharedWith[d] {
-		delete(f.shares, shareKey{d, u})
+func (f *Facts) setOwnerLocked(k objKey, owner uuid.UUID) {
+	if _, had := f.owners[k]; !had {
+		f.counts[k.kind]++
 	}
-	delete(f.sharedWith, d)
+	f.owners[k] = owner
+}
+
+// Forget forgets an object of any kind (after its row was deleted) and, for
+// a dashboard, its shares.
+func (f *Facts) Forget(kind string, obj uuid.UUID) {
+	defer f.emit(changeOf(kind, obj))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgetLocked(objKey{kind, obj})
+}
+
+func (f *Facts) forgetLocked(k objKey) {
+	if _, had := f.owners[k]; had {
+		f.counts[k.kind]--
+		delete(f.owners, k)
+	}
+	if k.kind != KindDashboard {
+		return
+	}
+	for _, u := range f.sharedWith[k.id] {
+		delete(f.shares, shareKey{k.id, u})
+	}
+	delete(f.sharedWith, k.id)
 }
 
 // SetShare records (or with LevelNone removes) a share.

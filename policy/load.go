@@ -39,19 +39,21 @@ func Load(ctx context.Context, db *ent.Client, defaultRole string) (*Facts, erro
 	for _, u := range users {
 		f.SetUser(u.ID, u.Role == user.RoleAdmin, byUser[u.ID.String()])
 	}
-	// Owners and shares, read in pages so a large installation does not hold
+	// Owners of every owned kind and shares, read in pages so a large installation does not hold
 	// two copies in memory.
 	const page = 10_000
-	for off := 0; ; off += page {
-		ds, err := db.Dashboard.Query().Select("id", "owner_id").Order(ent.Asc("id")).Offset(off).Limit(page).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("policy: load dashboards: %w", err)
-		}
-		for _, d := range ds {
-			f.SetOwner(d.ID, d.OwnerID)
-		}
-		if len(ds) < page {
-			break
+	for kind, t := range ownerTables {
+		for off := 0; ; off += page {
+			rows, err := t.page(ctx, db, off, page)
+			if err != nil {
+				return nil, fmt.Errorf("policy: load %s owners: %w", kind, err)
+			}
+			for _, r := range rows {
+				f.setOwnerLocked(objKey{kind, r.id}, r.owner)
+			}
+			if len(rows) < page {
+				break
+			}
 		}
 	}
 	for off := 0; ; off += page {

@@ -25,13 +25,53 @@ type Subject struct {
 	System bool
 }
 
-// Object kinds.
+// Object kinds. Every kind whose objects have an owner is indexed by Facts
+// (SetOwner/Forget) without code of its own; see kindRules for how a kind's
+// objects are read.
 const (
 	KindDashboard  = "dashboard"
 	KindDataSource = "datasource"
 	KindQuery      = "query"
 	KindModel      = "model"
+	KindAlert      = "alert"
+	KindReport     = "report"
+	KindWorkflow   = "workflow"
+	KindPost       = "post"
+	KindComment    = "comment"
 )
+
+// kindRule says how the objects of a kind are read.
+type kindRule struct {
+	// noun names an object of the kind in messages ("dashboard not found").
+	noun string
+	// read is the action a caller must be allowed on an object to know it
+	// exists; refused, the object answers "not found".
+	read Action
+	// roleWide: a role granting read reaches every existing object of the
+	// kind, not only the ones the caller owns (or that are shared).
+	roleWide bool
+}
+
+// kindRules of the kinds that differ from the default: a kind not listed
+// here is read by its owner and admins only (read action "<kind>:read", which
+// no role grants) and called by its kind name. Data sources have no owners:
+// services decide them on the collection.
+var kindRules = map[string]kindRule{
+	KindDashboard:  {noun: "dashboard", read: DashboardsRead},
+	KindDataSource: {noun: "data source", read: DataSourcesUse},
+	KindQuery:      {noun: "query", read: QueriesRead},
+	KindModel:      {noun: "data model", read: ModelsUse, roleWide: true},
+}
+
+func ruleOf(kind string) kindRule {
+	if r, ok := kindRules[kind]; ok {
+		return r
+	}
+	return kindRule{noun: kind, read: Action(kind + ":read")}
+}
+
+// ReadAction is the action that reveals an object of kind.
+func ReadAction(kind string) Action { return ruleOf(kind).read }
 
 // Object is what an action is done to. A zero ID means the collection of
 // that kind (e.g. creating a dashboard).
@@ -39,6 +79,9 @@ type Object struct {
 	Kind string
 	ID   uuid.UUID
 }
+
+// Of names one object of a kind.
+func Of(kind string, id uuid.UUID) Object { return Object{Kind: kind, ID: id} }
 
 // Dashboard names one dashboard; Dashboards names the collection.
 func Dashboard(id uuid.UUID) Object { return Object{Kind: KindDashboard, ID: id} }
@@ -50,8 +93,14 @@ var Dashboards = Object{Kind: KindDashboard}
 // by role (datasources:manage, queries:run), not shared one by one.
 var DataSources = Object{Kind: KindDataSource}
 
+// Query names one saved query.
+func Query(id uuid.UUID) Object { return Object{Kind: KindQuery, ID: id} }
+
 // Queries is the collection of saved queries.
 var Queries = Object{Kind: KindQuery}
+
+// Model names one data model.
+func Model(id uuid.UUID) Object { return Object{Kind: KindModel, ID: id} }
 
 // Models is the collection of semantic data models: managed by role
 // (models:manage) and used by whoever may run queries (queries:run).
@@ -93,19 +142,26 @@ func NewEnforcer(facts *Facts) (*Enforcer, error) {
 	})
 	ce.AddFunction("roleAllows", func(args ...any) (any, error) {
 		s, ok := sub(args[0])
-		return ok && facts.RoleAllows(s.UserID, act(args[1])), nil
+		return ok && roleAllows(facts, s.UserID, act(args[1])), nil
 	})
 	ce.AddFunction("isCollection", func(args ...any) (any, error) {
 		o, ok := obj(args[0])
 		return ok && o.ID == uuid.Nil, nil
 	})
-	ce.AddFunction("shareAllows", func(args ...any) (any, error) {
+	// objectAllows: what the role allows reaches this one object, through a
+	// share (dashboards) or because the kind is role-wide for act (models).
+	ce.AddFunction("objectAllows", func(args ...any) (any, error) {
 		s, ok1 := sub(args[0])
 		o, ok2 := obj(args[1])
 		if !ok1 || !ok2 || o.ID == uuid.Nil {
 			return false, nil
 		}
-		return shareAllows(facts.ShareLevel(o.Kind, o.ID, s.UserID), act(args[2])), nil
+		a := act(args[2])
+		if o.Kind == KindDashboard {
+			return shareAllows(facts.ShareLevel(o.Kind, o.ID, s.UserID), a), nil
+		}
+		r := ruleOf(o.Kind)
+		return r.roleWide && r.read == a && facts.Exists(o.Kind, o.ID), nil
 	})
 	return &Enforcer{e: ce, facts: facts}, nil
 }
@@ -114,9 +170,25 @@ func NewEnforcer(facts *Facts) (*Enforcer, error) {
 func (e *Enforcer) Facts() *Facts { return e.facts }
 
 // Can reports whether sub may do act on obj. Errors (a broken model) deny.
+// Services authorize their caller with Require, which also says why not;
+// Can is for questions about another subject (a dashboard owner vouching for
+// a widget's source) and for the scopes of SQL-filtered lists.
 func (e *Enforcer) Can(_ context.Context, sub Subject, obj Object, act Action) bool {
 	ok, err := e.e.Enforce(&sub, &obj, string(act))
 	return err == nil && ok
+}
+
+// roleAllows: a role grants act, or one of the actions act is composed of.
+func roleAllows(f *Facts, user uuid.UUID, act Action) bool {
+	if alts, ok := anyOf[act]; ok {
+		for _, a := range alts {
+			if f.RoleAllows(user, a) {
+				return true
+			}
+		}
+		return false
+	}
+	return f.RoleAllows(user, act)
 }
 
 // scopeAllows: an API token scoped to "read" may only read.

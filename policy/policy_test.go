@@ -132,7 +132,7 @@ func TestCanMatrix(t *testing.T) {
 	d := newID()
 	owner := newID()
 	f.SetUser(owner, false, nil)
-	f.SetOwner(d, owner)
+	f.SetOwner(policy.KindDashboard, d, owner)
 	// d2 is the dashboard of the one actor that owns its own.
 	d2 := newID()
 
@@ -156,7 +156,7 @@ func TestCanMatrix(t *testing.T) {
 		{"owner (default role)", func(uuid.UUID) policy.Subject { return subj(owner) }, all},
 		{"owner holding only viewer: owns D, may not create", func(id uuid.UUID) policy.Subject {
 			f.SetUser(id, false, []string{policy.RoleViewer})
-			f.SetOwner(d2, id)
+			f.SetOwner(policy.KindDashboard, d2, id)
 			return subj(id)
 		}, answers{false, true, true, true, true}},
 		{"viewer with a view share", func(id uuid.UUID) policy.Subject {
@@ -315,7 +315,7 @@ func TestCanObjects(t *testing.T) {
 
 	// Other kinds have no owners or shares.
 	d := newID()
-	f.SetOwner(d, ed)
+	f.SetOwner(policy.KindDashboard, d, ed)
 	other := policy.Object{Kind: "report", ID: d}
 	if can(e, subj(ed), other, policy.ReportsManage) {
 		t.Error("owning dashboard D gives rights on a report with D's id")
@@ -342,7 +342,7 @@ func TestFactsMutators(t *testing.T) {
 		owner, v := newID(), newID()
 		d := newID()
 		f.SetUser(owner, false, nil)
-		f.SetOwner(d, owner)
+		f.SetOwner(policy.KindDashboard, d, owner)
 		f.SetUser(v, false, []string{policy.RoleViewer})
 		f.SetShare(d, v, policy.LevelEdit)
 		expect(t, e, "viewer, edit share", subj(v), d, onlyRead)
@@ -469,7 +469,7 @@ func TestFactsMutators(t *testing.T) {
 		owner, u := newID(), newID()
 		d := newID()
 		f.SetUser(owner, false, nil)
-		f.SetOwner(d, owner)
+		f.SetOwner(policy.KindDashboard, d, owner)
 		f.SetUser(u, false, []string{policy.RoleViewer})
 		expect(t, e, "viewer", subj(u), d, none)
 		f.SetAdmin(u, true)
@@ -495,8 +495,8 @@ func TestFactsMutators(t *testing.T) {
 		for _, u := range []uuid.UUID{x, y, z} {
 			f.SetUser(u, false, nil)
 		}
-		f.SetOwner(dx, x)
-		f.SetOwner(dz, z)
+		f.SetOwner(policy.KindDashboard, dx, x)
+		f.SetOwner(policy.KindDashboard, dz, z)
 		f.SetShare(dx, y, policy.LevelEdit)
 		f.SetShare(dz, x, policy.LevelEdit)
 		expect(t, e, "y on dx before", subj(y), dx, answers{true, true, true, false, false})
@@ -518,7 +518,7 @@ func TestFactsMutators(t *testing.T) {
 		}
 		// And a dashboard re-recorded with the old id (not a real case,
 		// ids are never reused) has none of the old shares.
-		f.SetOwner(dx, z)
+		f.SetOwner(policy.KindDashboard, dx, z)
 		if l := f.ShareLevel(policy.KindDashboard, dx, y); l != policy.LevelNone {
 			t.Errorf("share on the removed user's dashboard survives: %v", l)
 		}
@@ -526,7 +526,7 @@ func TestFactsMutators(t *testing.T) {
 		expect(t, e, "z on dz", subj(z), dz, all)
 	})
 
-	t.Run("RemoveDashboard drops its shares", func(t *testing.T) {
+	t.Run("Forget drops a dashboard's shares", func(t *testing.T) {
 		f := newFacts()
 		e := newEnforcer(t, f)
 		o, v, w := newID(), newID(), newID()
@@ -534,19 +534,19 @@ func TestFactsMutators(t *testing.T) {
 		for _, u := range []uuid.UUID{o, v, w} {
 			f.SetUser(u, false, nil)
 		}
-		f.SetOwner(d, o)
-		f.SetOwner(keep, o)
+		f.SetOwner(policy.KindDashboard, d, o)
+		f.SetOwner(policy.KindDashboard, keep, o)
 		f.SetShare(d, v, policy.LevelView)
 		f.SetShare(d, w, policy.LevelEdit)
 		f.SetShare(keep, v, policy.LevelView)
-		f.RemoveDashboard(d)
+		f.Forget(policy.KindDashboard, d)
 		expect(t, e, "owner of removed dashboard", subj(o), d, answers{true, false, false, false, false})
 		expect(t, e, "v on removed dashboard", subj(v), d, answers{true, false, false, false, false})
 		// Same id recorded again: the old shares must be gone, not hidden.
-		f.SetOwner(d, o)
+		f.SetOwner(policy.KindDashboard, d, o)
 		for _, u := range []uuid.UUID{v, w} {
 			if l := f.ShareLevel(policy.KindDashboard, d, u); l != policy.LevelNone {
-				t.Errorf("share survives RemoveDashboard: %v", l)
+				t.Errorf("share survives Forget: %v", l)
 			}
 		}
 		expect(t, e, "v on another dashboard of the owner", subj(v), keep, answers{true, true, false, false, false})
@@ -559,7 +559,7 @@ func TestFactsMutators(t *testing.T) {
 		d := newID()
 		f.SetUser(o, false, nil)
 		f.SetUser(u, false, nil)
-		f.SetOwner(d, o)
+		f.SetOwner(policy.KindDashboard, d, o)
 		f.SetShare(d, u, policy.LevelEdit)
 		expect(t, e, "edit share", subj(u), d, answers{true, true, true, false, false})
 		f.SetShare(d, u, policy.LevelView)
@@ -572,10 +572,10 @@ func TestFactsMutators(t *testing.T) {
 		// Shared again after a removal, then the dashboard goes: nothing
 		// may survive (the reverse index must follow every change).
 		f.SetShare(d, u, policy.LevelView)
-		f.RemoveDashboard(d)
-		f.SetOwner(d, o)
+		f.Forget(policy.KindDashboard, d)
+		f.SetOwner(policy.KindDashboard, d, o)
 		if l := f.ShareLevel(policy.KindDashboard, d, u); l != policy.LevelNone {
-			t.Errorf("share survives re-share + RemoveDashboard: %v", l)
+			t.Errorf("share survives re-share + Forget: %v", l)
 		}
 	})
 
@@ -586,9 +586,9 @@ func TestFactsMutators(t *testing.T) {
 		d := newID()
 		f.SetUser(a, false, []string{policy.RoleViewer})
 		f.SetUser(b, false, []string{policy.RoleViewer})
-		f.SetOwner(d, a)
+		f.SetOwner(policy.KindDashboard, d, a)
 		expect(t, e, "a owns", subj(a), d, answers{false, true, true, true, true})
-		f.SetOwner(d, b)
+		f.SetOwner(policy.KindDashboard, d, b)
 		expect(t, e, "a after transfer", subj(a), d, none)
 		expect(t, e, "b after transfer", subj(b), d, answers{false, true, true, true, true})
 	})
@@ -624,7 +624,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	f.SetUser(stranger, false, nil)
 	f.SetUser(viewer, false, []string{policy.RoleViewer})
 	d0 := newID()
-	f.SetOwner(d0, owner)
+	f.SetOwner(policy.KindDashboard, d0, owner)
 	f.SetShare(d0, viewer, policy.LevelView)
 
 	// Mutable part.
@@ -637,7 +637,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	}
 	for i := range dash {
 		dash[i] = newID()
-		f.SetOwner(dash[i], users[i%nUsers])
+		f.SetOwner(policy.KindDashboard, dash[i], users[i%nUsers])
 	}
 
 	iters := 20_000
@@ -683,9 +683,9 @@ func TestConcurrentDecisions(t *testing.T) {
 			case 6:
 				f.SetShare(d, u, levels[r.IntN(3)])
 			case 7:
-				f.RemoveDashboard(d)
+				f.Forget(policy.KindDashboard, d)
 			case 8:
-				f.SetOwner(d, u)
+				f.SetOwner(policy.KindDashboard, d, u)
 			case 9:
 				f.RemoveUser(u)
 			case 10:
@@ -755,7 +755,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	// check that mutations after the storm still take effect.
 	u, d := users[0], dash[0]
 	f.SetUser(u, false, []string{policy.RoleViewer})
-	f.SetOwner(d, owner)
+	f.SetOwner(policy.KindDashboard, d, owner)
 	f.SetShare(d, u, policy.LevelEdit)
 	expect(t, e, "after the storm", subj(u), d, onlyRead)
 }
@@ -832,7 +832,7 @@ func TestLoadReproducesDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hand.SetOwner(d.ID, owner)
+			hand.SetOwner(policy.KindDashboard, d.ID, owner)
 			w.dashboards = append(w.dashboards, d.ID)
 			for _, u := range w.users {
 				if u == owner {
@@ -860,7 +860,7 @@ func TestLoadReproducesDecisions(t *testing.T) {
 		if err := db.Dashboard.DeleteOneID(w.dashboards[1]).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		hand.RemoveDashboard(w.dashboards[1])
+		hand.Forget(policy.KindDashboard, w.dashboards[1])
 		w.dashboards = append(w.dashboards, newID()) // one that never existed
 
 		loaded, err := policy.Load(ctx, db, defaultRole)
@@ -877,7 +877,7 @@ func TestLoadReproducesDecisions(t *testing.T) {
 		levels := make([]string, many)
 		for i := range levels {
 			levels[i] = []string{"view", "edit"}[i%2]
-			hand.SetOwner(ids[i], owner)
+			hand.SetOwner(policy.KindDashboard, ids[i], owner)
 			hand.SetShare(ids[i], reader, policy.ParseLevel(levels[i]))
 		}
 		bulkShares(t, st.DB(), st.Dialect, ids, reader, levels)

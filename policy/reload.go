@@ -24,6 +24,8 @@ func (f *Facts) Reload(ctx context.Context, db *ent.Client, c Change) error {
 		return f.reloadRoles(ctx, db)
 	case ChangeDashboard:
 		return f.reloadDashboard(ctx, db, c.ID)
+	case ChangeOwner:
+		return f.reloadOwner(ctx, db, c.Obj, c.ID)
 	}
 	return fmt.Errorf("policy: unknown change kind %q", c.Kind)
 }
@@ -88,16 +90,37 @@ func (f *Facts) reloadRoles(ctx context.Context, db *ent.Client) error {
 	return nil
 }
 
-func (f *Facts) reloadDashboard(ctx context.Context, db *ent.Client, id uuid.UUID) error {
-	d, err := db.Dashboard.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		f.mu.Lock()
-		f.removeDashboardLocked(id)
-		f.mu.Unlock()
-		return nil
+// reloadOwner re-reads the owner of one object of a kind stored in a table.
+func (f *Facts) reloadOwner(ctx context.Context, db *ent.Client, kind string, id uuid.UUID) error {
+	t, ok := ownerTables[kind]
+	if !ok {
+		return fmt.Errorf("policy: no table holds owners of kind %q", kind)
 	}
+	owner, found, err := t.one(ctx, db, id)
 	if err != nil {
 		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if found {
+		f.setOwnerLocked(objKey{kind, id}, owner)
+	} else {
+		f.forgetLocked(objKey{kind, id})
+	}
+	return nil
+}
+
+func (f *Facts) reloadDashboard(ctx context.Context, db *ent.Client, id uuid.UUID) error {
+	owner, found, err := ownerTables[KindDashboard].one(ctx, db, id)
+	if err != nil {
+		return err
+	}
+	k := objKey{KindDashboard, id}
+	if !found {
+		f.mu.Lock()
+		f.forgetLocked(k)
+		f.mu.Unlock()
+		return nil
 	}
 	shares, err := db.DashboardShare.Query().Where(dashboardshare.DashboardID(id)).All(ctx)
 	if err != nil {
@@ -105,8 +128,8 @@ func (f *Facts) reloadDashboard(ctx context.Context, db *ent.Client, id uuid.UUI
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.removeDashboardLocked(id)
-	f.owners[id] = d.OwnerID
+	f.forgetLocked(k)
+	f.setOwnerLocked(k, owner)
 	for _, s := range shares {
 		f.shares[shareKey{id, s.UserID}] = ParseLevel(string(s.PermissionLevel))
 		f.sharedWith[id] = append(f.sharedWith[id], s.UserID)
@@ -123,5 +146,5 @@ func (f *Facts) ReplaceWith(other *Facts) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.admins, f.users, f.userRoles, f.roles = other.admins, other.users, other.userRoles, other.roles
-	f.owners, f.shares, f.sharedWith = other.owners, other.shares, other.sharedWith
+	f.owners, f.counts, f.shares, f.sharedWith = other.owners, other.counts, other.shares, other.sharedWith
 }

@@ -113,7 +113,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			d := c.Dashboard.Create().SetOwnerID(owner).SetName(fmt.Sprintf("D%d", seq)).SaveX(ctx)
 			w := c.Widget.Create().SetDashboardID(d.ID).SetType("text").SetConfig(map[string]any{"content": "x"}).
 				SetPosition(types.Position{X: 0, Y: 0, W: 4, H: 2}).SaveX(ctx)
-			e.facts.SetOwner(d.ID, owner)
+			e.facts.SetOwner(policy.KindDashboard, d.ID, owner)
 			share := func(u uuid.UUID, level string) {
 				c.DashboardShare.Create().SetDashboardID(d.ID).SetUserID(u).SetPermissionLevel(dashboardshare.PermissionLevel(level)).ExecX(ctx)
 				e.facts.SetShare(d.ID, u, policy.ParseLevel(level))
@@ -138,6 +138,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			src := c.DataSource.Create().SetName(fmt.Sprintf("Source %d", seq)).SetType("none").SaveX(ctx)
 			q := c.SavedQuery.Create().SetUserID(owner).SetName(fmt.Sprintf("Q%d", seq)).SetSQL("SELECT 1").SetDataSourceID(src.ID).SaveX(ctx)
 			m := c.DataModel.Create().SetUserID(owner).SetName(fmt.Sprintf("M%d", seq)).SetConfig(matrixModelConfig(src.ID)).SaveX(ctx)
+			e.facts.SetOwner(policy.KindQuery, q.ID, owner)
+			e.facts.SetOwner(policy.KindModel, m.ID, owner)
 			login, err := e.id.Login(ctx, identity.LoginInput{Email: email, Password: subjectPassword, ClientIP: "fixture"})
 			if err != nil {
 				t.Fatal(err)
@@ -165,6 +167,48 @@ func TestAuthorizationMatrix(t *testing.T) {
 					path, body := matrixRequest(r, f, state, seq)
 					res := e.do(r.Method, path, actors[col].token, body)
 					observed[key][col] = res.status
+				}
+			}
+		}
+		// Finding A6: widget sources on a dashboard owned by an admin (who may
+		// read every query). The caller adding or changing the widget must
+		// read the source under their own rights; another user's private
+		// query answers as an unknown id does.
+		stranger := mkUser("stranger@example.com", "")
+		admin := actors["admin"].id
+		for _, r := range e.srv.Routes() {
+			rk := r.Method + " " + r.Path
+			if rk != "POST /api/v1/dashboards/{id}/widgets" && rk != "PATCH /api/v1/dashboards/{id}/widgets/{widget_id}" {
+				continue
+			}
+			for _, src := range []string{"stranger's query", "unknown query", "own query"} {
+				key := fmt.Sprintf("%s [admin-owned dashboard, %s]", rk, src)
+				observed[key] = map[string]int{}
+				for _, col := range columns {
+					seq++
+					d := c.Dashboard.Create().SetOwnerID(admin).SetName(fmt.Sprintf("A%d", seq)).SaveX(ctx)
+					e.facts.SetOwner(policy.KindDashboard, d.ID, admin)
+					for name, level := range map[string]string{"viewer_shared": "view", "editor_shared": "edit"} {
+						c.DashboardShare.Create().SetDashboardID(d.ID).SetUserID(actors[name].id).SetPermissionLevel(dashboardshare.PermissionLevel(level)).ExecX(ctx)
+						e.facts.SetShare(d.ID, actors[name].id, policy.ParseLevel(level))
+					}
+					w := c.Widget.Create().SetDashboardID(d.ID).SetType("text").SetConfig(map[string]any{"content": "x"}).
+						SetPosition(types.Position{X: 0, Y: 0, W: 4, H: 2}).SaveX(ctx)
+					q := uuid.New() // unknown
+					owner := map[string]uuid.UUID{"stranger's query": stranger.id, "own query": actors[col].id}[src]
+					if owner != uuid.Nil {
+						sq := c.SavedQuery.Create().SetUserID(owner).SetName(fmt.Sprintf("Q%d", seq)).SetSQL("SELECT 1").SaveX(ctx)
+						e.facts.SetOwner(policy.KindQuery, sq.ID, owner)
+						q = sq.ID
+					}
+					cfg := map[string]any{"query_id": q.String()}
+					path := "/api/v1/dashboards/" + d.ID.String() + "/widgets"
+					body := map[string]any{"type": "table", "config": cfg, "position": map[string]int{"x": 0, "y": 1, "w": 6, "h": 3}}
+					if r.Method == "PATCH" {
+						path += "/" + w.ID.String()
+						body = map[string]any{"type": "table", "config": cfg}
+					}
+					observed[key][col] = e.do(r.Method, path, actors[col].token, body).status
 				}
 			}
 		}
@@ -280,6 +324,15 @@ func checkInvariants(t *testing.T, observed map[string]map[string]int, columns [
 		}
 		if st := row["owner+readonly"]; !strings.HasPrefix(key, "GET ") && !public && st != 403 && st != 401 {
 			t.Errorf("%s: read-only token got %d on a write", key, st)
+		}
+		if base, ok := strings.CutSuffix(key, "[admin-owned dashboard, stranger's query]"); ok {
+			// A6: a source the caller may not read answers as an unknown id.
+			unknown := observed[base+"[admin-owned dashboard, unknown query]"]
+			for _, col := range columns {
+				if !strings.HasPrefix(col, "admin") && row[col] != unknown[col] {
+					t.Errorf("%s: %s got %d, but %d for an unknown query", key, col, row[col], unknown[col])
+				}
+			}
 		}
 		if strings.HasSuffix(key, "[missing]") && strings.Contains(key, "{") {
 			for _, col := range columns {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/dashboard"
@@ -113,27 +112,18 @@ func (s *Service) toDashboard(sub policy.Subject, d *ent.Dashboard) Dashboard {
 // authorize loads a dashboard the caller may act on. A dashboard the caller
 // cannot even read is "not found": its existence is not revealed.
 func (s *Service) authorize(ctx context.Context, id uuid.UUID, act policy.Action) (policy.Subject, *ent.Dashboard, error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return sub, nil, err
 	}
-	obj := policy.Dashboard(id)
-	if !s.pol.Can(ctx, sub, obj, policy.DashboardsRead) {
-		return sub, nil, errs.NotFound("dashboard")
-	}
-	if act != policy.DashboardsRead && !s.pol.Can(ctx, sub, obj, act) {
-		return sub, nil, errs.Forbidden("you may not " + verb(act) + " this dashboard")
+	if err := s.pol.RequireSubject(ctx, sub, policy.Dashboard(id), act); err != nil {
+		return sub, nil, err
 	}
 	d, err := s.db.Dashboard.Get(ctx, id)
 	if err != nil {
 		return sub, nil, notFound(err, "dashboard")
 	}
 	return sub, d, nil
-}
-
-func verb(a policy.Action) string {
-	_, v, _ := strings.Cut(string(a), ":")
-	return v
 }
 
 func notFound(err error, what string) error {
@@ -213,12 +203,12 @@ func checkDescription(v *string) error {
 
 // Create makes a dashboard owned by the caller.
 func (s *Service) Create(ctx context.Context, in Input) (Dashboard, error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
-	if !s.pol.Can(ctx, sub, policy.Dashboards, policy.DashboardsCreate) {
-		return Dashboard{}, errs.Forbidden("your role may not create dashboards")
+	if err := s.pol.RequireSubject(ctx, sub, policy.Dashboards, policy.DashboardsCreate); err != nil {
+		return Dashboard{}, err
 	}
 	name, err := checkName(in.Name, true)
 	if err != nil {
@@ -236,7 +226,7 @@ func (s *Service) Create(ctx context.Context, in Input) (Dashboard, error) {
 	if err != nil {
 		return Dashboard{}, err
 	}
-	s.pol.Facts().SetOwner(d.ID, d.OwnerID)
+	s.pol.Facts().SetOwner(policy.KindDashboard, d.ID, d.OwnerID)
 	return s.toDashboard(sub, d), nil
 }
 
@@ -318,7 +308,7 @@ func visible(sc scope, user uuid.UUID) predicate.Dashboard {
 // List returns the dashboards the caller may read.
 func (s *Service) List(ctx context.Context, f Filter, p paging.Params) (paging.Page[Dashboard], error) {
 	var page paging.Page[Dashboard]
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return page, err
 	}
@@ -483,7 +473,7 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	if err := s.db.Dashboard.DeleteOneID(id).Exec(ctx); err != nil {
 		return notFound(err, "dashboard")
 	}
-	s.pol.Facts().RemoveDashboard(id)
+	s.pol.Facts().Forget(policy.KindDashboard, id)
 	return nil
 }
 
@@ -506,12 +496,12 @@ func (s *Service) Duplicate(ctx context.Context, id uuid.UUID, name *string) (Da
 
 // createWith creates a dashboard and its widgets in one transaction.
 func (s *Service) createWith(ctx context.Context, in Input, widgets []Widget) (Dashboard, error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return Dashboard{}, err
 	}
-	if !s.pol.Can(ctx, sub, policy.Dashboards, policy.DashboardsCreate) {
-		return Dashboard{}, errs.Forbidden("your role may not create dashboards")
+	if err := s.pol.RequireSubject(ctx, sub, policy.Dashboards, policy.DashboardsCreate); err != nil {
+		return Dashboard{}, err
 	}
 	name, err := checkName(in.Name, true)
 	if err != nil {
@@ -559,7 +549,7 @@ func (s *Service) createWith(ctx context.Context, in Input, widgets []Widget) (D
 	if err := tx.Commit(); err != nil {
 		return Dashboard{}, err
 	}
-	s.pol.Facts().SetOwner(d.ID, d.OwnerID)
+	s.pol.Facts().SetOwner(policy.KindDashboard, d.ID, d.OwnerID)
 	d.Edges.Widgets = ws
 	out := s.toDashboard(sub, d)
 	if out.Widgets == nil {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/core/queries"
@@ -93,38 +92,20 @@ func checkName(n *string) (string, error) {
 	return v, nil
 }
 
-// requireUse allows model readers: queries:run or models:manage.
-func (s *Service) requireUse(ctx context.Context) (policy.Subject, error) {
-	sub, err := identity.SubjectFrom(ctx)
-	if err != nil {
-		return sub, err
-	}
-	if !s.pol.Can(ctx, sub, policy.Models, policy.QueriesRun) && !s.pol.Can(ctx, sub, policy.Models, policy.ModelsManage) {
-		return sub, errs.Forbidden("your role allows neither queries:run nor models:manage")
-	}
-	return sub, nil
-}
-
-func (s *Service) requireManage(ctx context.Context) (policy.Subject, error) {
-	sub, err := identity.SubjectFrom(ctx)
-	if err != nil {
-		return sub, err
-	}
-	if !s.pol.Can(ctx, sub, policy.Models, policy.ModelsManage) {
-		return sub, errs.Forbidden("your role does not allow models:manage")
-	}
-	return sub, nil
-}
-
-func (s *Service) isAdmin(sub policy.Subject) bool {
-	return sub.System || s.pol.Facts().IsAdmin(sub.UserID)
+// requireUse allows model readers: queries:run or models:manage
+// (policy.ModelsUse). Every model is visible to them.
+func (s *Service) requireUse(ctx context.Context) error {
+	return s.pol.Require(ctx, policy.Models, policy.ModelsUse)
 }
 
 // Create saves a model owned by the caller (models:manage) after checking
 // its config and every column it names against the data source.
 func (s *Service) Create(ctx context.Context, in Input) (DataModel, error) {
-	sub, err := s.requireManage(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
+		return DataModel{}, err
+	}
+	if err := s.pol.RequireSubject(ctx, sub, policy.Models, policy.ModelsManage); err != nil {
 		return DataModel{}, err
 	}
 	if in.Name == nil || in.Config == nil {
@@ -145,6 +126,7 @@ func (s *Service) Create(ctx context.Context, in Input) (DataModel, error) {
 	if err != nil {
 		return DataModel{}, err
 	}
+	s.pol.Facts().SetOwner(policy.KindModel, m.ID, m.UserID)
 	return toAPI(m)
 }
 
@@ -172,7 +154,7 @@ func (s *Service) load(ctx context.Context, id uuid.UUID) (*ent.DataModel, error
 
 // Get returns one model (queries:run or models:manage).
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (DataModel, error) {
-	if _, err := s.requireUse(ctx); err != nil {
+	if err := s.requireUse(ctx); err != nil {
 		return DataModel{}, err
 	}
 	m, err := s.load(ctx, id)
@@ -184,7 +166,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (DataModel, error) {
 
 // List lists models (queries:run or models:manage).
 func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.Page[DataModel], error) {
-	if _, err := s.requireUse(ctx); err != nil {
+	if err := s.requireUse(ctx); err != nil {
 		return paging.Page[DataModel]{}, err
 	}
 	p, err := p.Normalize()
@@ -218,22 +200,17 @@ func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.P
 	return page, err
 }
 
-// owned loads a model the caller may change: models:manage, and their own
-// (any for instance admins). Another user's model is forbidden, not hidden:
-// models are visible to every query runner.
+// owned loads a model the caller may change: the role's models:manage, and
+// their own (any for instance admins). Another user's model is forbidden,
+// not hidden: models are visible to every query runner (policy.ModelsUse).
 func (s *Service) owned(ctx context.Context, id uuid.UUID) (*ent.DataModel, error) {
-	sub, err := s.requireManage(ctx)
-	if err != nil {
+	if err := s.pol.Require(ctx, policy.Models, policy.ModelsManage); err != nil {
 		return nil, err
 	}
-	m, err := s.load(ctx, id)
-	if err != nil {
+	if err := s.pol.Require(ctx, policy.Model(id), policy.ModelsManage); err != nil {
 		return nil, err
 	}
-	if m.UserID != sub.UserID && !s.isAdmin(sub) {
-		return nil, errs.Forbidden("only the model's owner or an admin may change it")
-	}
-	return m, nil
+	return s.load(ctx, id)
 }
 
 // Update changes a model (its owner or an admin, with models:manage).
@@ -273,7 +250,11 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	return s.db.DataModel.DeleteOne(m).Exec(ctx)
+	if err := s.db.DataModel.DeleteOne(m).Exec(ctx); err != nil {
+		return err
+	}
+	s.pol.Facts().Forget(policy.KindModel, id)
+	return nil
 }
 
 // CheckResult tells whether a saved model still matches its data source.
@@ -285,7 +266,7 @@ type CheckResult struct {
 // Check re-checks a saved model against its data source as it is now and
 // lists the fields that broke (queries:run or models:manage).
 func (s *Service) Check(ctx context.Context, id uuid.UUID) (CheckResult, error) {
-	if _, err := s.requireUse(ctx); err != nil {
+	if err := s.requireUse(ctx); err != nil {
 		return CheckResult{}, err
 	}
 	m, err := s.load(ctx, id)
@@ -467,7 +448,7 @@ type Explained struct {
 
 // compile prepares a model query for its data source.
 func (s *Service) compile(ctx context.Context, id uuid.UUID, req models.Request) (uuid.UUID, queries.Builder, error) {
-	if _, err := s.requireUse(ctx); err != nil {
+	if err := s.requireUse(ctx); err != nil {
 		return uuid.Nil, nil, err
 	}
 	m, err := s.load(ctx, id)

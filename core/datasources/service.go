@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/datapulse/datapulse/core/errs"
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/ent"
@@ -66,28 +65,19 @@ type DataSource struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
-// require checks a collection-level action on data sources.
+// require checks a collection-level action on data sources: they are
+// managed and used by role, not one by one.
 func (s *Service) require(ctx context.Context, act policy.Action) (policy.Subject, error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return sub, err
 	}
-	if !s.pol.Can(ctx, sub, policy.DataSources, act) {
-		return sub, errs.Forbidden("your role does not allow " + string(act))
-	}
-	return sub, nil
+	return sub, s.pol.RequireSubject(ctx, sub, policy.DataSources, act)
 }
 
 // requireUse allows whoever may run queries or manage sources to see them.
 func (s *Service) requireUse(ctx context.Context) (policy.Subject, error) {
-	sub, err := identity.SubjectFrom(ctx)
-	if err != nil {
-		return sub, err
-	}
-	if !s.pol.Can(ctx, sub, policy.DataSources, policy.QueriesRun) && !s.pol.Can(ctx, sub, policy.DataSources, policy.DatasourcesManage) {
-		return sub, errs.Forbidden("your role allows neither queries:run nor datasources:manage")
-	}
-	return sub, nil
+	return s.require(ctx, policy.DataSourcesUse)
 }
 
 // schemaOf returns a connector's compiled config schema.
@@ -558,12 +548,8 @@ func (s *Service) Open(ctx context.Context, id uuid.UUID) (Conn, error) {
 }
 
 func (s *Service) openConn(ctx context.Context, id uuid.UUID) (Conn, error) {
-	sub, err := identity.SubjectFrom(ctx)
-	if err != nil {
+	if err := s.pol.Require(ctx, policy.DataSources, policy.QueriesRun); err != nil {
 		return Conn{}, err
-	}
-	if !s.pol.Can(ctx, sub, policy.DataSources, policy.QueriesRun) {
-		return Conn{}, errs.Forbidden("your role does not allow queries:run")
 	}
 	d, err := s.get(ctx, id)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/pgnotify"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -80,7 +80,7 @@ func (s *Sync) apply(ctx context.Context, payload json.RawMessage) {
 		s.log.Warn("policy sync: unreadable change", "error", err)
 		return
 	}
-	sys := identity.SystemContext(ctx)
+	sys := principal.System(ctx)
 	if err := s.facts.Reload(sys, s.client, c); err != nil {
 		s.log.Warn("policy sync: reload failed; reloading everything", "kind", c.Kind, "error", err)
 		s.reloadAll(ctx)
@@ -88,7 +88,7 @@ func (s *Sync) apply(ctx context.Context, payload json.RawMessage) {
 }
 
 func (s *Sync) reloadAll(ctx context.Context) {
-	fresh, err := policy.Load(identity.SystemContext(ctx), s.client, s.facts.DefaultRole())
+	fresh, err := policy.Load(principal.System(ctx), s.client, s.facts.DefaultRole())
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			s.log.Error("policy sync: full reload failed", "error", err)

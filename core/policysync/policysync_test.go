@@ -91,7 +91,7 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 
 	d := db.Dashboard.Create().SetOwnerID(owner.ID).SetName("D").SaveX(sys)
 	db.Widget.Create().SetDashboardID(d.ID).SetType("text").SetPosition(types.Position{W: 1, H: 1}).ExecX(sys)
-	a.facts.SetOwner(d.ID, owner.ID)
+	a.facts.SetOwner(policy.KindDashboard, d.ID, owner.ID)
 	eventually(t, "new dashboard", func() bool { return b.facts.IsOwner(policy.KindDashboard, d.ID, owner.ID) })
 
 	db.DashboardShare.Create().SetDashboardID(d.ID).SetUserID(reader.ID).SetPermissionLevel(dashboardshare.PermissionLevelEdit).ExecX(sys)
@@ -101,6 +101,18 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	db.DashboardShare.Delete().Where(dashboardshare.DashboardID(d.ID), dashboardshare.UserID(reader.ID)).ExecX(sys)
 	a.facts.SetShare(d.ID, reader.ID, policy.LevelNone)
 	eventually(t, "unshare", func() bool { return b.facts.ShareLevel(policy.KindDashboard, d.ID, reader.ID) == policy.LevelNone })
+
+	// Owners of the other kinds travel the same way (ChangeOwner).
+	q := db.SavedQuery.Create().SetUserID(owner.ID).SetName("Q").SetSQL("SELECT 1").SaveX(sys)
+	a.facts.SetOwner(policy.KindQuery, q.ID, owner.ID)
+	m := db.DataModel.Create().SetUserID(owner.ID).SetName("M").SaveX(sys)
+	a.facts.SetOwner(policy.KindModel, m.ID, owner.ID)
+	eventually(t, "new saved query and model", func() bool {
+		return b.facts.IsOwner(policy.KindQuery, q.ID, owner.ID) && b.facts.IsOwner(policy.KindModel, m.ID, owner.ID)
+	})
+	db.SavedQuery.DeleteOneID(q.ID).ExecX(sys)
+	a.facts.Forget(policy.KindQuery, q.ID)
+	eventually(t, "saved query deletion", func() bool { return !b.facts.Exists(policy.KindQuery, q.ID) })
 
 	// A role edit: the editor role loses dashboards:create everywhere.
 	editor := db.Role.Query().AllX(sys)
@@ -119,7 +131,8 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	db.User.DeleteOneID(owner.ID).ExecX(sys)
 	a.facts.RemoveUser(owner.ID)
 	eventually(t, "user deletion with their dashboards", func() bool {
-		return !b.facts.IsOwner(policy.KindDashboard, d.ID, owner.ID) && !b.facts.RoleAllows(owner.ID, policy.DashboardsRead)
+		return !b.facts.IsOwner(policy.KindDashboard, d.ID, owner.ID) && !b.facts.Exists(policy.KindModel, m.ID) &&
+			!b.facts.RoleAllows(owner.ID, policy.DashboardsRead)
 	})
 
 	// A change whose announcement B missed (here: never announced) reaches B
@@ -138,6 +151,9 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	// A's own announcements are not applied back to A (no loop), and an
 	// unknown id is harmless.
 	if err := b.facts.Reload(sys, b.st.Client, policy.Change{Kind: policy.ChangeDashboard, ID: uuid.New()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.facts.Reload(sys, b.st.Client, policy.Change{Kind: policy.ChangeOwner, Obj: policy.KindModel, ID: uuid.New()}); err != nil {
 		t.Fatal(err)
 	}
 }

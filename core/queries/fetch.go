@@ -11,7 +11,6 @@ import (
 
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/savedquery"
@@ -77,7 +76,7 @@ func (s *Service) Compiled(ctx context.Context, dataSource uuid.UUID, build Buil
 // SQL, bound values, row cap and the caller's permission context, so callers
 // with different rights never share one.
 func (s *Service) Fetch(ctx context.Context, dataSource uuid.UUID, build Builder, o RunOptions, co CacheOptions) (Fetched, error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return Fetched{}, err
 	}
@@ -151,12 +150,8 @@ func (s *Service) permission(sub policy.Subject) string {
 // InvalidateCache drops every cached result of a data source
 // (datasources:manage) and reports how many entries went.
 func (s *Service) InvalidateCache(ctx context.Context, dataSource uuid.UUID) (int, error) {
-	sub, err := identity.SubjectFrom(ctx)
-	if err != nil {
+	if err := s.pol.Require(ctx, policy.DataSources, policy.DatasourcesManage); err != nil {
 		return 0, err
-	}
-	if !s.pol.Can(ctx, sub, policy.DataSources, policy.DatasourcesManage) {
-		return 0, errs.Forbidden("your role does not allow datasources:manage")
 	}
 	if _, err := s.ds.Get(ctx, dataSource); err != nil {
 		return 0, err
@@ -195,7 +190,7 @@ func (s *Service) ForgetAll() {
 // FetchSaved runs a visible saved query with parameter values through the
 // cache (the query's own TTL unless co sets one).
 func (s *Service) FetchSaved(ctx context.Context, id uuid.UUID, values map[string]any, o RunOptions, co CacheOptions) (Fetched, error) {
-	_, q, err := s.visible(ctx, id)
+	q, err := s.authorized(ctx, id, policy.QueriesRead)
 	if err != nil {
 		return Fetched{}, err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/savedquery"
@@ -118,12 +117,12 @@ func (s *Service) checkSource(ctx context.Context, id *uuid.UUID) error {
 
 // Create saves a query owned by the caller (queries:create).
 func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return SavedQuery{}, err
 	}
-	if !s.pol.Can(ctx, sub, policy.Queries, policy.QueriesCreate) {
-		return SavedQuery{}, errs.Forbidden("your role does not allow queries:create")
+	if err := s.pol.RequireSubject(ctx, sub, policy.Queries, policy.QueriesCreate); err != nil {
+		return SavedQuery{}, err
 	}
 	if err := checkInput(in, true); err != nil {
 		return SavedQuery{}, err
@@ -144,21 +143,21 @@ func (s *Service) Create(ctx context.Context, in Input) (SavedQuery, error) {
 	if err != nil {
 		return SavedQuery{}, err
 	}
+	s.pol.Facts().SetOwner(policy.KindQuery, q.ID, q.UserID)
 	return toAPI(q), nil
 }
 
-// visible loads a query the caller may see: their own, or any for admins.
-// Another user's query is "not found".
-func (s *Service) visible(ctx context.Context, id uuid.UUID) (policy.Subject, *ent.SavedQuery, error) {
-	sub, err := identity.SubjectFrom(ctx)
-	if err != nil {
-		return sub, nil, err
+// authorized loads a query the caller may do act on (policy.Require): their
+// own, or any for admins. Another user's query is "not found".
+func (s *Service) authorized(ctx context.Context, id uuid.UUID, act policy.Action) (*ent.SavedQuery, error) {
+	if err := s.pol.Require(ctx, policy.Query(id), act); err != nil {
+		return nil, err
 	}
 	q, err := s.db.SavedQuery.Get(ctx, id)
-	if ent.IsNotFound(err) || (err == nil && q.UserID != sub.UserID && !s.isAdmin(sub)) {
-		return sub, nil, errs.NotFound("query")
+	if ent.IsNotFound(err) {
+		return nil, errs.NotFound("query")
 	}
-	return sub, q, err
+	return q, err
 }
 
 func (s *Service) isAdmin(sub policy.Subject) bool {
@@ -167,7 +166,7 @@ func (s *Service) isAdmin(sub policy.Subject) bool {
 
 // List lists the caller's saved queries (all for admins).
 func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.Page[SavedQuery], error) {
-	sub, err := identity.SubjectFrom(ctx)
+	sub, err := policy.SubjectFrom(ctx)
 	if err != nil {
 		return paging.Page[SavedQuery]{}, err
 	}
@@ -198,7 +197,7 @@ func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.P
 
 // Get returns one visible saved query.
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (SavedQuery, error) {
-	_, q, err := s.visible(ctx, id)
+	q, err := s.authorized(ctx, id, policy.QueriesRead)
 	if err != nil {
 		return SavedQuery{}, err
 	}
@@ -207,12 +206,9 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (SavedQuery, error) {
 
 // Update changes a visible saved query.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (SavedQuery, error) {
-	sub, q, err := s.visible(ctx, id)
+	q, err := s.authorized(ctx, id, policy.QueriesEdit)
 	if err != nil {
 		return SavedQuery{}, err
-	}
-	if q.UserID != sub.UserID && !s.isAdmin(sub) {
-		return SavedQuery{}, errs.NotFound("query")
 	}
 	if err := checkInput(in, false); err != nil {
 		return SavedQuery{}, err
@@ -251,11 +247,15 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (SavedQuer
 
 // Delete removes a visible saved query.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	_, q, err := s.visible(ctx, id)
+	q, err := s.authorized(ctx, id, policy.QueriesDelete)
 	if err != nil {
 		return err
 	}
-	return s.db.SavedQuery.DeleteOne(q).Exec(ctx)
+	if err := s.db.SavedQuery.DeleteOne(q).Exec(ctx); err != nil {
+		return err
+	}
+	s.pol.Facts().Forget(policy.KindQuery, id)
+	return nil
 }
 
 // RunOptions tune one run within the server's limits.
@@ -278,7 +278,7 @@ func (s *Service) bounded(o RunOptions) (int64, time.Duration) {
 // Run executes a visible saved query with parameter values. The caller
 // consumes the stream and must Close it; ctx bounds the whole run.
 func (s *Service) Run(ctx context.Context, id uuid.UUID, values map[string]any, o RunOptions) (Batches, error) {
-	_, q, err := s.visible(ctx, id)
+	q, err := s.authorized(ctx, id, policy.QueriesRead)
 	if err != nil {
 		return nil, err
 	}

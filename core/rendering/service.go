@@ -20,8 +20,8 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
-	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/models"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/policy"
@@ -175,13 +175,13 @@ func (s *Service) open(ctx context.Context, id uuid.UUID, values map[string]any)
 // token's scope is lifted for them. The data still needs the user's own
 // roles to allow queries:run.
 func widgetContext(ctx context.Context) context.Context {
-	p, ok := identity.PrincipalFrom(ctx)
+	p, ok := principal.From(ctx)
 	if !ok || len(p.Scopes) == 0 {
 		return ctx
 	}
 	unscoped := *p
 	unscoped.Scopes = nil
-	return identity.WithPrincipal(ctx, &unscoped)
+	return principal.With(ctx, &unscoped)
 }
 
 // resolveFilters checks given filter values against the declarations and
@@ -339,24 +339,32 @@ func modelFilter(dim string, v any) models.Filter {
 	return models.Filter{Field: dim, Op: models.OpEq, Value: v}
 }
 
-// CheckWidgetSource verifies, when a widget is saved, that the dashboard's
-// owner may read the data it names and that the query it describes is
-// well-formed (dashboards.SourceChecker).
+// CheckWidgetSource verifies, when a widget is added or changed, that the
+// caller (in ctx) may read the data it names under their own rights, that
+// the dashboard's owner may too, and that the query it describes is
+// well-formed (dashboards.SourceChecker). A source the caller may not read
+// answers exactly as an unknown id does.
 func (s *Service) CheckWidgetSource(ctx context.Context, owner uuid.UUID, filters []types.DashboardFilter, src dashboards.WidgetSource) error {
-	facts := s.pol.Facts()
-	admin := facts.IsAdmin(owner)
-	if !admin && !facts.RoleAllows(owner, policy.QueriesRun) {
+	ownerSub := policy.Subject{UserID: owner}
+	if !s.pol.Can(ctx, ownerSub, policy.DataSources, policy.QueriesRun) {
 		return errs.Invalid("config", "the dashboard owner's role does not allow queries:run, so this widget could never show data")
 	}
 	if src.QueryID != nil {
+		unknown := errs.Invalid("config.query_id", "no saved query with this id")
+		if err := s.pol.Require(ctx, policy.Query(*src.QueryID), policy.QueriesRead); err != nil {
+			if errors.Is(err, errs.ErrNotFound) {
+				return unknown
+			}
+			return err
+		}
 		q, err := s.q.Load(ctx, *src.QueryID)
 		if errors.Is(err, errs.ErrNotFound) {
-			return errs.Invalid("config.query_id", "no saved query with this id")
+			return unknown
 		}
 		if err != nil {
 			return err
 		}
-		if q.UserID != owner && !admin {
+		if !s.pol.Can(ctx, ownerSub, policy.Query(q.ID), policy.QueriesRead) {
 			return errs.Invalid("config.query_id", "the dashboard owner cannot read this saved query")
 		}
 		declared := map[string]bool{}
@@ -375,9 +383,16 @@ func (s *Service) CheckWidgetSource(ctx context.Context, owner uuid.UUID, filter
 		}
 		return nil
 	}
+	unknown := errs.Invalid("config.model_id", "no data model with this id")
+	if err := s.pol.Require(ctx, policy.Model(*src.ModelID), policy.ModelsUse); err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return unknown
+		}
+		return err
+	}
 	cfg, err := s.m.Config(ctx, *src.ModelID)
 	if errors.Is(err, errs.ErrNotFound) {
-		return errs.Invalid("config.model_id", "no data model with this id")
+		return unknown
 	}
 	if err != nil {
 		return err

@@ -3,7 +3,7 @@ package schema
 import (
 	"context"
 
-	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
@@ -20,10 +20,10 @@ import (
 // and shares).
 
 // caller returns the principal of the context, if any.
-func caller(ctx context.Context) (*identity.Principal, bool) { return identity.PrincipalFrom(ctx) }
+func caller(ctx context.Context) (*principal.Principal, bool) { return principal.From(ctx) }
 
 // visibleDashboards is the widest set any non-admin may read: owned or shared.
-func visibleDashboards(p *identity.Principal) predicate.Dashboard {
+func visibleDashboards(p *principal.Principal) predicate.Dashboard {
 	return dashboard.Or(
 		dashboard.OwnerID(p.UserID),
 		dashboard.HasDashboardSharesWith(dashboardshare.UserID(p.UserID)),
