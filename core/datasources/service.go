@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -389,7 +390,8 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (DataSource, error) {
 // Update changes a data source (datasources:manage). The connector type
 // cannot change.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSource, error) {
-	if _, err := s.require(ctx, policy.DatasourcesManage); err != nil {
+	sub, err := s.require(ctx, policy.DatasourcesManage)
+	if err != nil {
 		return DataSource{}, err
 	}
 	d, err := s.get(ctx, id)
@@ -419,6 +421,11 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSourc
 		cs, _, err := s.schemaOf(ctx, d.Type)
 		if err != nil {
 			return DataSource{}, err
+		}
+		if !sub.System && !s.pol.Facts().IsAdmin(sub.UserID) {
+			if err := requireSecretsAgain(cs, d, in.Config); err != nil {
+				return DataSource{}, err
+			}
 		}
 		// Merge: the stored config and secrets, overlaid by what was sent.
 		current, err := s.open(d)
@@ -709,4 +716,44 @@ func (s *Service) Schema(ctx context.Context, id uuid.UUID) (Schema, error) {
 		}
 	}
 	return out, nil
+}
+
+// requireSecretsAgain refuses an update that re-points a data source (host,
+// port, database, user, TLS settings…: any non-secret field that is not
+// clearly harmless) while keeping stored secrets the caller did not give
+// again: otherwise whoever may manage sources could send the stored password
+// to a server of their choosing with a health check. Instance admins are
+// exempt (the caller checks).
+func requireSecretsAgain(cs *connectorSchema, d *ent.DataSource, update map[string]any) error {
+	changed := identityChanges(cs, d.Config, update)
+	if len(changed) == 0 {
+		return nil
+	}
+	var missing []string
+	for _, k := range cs.secrets {
+		if _, stored := d.Secrets[k]; !stored {
+			continue
+		}
+		if _, given := update[k]; !given {
+			missing = append(missing, k)
+		}
+	}
+	for k := range d.Secrets {
+		// A stored secret the current schema no longer declares.
+		if !cs.isSecret(k) {
+			if _, given := update[k]; !given {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	msg := "changing " + strings.Join(changed, ", ") + " requires " + strings.Join(missing, ", ") + " to be given again"
+	fields := make([]errs.FieldError, len(missing))
+	for i, k := range missing {
+		fields[i] = errs.FieldError{Field: "config/" + k, Message: msg}
+	}
+	return errs.InvalidFields(msg, fields)
 }

@@ -1,0 +1,87 @@
+package api_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/datapulse/datapulse/core/store/storetest"
+	"github.com/datapulse/datapulse/plugins/host"
+)
+
+var (
+	fakeOnce sync.Once
+	fakeExe  string
+	fakeErr  error
+)
+
+// withFakeConnector serves the builtin connector "fake" with the host's test
+// connector (plugins/host/internal/testconnectors/fakeconn): config
+// {path, password (secret)}, and a query language with fault hooks.
+func withFakeConnector(t *testing.T) envOption {
+	t.Helper()
+	fakeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "api-fakeconn-")
+		if err != nil {
+			fakeErr = err
+			return
+		}
+		fakeExe = filepath.Join(dir, "fakeconn")
+		out, err := exec.Command("go", "build", "-o", fakeExe, "github.com/datapulse/datapulse/plugins/host/internal/testconnectors/fakeconn").CombinedOutput()
+		if err != nil {
+			fakeErr = err
+			fakeExe = string(out)
+		}
+	})
+	if fakeErr != nil {
+		t.Fatalf("building fakeconn: %v: %s", fakeErr, fakeExe)
+	}
+	return func(o *host.Options) {
+		o.Executable = fakeExe
+		o.Builtins = []string{"fake"}
+	}
+}
+
+// A1: whoever may manage data sources (not an admin) must not be able to
+// re-point a source at a server of their own and have the stored password
+// sent there by a health check.
+func TestRepointingDataSourceNeedsSecretAgain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
+		e := newEnv(t, tg, withFakeConnector(t))
+		// The builtin "admin" role grants every action (datasources:manage
+		// included) without making its holder an instance administrator.
+		uid, editor := e.createUser("editor@example.com", "user")
+		e.want(e.do("POST", "/api/v1/users/"+uid+"/roles", e.admin, map[string]any{"role_id": "01930000-0000-7000-8000-000000000001"}), 201, "grant role")
+		r := e.want(e.do("POST", "/api/v1/data-sources", e.admin, map[string]any{
+			"name": "fake", "type": "fake", "config": map[string]any{"path": "/srv/real", "password": "right-password"}}), 201, "create")
+		id := r.str("id")
+		path := "/api/v1/data-sources/" + id
+
+		r = e.want(e.do("PATCH", path, editor, map[string]any{"config": map[string]any{"path": "/srv/attacker"}}), 400, "re-point without password")
+		if r.str("error", "code") != "validation_failed" || !strings.Contains(r.str("error", "message"), "changing path requires password to be given again") {
+			t.Errorf("message: %s", r.raw)
+		}
+		if !strings.Contains(string(r.raw), `"field":"config/password"`) {
+			t.Errorf("the secret field is not named: %s", r.raw)
+		}
+		// Nothing changed: the health check still reaches the real place.
+		if got := e.want(e.do("GET", path, editor, nil), 200, "get").body["config"].(map[string]any)["path"]; got != "/srv/real" {
+			t.Fatalf("path after refused update = %v", got)
+		}
+		// Same value again, or the secret given again: fine.
+		e.want(e.do("PATCH", path, editor, map[string]any{"config": map[string]any{"path": "/srv/real"}}), 200, "unchanged path")
+		e.want(e.do("PATCH", path, editor, map[string]any{"config": map[string]any{"path": "/srv/other", "password": "right-password"}}), 200, "re-point with password")
+		// Removing the secret while re-pointing sends nothing secret anywhere.
+		e.want(e.do("PATCH", path, editor, map[string]any{"config": map[string]any{"path": "/srv/third", "password": nil}}), 200, "re-point dropping password")
+		e.want(e.do("PATCH", path, e.admin, map[string]any{"config": map[string]any{"password": "right-password"}}), 200, "admin sets password")
+		// An instance admin may re-point without repeating it.
+		e.want(e.do("PATCH", path, e.admin, map[string]any{"config": map[string]any{"path": "/srv/fourth"}}), 200, "admin re-points")
+		h := e.want(e.do("POST", path+"/health", editor, nil), 200, "health")
+		if h.body["ok"] != true {
+			t.Errorf("health after admin re-point: %s", h.raw)
+		}
+	})
+}
