@@ -196,7 +196,7 @@ func validationMessage(msg string) string {
 
 // fiberErrorHandler renders errors raised outside huma (unknown routes, 405,
 // body too large at the server, panics) in the same envelope.
-func fiberErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+func fiberErrorHandler(log *slog.Logger, methods *methodIndex) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var fe *fiber.Error
 		var body *ErrorBody
@@ -209,6 +209,9 @@ func fiberErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 				msg = "no such route: " + c.Method() + " " + c.Path()
 			case http.StatusMethodNotAllowed:
 				msg = "method " + c.Method() + " is not allowed on " + c.Path()
+				if allow := methods.allowed(c.Path()); len(allow) > 0 {
+					c.Set("Allow", strings.Join(allow, ", "))
+				}
 			case http.StatusRequestEntityTooLarge:
 				msg = "request body is too large"
 			}

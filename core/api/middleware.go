@@ -74,10 +74,11 @@ func RequestIDFrom(ctx context.Context) string {
 	return id
 }
 
-// validRequestID accepts a caller's id only when it is short and plain, so it
+// validRequestID accepts a caller's id only when it is plain ([A-Za-z0-9._-])
+// and at most 128 bytes long, so it
 // cannot inject anything into logs.
 func validRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > 128 {
 		return false
 	}
 	for _, r := range s {

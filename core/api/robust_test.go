@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,4 +85,67 @@ func TestRepointingDataSourceNeedsSecretAgain(t *testing.T) {
 			t.Errorf("health after admin re-point: %s", h.raw)
 		}
 	})
+}
+
+// A13 and D-405: a wrong or unknown method answers in the error envelope:
+// 405 with Allow on a known path (also where a parameter route of the same
+// shape exists), 404 elsewhere.
+func TestWrongMethodsAnswer405InEnvelope(t *testing.T) {
+	e := newEnv(t, storetest.Targets()[0])
+	cases := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"PROPFIND", "/api/v1/dashboards", 405, "GET, POST"},
+		{"MKCOL", "/api/v1/dashboards/import", 405, "POST"},
+		{"PROPFIND", "/no/such/path", 404, ""},
+		{"GET", "/api/v1/dashboards/import", 405, "POST"},
+		{"PUT", "/api/v1/dashboards/import/", 405, "POST"},
+		{"DELETE", "/api/v1/dashboards", 405, "GET, POST"},
+		{"PUT", "/api/v1/dashboards/01930000-0000-7000-8000-000000000001", 405, "DELETE, GET, PATCH"},
+	}
+	for _, c := range cases {
+		r := e.do(c.method, c.path, e.admin, nil)
+		if r.status != c.status {
+			t.Errorf("%s %s: status %d, want %d: %s", c.method, c.path, r.status, c.status, r.raw)
+			continue
+		}
+		if got := r.header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+		if want := map[int]string{405: "method_not_allowed", 404: "not_found"}[c.status]; r.str("error", "code") != want {
+			t.Errorf("%s %s: code %q, want %q", c.method, c.path, r.str("error", "code"), want)
+		}
+	}
+	// The right method still works.
+	e.want(e.do("GET", "/api/v1/dashboards", e.admin, nil), 200, "list")
+}
+
+// A13: a client's X-Request-Id is used only when it is plain
+// ([A-Za-z0-9._-]) and at most 128 bytes; otherwise the server makes one.
+func TestClientRequestIDIsValidated(t *testing.T) {
+	e := newEnv(t, storetest.Targets()[0])
+	send := func(id string) string {
+		req, _ := http.NewRequest("GET", e.base+"/api/v1/openapi.json", nil)
+		req.Header.Set("X-Request-Id", id)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get("X-Request-Id")
+	}
+	ok128 := strings.Repeat("a1._-", 25) + "xyz"
+	for _, id := range []string{"abc-123_x.y", ok128} {
+		if got := send(id); got != id {
+			t.Errorf("valid id %q (%d bytes) answered with %q", id, len(id), got)
+		}
+	}
+	for _, id := range []string{ok128 + "z", "a b", "x<script>", "id\"quote", "ünï", "a/b"} {
+		got := send(id)
+		if got == id || got == "" || strings.ContainsAny(got, " <\"/") || len(got) > 128 {
+			t.Errorf("invalid id %q answered with %q", id, got)
+		}
+	}
 }
