@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/ent"
 )
 
 // ErrorBody is the one error envelope of the API:
@@ -106,6 +107,14 @@ func fromDomain(err error) (*ErrorBody, bool) {
 		return e, true
 	case errors.Is(err, errs.ErrNotFound):
 		return kind(http.StatusNotFound, "not_found", "not found"), true
+	case ent.IsValidationError(err):
+		// A value the API let through but a column's validator refuses
+		// (the API's own limits should catch it first).
+		var ve *ent.ValidationError
+		errors.As(err, &ve)
+		e := newError(http.StatusBadRequest, "validation_failed", ve.Name+" is invalid (too long or empty)")
+		e.Err.Details = map[string]any{"fields": []FieldError{{Field: ve.Name, Message: e.Err.Message}}}
+		return e, true
 	case errors.Is(err, errs.ErrConflict):
 		return kind(http.StatusConflict, "conflict", "conflict"), true
 	case errors.Is(err, errs.ErrUnauthenticated):

@@ -149,3 +149,29 @@ func TestClientRequestIDIsValidated(t *testing.T) {
 		}
 	}
 }
+
+// A12a: the API's maxLength counts characters; so do the column validators
+// (and PostgreSQL's varchar): a name of multi-byte characters at the limit
+// is stored, one more is a 400 naming the field, never a 500.
+func TestMultiByteNamesAtTheLengthLimit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
+		e := newEnv(t, tg)
+		for _, ch := range []string{"é", "😀"} {
+			name := strings.Repeat(ch, 255)
+			r := e.want(e.do("POST", "/api/v1/dashboards", e.admin, map[string]any{"name": name}), 201, "dashboard "+ch)
+			if r.str("name") != name {
+				t.Errorf("dashboard name stored as %q", r.str("name"))
+			}
+			e.want(e.do("PATCH", "/api/v1/dashboards/"+r.str("id"), e.admin, map[string]any{"name": strings.Repeat(ch, 254) + "x"}), 200, "rename "+ch)
+			r = e.want(e.do("POST", "/api/v1/dashboards", e.admin, map[string]any{"name": name + ch}), 400, "dashboard over the limit "+ch)
+			if !strings.Contains(string(r.raw), `"field":"name"`) {
+				t.Errorf("the field is not named: %s", r.raw)
+			}
+			q := e.want(e.do("POST", "/api/v1/queries", e.admin, map[string]any{"name": name, "sql": "SELECT 1"}), 201, "query "+ch)
+			if q.str("name") != name {
+				t.Errorf("query name stored as %q", q.str("name"))
+			}
+			e.want(e.do("POST", "/api/v1/departments", e.admin, map[string]any{"name": strings.Repeat(ch, 100)}), 201, "department "+ch)
+		}
+	})
+}
