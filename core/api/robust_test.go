@@ -175,3 +175,36 @@ func TestMultiByteNamesAtTheLengthLimit(t *testing.T) {
 		}
 	})
 }
+
+// A12b/c: list parameters are scalars; objects, arrays and repeated keys are
+// a 400 naming the parameter, and a page beyond any possible offset is a 400
+// naming page (PostgreSQL's OFFSET would overflow).
+func TestListParametersMustBeScalarAndBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
+		e := newEnv(t, tg)
+		e.want(e.do("POST", "/api/v1/dashboards", e.admin, map[string]any{"name": "one"}), 201, "dashboard")
+		for _, list := range []string{"/api/v1/dashboards", "/api/v1/users", "/api/v1/queries", "/api/v1/data-sources", "/api/v1/departments"} {
+			for _, c := range []struct{ query, field string }{
+				{"page[x]=1", "page"},
+				{"q[]=a", "q"},
+				{"per_page[0]=5", "per_page"},
+				{"sort[]=name", "sort"},
+				{"q=a&q=b", "q"},
+				{"page=9223372036854775807", "page"},
+				{"page=9223372036854775807&per_page=500", "page"},
+				{"page=4611686018427387904&per_page=2", "page"},
+				{"page=100000000&per_page=500", "page"},
+			} {
+				r := e.do("GET", list+"?"+c.query, e.admin, nil)
+				if r.status != 400 || r.str("error", "code") != "validation_failed" || !strings.Contains(string(r.raw), `"field":"`+c.field+`"`) {
+					t.Errorf("GET %s?%s: %d %s (want 400 naming %s)", list, c.query, r.status, r.raw, c.field)
+				}
+			}
+			// A far but possible page is an empty page.
+			r := e.want(e.do("GET", list+"?page=1000&per_page=500", e.admin, nil), 200, list+" far page")
+			if items, _ := r.body["items"].([]any); len(items) != 0 {
+				t.Errorf("%s far page: %s", list, r.raw)
+			}
+		}
+	})
+}

@@ -124,6 +124,7 @@ func New(d Deps) *Server {
 	s.app.Use(recover.New())
 	s.app.Use(securityHeaders)
 	s.app.Use(methods.shadowGuard)
+	s.app.Use(scalarQuery)
 
 	cfg := huma.DefaultConfig("DataPulse API", d.Version)
 	cfg.Info.Description = "Self-hosted business intelligence: data sources, queries, dashboards, alerts, reports."
