@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -207,4 +209,104 @@ func TestListParametersMustBeScalarAndBounded(t *testing.T) {
 			}
 		}
 	})
+}
+
+// fakeSource creates a data source on the fake connector and returns its id.
+func (e *env) fakeSource(name string) string {
+	e.t.Helper()
+	return e.want(e.do("POST", "/api/v1/data-sources", e.admin, map[string]any{
+		"name": name, "type": "fake", "config": map[string]any{"path": "/srv/" + name, "password": "right-password"}}), 201, "fake source").str("id")
+}
+
+// A12d/e: parameter values of a shape no connector can bind, and SQLite's
+// own placeholder forms, are a 400 naming the parameter or sql before
+// anything reaches the connector (they were 500/502 with Go internals).
+func TestQueryParameterShapesAndRawPlaceholders(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
+		e := newEnv(t, tg, withFakeConnector(t))
+		path := "/api/v1/data-sources/" + e.fakeSource("params") + "/query"
+		for _, params := range []map[string]any{
+			{"x": []any{1, map[string]any{"a": 1}}},
+			{"x": []any{1, "a"}},
+			{"x": []any{[]any{1}}},
+			{"x": map[string]any{"a": 1}},
+		} {
+			r := e.do("POST", path, e.admin, map[string]any{"sql": "params {{x}}", "parameters": params})
+			if r.status != 400 || !strings.Contains(string(r.raw), `"field":"parameters.x"`) {
+				t.Errorf("parameters %v: %d %s (want 400 naming parameters.x)", params, r.status, r.raw)
+			}
+			if strings.Contains(string(r.raw), "0x") || strings.Contains(string(r.raw), "interface") {
+				t.Errorf("parameters %v: Go internals in %s", params, r.raw)
+			}
+		}
+		r := e.want(e.do("POST", path, e.admin, map[string]any{"sql": "params {{x}}", "parameters": map[string]any{"x": []any{1, nil, 2}}}), 200, "list of numbers with a null")
+		if rows, _ := r.body["rows"].([]any); len(rows) != 3 {
+			t.Errorf("list parameters did not arrive as three values: %s", r.raw)
+		}
+		// The fake connector speaks SQLite's dialect: $1, :name and @name
+		// are placeholders nobody binds.
+		for _, sql := range []string{"SELECT $1", "SELECT :name", "SELECT @p", "SELECT ?1"} {
+			r := e.want(e.do("POST", path, e.admin, map[string]any{"sql": sql}), 400, sql)
+			if !strings.Contains(r.str("error", "message"), "use {{name}} placeholders") || !strings.Contains(string(r.raw), `"field":"sql"`) {
+				t.Errorf("%s: %s", sql, r.raw)
+			}
+		}
+	})
+}
+
+// D-stream: a stream that fails after it started must not pass for a
+// complete one. NDJSON ends with an {"_error": {code, message, request_id}}
+// line; CSV has no in-band marker, so the connection is cut before the end
+// of the chunked body and the client's read fails.
+func TestStreamFailingMidwayIsVisible(t *testing.T) {
+	e := newEnv(t, storetest.Targets()[0], withFakeConnector(t))
+	path := e.base + "/api/v1/data-sources/" + e.fakeSource("stream") + "/query"
+	send := func(format, sql string) (*http.Response, []byte, error) {
+		req, _ := http.NewRequest("POST", path+"?format="+format, strings.NewReader(`{"sql":"`+sql+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		return res, body, err
+	}
+	// Complete streams read cleanly.
+	for _, f := range []string{"csv", "ndjson"} {
+		res, body, err := send(f, "rows 25 batch 10")
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s complete stream: %d %v %s", f, res.StatusCode, err, body)
+		}
+	}
+	// crash: two batches of 100 rows, then the connector process dies.
+	res, body, err := send("ndjson", "crash 2")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("ndjson: %d %v %s", res.StatusCode, err, body)
+	}
+	lines := strings.Split(strings.TrimRight(string(body), "\n"), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], `{"id":`) {
+		t.Fatalf("ndjson: %d lines, want rows and an error line: %.300s", len(lines), body)
+	}
+	var last struct {
+		Err *struct {
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		} `json:"_error"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Err == nil {
+		t.Fatalf("ndjson last line is not a well-formed error line: %q (%v)", lines[len(lines)-1], err)
+	}
+	if last.Err.Code == "" || last.Err.Message == "" || last.Err.RequestID != res.Header.Get("X-Request-Id") {
+		t.Errorf("ndjson error line %+v (request id header %q)", *last.Err, res.Header.Get("X-Request-Id"))
+	}
+	res, body, err = send("csv", "crash 2")
+	if res.StatusCode != 200 {
+		t.Fatalf("csv: status %d", res.StatusCode)
+	}
+	if err == nil {
+		t.Fatalf("csv: a stream that failed midway read as complete (%d bytes)", len(body))
+	}
 }

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +47,7 @@ func New(db *ent.Client, pol *policy.Enforcer, conns *host.Host, box *secrets.Bo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	detailLog.Store(log)
 	return &Service{db: db, pol: pol, conns: conns, box: box, log: log, schemas: map[string]*connectorSchema{}}
 }
 
@@ -273,6 +276,19 @@ func ConnectorError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ce):
+		if m, ok := clientTypeError(ce.Message); ok {
+			return errs.Invalid("parameters", m)
+		}
+		if connectFailure(ce.Message) {
+			// The driver's text (FATAL lines, host, user, database) is for
+			// the server log, not the client.
+			logDetail("data source connection failed", ce.Code.String(), ce.Message)
+			switch ce.Code {
+			case codes.InvalidArgument, codes.NotFound, codes.PermissionDenied, codes.Unauthenticated:
+				return errs.Upstream("the data source refused the connection (check its host, database, user and password); details are in the server log")
+			}
+			return errs.Unavailable("the data source is unreachable or not accepting connections; try again later (details are in the server log)")
+		}
 		// The connector's own classification decides whose fault it is.
 		switch ce.Code {
 		case codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted, codes.Unimplemented, codes.OutOfRange:
@@ -285,6 +301,9 @@ func ConnectorError(err error) error {
 			return errs.UpstreamTimeout(ce.Message)
 		}
 		return errs.Upstream(ce.Message)
+	case errors.Is(err, host.ErrInvalidParameter):
+		// A value the protocol cannot carry (an object inside a list…).
+		return errs.Invalid("parameters", strings.TrimPrefix(err.Error(), host.ErrInvalidParameter.Error()+": "))
 	case errors.Is(err, host.ErrConnectorTimeout), errors.Is(err, context.DeadlineExceeded):
 		return errs.UpstreamTimeout("the connector did not answer in time")
 	case errors.Is(err, host.ErrConnectorUnavailable):
@@ -756,4 +775,41 @@ func requireSecretsAgain(cs *connectorSchema, d *ent.DataSource, update map[stri
 		fields[i] = errs.FieldError{Field: "config/" + k, Message: msg}
 	}
 	return errs.InvalidFields(msg, fields)
+}
+
+// detailLog receives what is kept from clients (set by New).
+var detailLog atomic.Pointer[slog.Logger]
+
+func logDetail(msg, code, detail string) {
+	if l := detailLog.Load(); l != nil {
+		l.Warn(msg, "code", code, "detail", detail)
+	}
+}
+
+// connectFailure reports whether a connector's message is a failure to
+// connect or a server-side FATAL (authentication, missing database,
+// shutdown), whose text names hosts, users and databases.
+func connectFailure(msg string) bool {
+	return strings.Contains(msg, "FATAL:") || strings.HasPrefix(msg, "failed to connect to") ||
+		strings.Contains(msg, "dial error") || strings.Contains(msg, "connection refused")
+}
+
+// clientTypeError recognises a driver's complaint that a parameter value
+// does not fit its placeholder (Go internals such as []*string{…(0xc…)})
+// and gives a message without them.
+func clientTypeError(msg string) (string, bool) {
+	if !strings.Contains(msg, "unable to encode") && !strings.Contains(msg, "failed to encode args") &&
+		!strings.Contains(msg, "(0x") {
+		return "", false
+	}
+	out := "a parameter value has a type its placeholder cannot take (e.g. text for a number, or a list of the wrong type)"
+	if i := strings.Index(msg, "args["); i >= 0 {
+		j := strings.IndexByte(msg[i:], ']')
+		if j > 0 {
+			if n, err := strconv.Atoi(msg[i+5 : i+j]); err == nil {
+				out = fmt.Sprintf("parameter %d: %s", n+1, out)
+			}
+		}
+	}
+	return out, true
 }
