@@ -310,3 +310,42 @@ func TestStreamFailingMidwayIsVisible(t *testing.T) {
 		t.Fatalf("csv: a stream that failed midway read as complete (%d bytes)", len(body))
 	}
 }
+
+// D-filters: a dashboard's filters cannot change so that a widget's
+// config.filter_map points at a filter that no longer exists (duplicate and
+// export → import then failed with 400): the change is a 400 naming the
+// widget; after the mapping is removed it goes through.
+func TestFilterChangeKeepsWidgetMappingsValid(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
+		e := newEnv(t, tg, withFakeConnector(t))
+		src := e.fakeSource("filters")
+		q := e.want(e.do("POST", "/api/v1/queries", e.admin, map[string]any{"name": "by region", "sql": "params {{region}}",
+			"data_source_id": src, "parameters": []any{map[string]any{"name": "region", "type": "text"}}}), 201, "query").str("id")
+		region := map[string]any{"name": "region", "type": "text"}
+		d := e.want(e.do("POST", "/api/v1/dashboards", e.admin, map[string]any{"name": "filtered", "filters": []any{region}}), 201, "dashboard").str("id")
+		dpath := "/api/v1/dashboards/" + d
+		w := e.want(e.do("POST", dpath+"/widgets", e.admin, map[string]any{"type": "table",
+			"config":   map[string]any{"query_id": q, "filter_map": map[string]any{"region": "region"}},
+			"position": map[string]any{"x": 0, "y": 0, "w": 6, "h": 4}}), 201, "widget").str("id")
+
+		for name, filters := range map[string][]any{
+			"removed": {},
+			"renamed": {map[string]any{"name": "area", "type": "text"}},
+		} {
+			r := e.want(e.do("PATCH", dpath, e.admin, map[string]any{"filters": filters}), 400, "filters "+name)
+			if !strings.Contains(string(r.raw), w) || !strings.Contains(string(r.raw), `"field":"filters"`) || r.str("error", "code") != "validation_failed" {
+				t.Errorf("filters %s: the widget is not named: %s", name, r.raw)
+			}
+		}
+		// Keeping the mapped filter (and adding one) is fine; the dashboard
+		// still duplicates and round-trips through export/import.
+		e.want(e.do("PATCH", dpath, e.admin, map[string]any{"filters": []any{region, map[string]any{"name": "year", "type": "number"}}}), 200, "filters kept")
+		e.want(e.do("POST", dpath+"/duplicate", e.admin, nil), 201, "duplicate")
+		doc := e.want(e.do("GET", dpath+"/export", e.admin, nil), 200, "export")
+		e.want(e.do("POST", "/api/v1/dashboards/import", e.admin, doc.body), 201, "import")
+		// Unmapped first, then the filter can go.
+		e.want(e.do("PATCH", dpath+"/widgets/"+w, e.admin, map[string]any{"config": map[string]any{"query_id": q}}), 200, "unmap")
+		e.want(e.do("PATCH", dpath, e.admin, map[string]any{"filters": []any{}}), 200, "filters removed after unmapping")
+		e.want(e.do("POST", dpath+"/duplicate", e.admin, nil), 201, "duplicate after")
+	})
+}
