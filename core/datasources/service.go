@@ -523,6 +523,10 @@ func (s *Service) Health(ctx context.Context, id uuid.UUID) (DataSource, host.He
 		up.SetStatus(datasource.StatusError).SetLastError(msg)
 		h = host.Health{OK: false, Message: msg}
 	case !h.OK:
+		if connectFailure(h.Message) {
+			logDetail("data source connection failed", "health", h.Message)
+			h.Message = "the data source refused the connection or is unreachable (check its host, port, database, user and password); details are in the server log"
+		}
 		up.SetStatus(datasource.StatusError).SetLastError(h.Message)
 	default:
 		up.SetStatus(datasource.StatusConnected).ClearLastError()
