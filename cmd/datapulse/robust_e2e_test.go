@@ -105,3 +105,44 @@ func TestPostgresConnectFailuresAreSanitized(t *testing.T) {
 		t.Errorf("the data source password is in the server log")
 	}
 }
+
+// A12d: a list inside a list reached the PostgreSQL connector as one array
+// argument and pgx's encode error came back as a 502 quoting Go internals
+// ([]*string{(*string)(0x…)}). Parameter values are checked before sending:
+// a 400 naming the parameter.
+func TestPostgresParameterShapesAre400(t *testing.T) {
+	if os.Getenv("DATAPULSE_TEST_POSTGRES_URL") == "" {
+		t.Skip("DATAPULSE_TEST_POSTGRES_URL is not set (needed for a PostgreSQL data source)")
+	}
+	db := newSQLite(t)
+	adminEmail, adminPW := "root@example.com", newPassword()
+	s := startServer(t, db, "DATAPULSE_ADMIN_EMAIL="+adminEmail, "DATAPULSE_ADMIN_PASSWORD="+adminPW)
+	admin := s.login(adminEmail, adminPW).AccessToken
+	cfg, _, _ := rtPostgres(t, nil)
+	var ds struct {
+		ID string `json:"id"`
+	}
+	s.call(http.MethodPost, "/api/v1/data-sources", admin, map[string]any{"name": "pg", "type": "postgres", "config": cfg}, http.StatusCreated, &ds)
+	path := "/api/v1/data-sources/" + ds.ID + "/query"
+	for _, c := range []struct {
+		sql    string
+		params map[string]any
+	}{
+		{"SELECT 1 WHERE 1 = {{x}}", map[string]any{"x": []any{[]any{"a"}}}},
+		{"SELECT {{x}}", map[string]any{"x": []any{[]any{"a"}}}},
+		{"SELECT {{x}}", map[string]any{"x": []any{1, "a"}}},
+		{"SELECT {{x}}", map[string]any{"x": []any{map[string]any{"a": 1}}}},
+	} {
+		st, body := s.raw(http.MethodPost, path, admin, "", map[string]any{"sql": c.sql, "parameters": c.params})
+		if st != http.StatusBadRequest || !strings.Contains(body, `"field":"parameters.x"`) || strings.Contains(body, "0x") {
+			t.Errorf("%s %v: %d %s (want 400 naming parameters.x)", c.sql, c.params, st, body)
+		}
+	}
+	var r struct {
+		Rows [][]any `json:"rows"`
+	}
+	s.call(http.MethodPost, path, admin, map[string]any{"sql": "SELECT 1 AS n WHERE 1 IN ({{x}})", "parameters": map[string]any{"x": []any{1, 2}}}, http.StatusOK, &r)
+	if len(r.Rows) != 1 {
+		t.Errorf("a list of numbers: %+v", r)
+	}
+}
