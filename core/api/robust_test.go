@@ -174,6 +174,11 @@ func TestMultiByteNamesAtTheLengthLimit(t *testing.T) {
 				t.Errorf("query name stored as %q", q.str("name"))
 			}
 			e.want(e.do("POST", "/api/v1/departments", e.admin, map[string]any{"name": strings.Repeat(ch, 100)}), 201, "department "+ch)
+			// Descriptions (TEXT columns) count characters too.
+			long := strings.Repeat(ch, 10_000)
+			e.want(e.do("POST", "/api/v1/dashboards", e.admin, map[string]any{"name": "described " + ch, "description": long}), 201, "dashboard description "+ch)
+			e.want(e.do("POST", "/api/v1/queries", e.admin, map[string]any{"name": "described " + ch, "sql": "SELECT 1", "description": long}), 201, "query description "+ch)
+			e.want(e.do("POST", "/api/v1/dashboards", e.admin, map[string]any{"name": "too long " + ch, "description": long + ch}), 400, "dashboard description over "+ch)
 		}
 	})
 }

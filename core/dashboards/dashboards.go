@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
@@ -206,8 +207,8 @@ func checkName(v *string, required bool) (string, error) {
 }
 
 func checkDescription(v *string) error {
-	if v != nil && (len(*v) > 10_000 || strings.ContainsRune(*v, 0)) {
-		return errs.Invalid("description", "description must be at most 10000 bytes of text")
+	if v != nil && (utf8.RuneCountInString(*v) > 10_000 || strings.ContainsRune(*v, 0)) {
+		return errs.Invalid("description", "description must be at most 10000 characters of text")
 	}
 	return nil
 }
