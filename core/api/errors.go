@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/ent"
 )
 
 // ErrorBody is the one error envelope of the API:
@@ -106,6 +107,14 @@ func fromDomain(err error) (*ErrorBody, bool) {
 		return e, true
 	case errors.Is(err, errs.ErrNotFound):
 		return kind(http.StatusNotFound, "not_found", "not found"), true
+	case ent.IsValidationError(err):
+		// A value the API let through but a column's validator refuses
+		// (the API's own limits should catch it first).
+		var ve *ent.ValidationError
+		errors.As(err, &ve)
+		e := newError(http.StatusBadRequest, "validation_failed", ve.Name+" is invalid (too long or empty)")
+		e.Err.Details = map[string]any{"fields": []FieldError{{Field: ve.Name, Message: e.Err.Message}}}
+		return e, true
 	case errors.Is(err, errs.ErrConflict):
 		return kind(http.StatusConflict, "conflict", "conflict"), true
 	case errors.Is(err, errs.ErrUnauthenticated):
@@ -196,7 +205,7 @@ func validationMessage(msg string) string {
 
 // fiberErrorHandler renders errors raised outside huma (unknown routes, 405,
 // body too large at the server, panics) in the same envelope.
-func fiberErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+func fiberErrorHandler(log *slog.Logger, methods *methodIndex) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var fe *fiber.Error
 		var body *ErrorBody
@@ -209,6 +218,9 @@ func fiberErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 				msg = "no such route: " + c.Method() + " " + c.Path()
 			case http.StatusMethodNotAllowed:
 				msg = "method " + c.Method() + " is not allowed on " + c.Path()
+				if allow := methods.allowed(c.Path()); len(allow) > 0 {
+					c.Set("Allow", strings.Join(allow, ", "))
+				}
 			case http.StatusRequestEntityTooLarge:
 				msg = "request body is too large"
 			}

@@ -49,7 +49,10 @@ type env struct {
 	admin string // admin access token
 }
 
-func newEnv(t *testing.T, tg storetest.Target) *env {
+// envOption adjusts the connector host of a test environment.
+type envOption func(*host.Options)
+
+func newEnv(t *testing.T, tg storetest.Target, opts ...envOption) *env {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
 	facts, err := policy.Load(identity.SystemContext(context.Background()), st.Client, policy.RoleEditor)
@@ -69,7 +72,11 @@ func newEnv(t *testing.T, tg storetest.Target) *env {
 	if _, err := id.BootstrapAdmin(context.Background(), adminEmail, adminPass); err != nil {
 		t.Fatal(err)
 	}
-	conns, err := host.New(context.Background(), host.Options{})
+	var ho host.Options
+	for _, o := range opts {
+		o(&ho)
+	}
+	conns, err := host.New(context.Background(), ho)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -74,10 +75,11 @@ func RequestIDFrom(ctx context.Context) string {
 	return id
 }
 
-// validRequestID accepts a caller's id only when it is short and plain, so it
+// validRequestID accepts a caller's id only when it is plain ([A-Za-z0-9._-])
+// and at most 128 bytes long, so it
 // cannot inject anything into logs.
 func validRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > 128 {
 		return false
 	}
 	for _, r := range s {
@@ -183,4 +185,47 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		)
 		return nil
 	}
+}
+
+// scalarQuery refuses query parameters in object or array form (page[x]=1,
+// q[]=a) and repeated keys: every query parameter of this API is one scalar,
+// and the router would otherwise ignore the form or take one of the values.
+func scalarQuery(c *fiber.Ctx) error {
+	args := c.Context().QueryArgs()
+	if args.Len() == 0 {
+		return c.Next()
+	}
+	var bad *ErrorBody
+	seen := map[string]bool{}
+	args.VisitAll(func(k, _ []byte) {
+		if bad != nil {
+			return
+		}
+		key := string(k)
+		name, _, nested := strings.Cut(key, "[")
+		switch {
+		case nested || strings.Contains(key, "]"):
+			bad = fieldError(name, "query parameter "+name+" must be a single value, not an object or array ("+truncateKey(key)+")")
+		case seen[key]:
+			bad = fieldError(key, "query parameter "+truncateKey(key)+" is given more than once")
+		}
+		seen[key] = true
+	})
+	if bad != nil {
+		return bad
+	}
+	return c.Next()
+}
+
+func fieldError(field, msg string) *ErrorBody {
+	e := newError(400, "validation_failed", msg)
+	e.Err.Details = map[string]any{"fields": []FieldError{{Field: field, Message: msg}}}
+	return e
+}
+
+func truncateKey(k string) string {
+	if len(k) > 64 {
+		return k[:64] + "…"
+	}
+	return k
 }

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/ent/schema/types"
@@ -252,23 +256,40 @@ func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(conte
 		}
 		fc.Status(http.StatusOK)
 		started := time.Now()
-		fc.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		reqID := requestIDOf(fc)
+		// The result goes through a pipe fasthttp reads as the chunked body:
+		// a read error (CloseWithError) makes it stop without the final
+		// chunk and drop the connection, which is how a CSV stream that
+		// failed midway is told from a complete one.
+		pr, pw := io.Pipe()
+		go func() {
 			defer cancel()
+			w := bufio.NewWriterSize(pw, 32<<10)
 			var err error
 			if format == "csv" {
 				err = queries.WriteCSV(w, b)
 			} else {
 				err = queries.WriteNDJSON(w, b, started)
 			}
-			if err != nil {
-				s.log.Warn("result stream ended early", "error", err, "format", format)
-				if format == "ndjson" {
-					// The status is already sent: say so in the stream itself.
-					w.WriteString(`{"_error":{"message":` + quoteJSON(datasources.ConnectorError(err).Error()) + "}}\n")
+			if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				s.log.Warn("result stream ended early", "error", err, "format", format, "request_id", reqID)
+				if format == "csv" {
+					// CSV has no in-band error marker.
+					w.Flush() //nolint:errcheck // the rows so far, then the break
+					pw.CloseWithError(errStreamFailed)
+					return
 				}
+				// The status is already sent: say so in the stream itself
+				// (docs/streams.md).
+				writeJSON(w, streamError(err, reqID))
 			}
-			w.Flush()
-		})
+			if err := w.Flush(); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			pw.Close()
+		}()
+		fc.Context().SetBodyStream(pr, -1)
 	}}, nil
 }
 
@@ -280,8 +301,8 @@ func (s *Server) runResponses() map[string]*huma.Response {
 		Description: "The result: JSON (collected), or NDJSON / CSV streamed as it is produced.",
 		Content: map[string]*huma.MediaType{
 			"application/json":     {Schema: schema},
-			"application/x-ndjson": {Schema: &huma.Schema{Type: "string", Description: "one JSON object per row, then {\"_meta\": {row_count, truncated, columns, elapsed_ms}}"}},
-			"text/csv":             {Schema: &huma.Schema{Type: "string", Description: "header line, then one line per row; formula-like text cells are prefixed with '"}},
+			"application/x-ndjson": {Schema: &huma.Schema{Type: "string", Description: "one JSON object per row, then {\"_meta\": {row_count, truncated, columns, elapsed_ms}}; a failure after the stream started ends it with {\"_error\": {code, message, request_id}} instead of _meta (docs/streams.md)"}},
+			"text/csv":             {Schema: &huma.Schema{Type: "string", Description: "header line, then one line per row; formula-like text cells are prefixed with '. A failure after the stream started aborts the connection before the end of the chunked body (docs/streams.md)"}},
 		},
 	}}
 }
@@ -416,6 +437,9 @@ func (s *Server) dataRoutes() {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkParamValues(in.Body.Parameters); err != nil {
+			return nil, err
+		}
 		return s.runResponse(ctx, in.RunOptions, func(ctx context.Context) (queries.Batches, error) {
 			return qsv.RunAdHoc(ctx, id, in.Body.SQL, in.Body.Parameters, in.options())
 		}, nil)
@@ -487,6 +511,9 @@ func (s *Server) dataRoutes() {
 		if in.Body != nil {
 			values = in.Body.Parameters
 		}
+		if err := checkParamValues(values); err != nil {
+			return nil, err
+		}
 		return s.runResponse(ctx, in.RunOptions, func(ctx context.Context) (queries.Batches, error) {
 			return qsv.Run(ctx, id, values, in.options())
 		}, func(ctx context.Context) (queries.Fetched, error) {
@@ -500,9 +527,74 @@ func writeJSON(w io.Writer, v any) {
 	_ = enc.Encode(v) // the client may be gone; nothing to do then
 }
 
-func quoteJSON(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+// checkParamValues refuses parameter values no connector can bind before
+// anything is sent: a value is a JSON scalar or a list of scalars of one JSON
+// type (nulls allowed); objects and nested lists are not.
+func checkParamValues(params map[string]any) error {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		field := "parameters." + k
+		list, isList := params[k].([]any)
+		if !isList {
+			if jsonKind(params[k]) == "" {
+				return errs.Invalid(field, "parameter "+k+" must be a string, number, boolean, null or a list of them")
+			}
+			continue
+		}
+		first := ""
+		for i, item := range list {
+			kind := jsonKind(item)
+			switch {
+			case kind == "":
+				return errs.Invalid(field, fmt.Sprintf("parameter %s: item %d is an object or a list; list items are strings, numbers or booleans", k, i+1))
+			case kind == "null":
+			case first == "":
+				first = kind
+			case kind != first:
+				return errs.Invalid(field, fmt.Sprintf("parameter %s: item %d is a %s but the list holds %ss; a list holds one type", k, i+1, kind, first))
+			}
+		}
+	}
+	return nil
 }
 
-func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+// jsonKind names a decoded JSON scalar's type; "" for objects and lists.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case string:
+		return "string"
+	case float64, json.Number, int, int64:
+		return "number"
+	}
+	return ""
+}
+
+// streamErrorLine is the last line of an NDJSON stream that failed after it
+// started (docs/streams.md): the error envelope's fields under "_error".
+type streamErrorLine struct {
+	Err ErrorInfo `json:"_error"`
+}
+
+func streamError(err error, reqID string) streamErrorLine {
+	e, ok := fromDomain(datasources.ConnectorError(err))
+	if !ok {
+		e = newError(http.StatusBadGateway, "upstream_error", "the result stream failed; quote the request id when reporting it")
+	}
+	info := e.Err
+	info.Details = nil
+	info.RequestID = reqID
+	return streamErrorLine{Err: info}
+}
+
+// errStreamFailed ends a CSV body that failed midway.
+var errStreamFailed = errors.New("result stream failed")

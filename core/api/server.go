@@ -105,9 +105,10 @@ func New(d Deps) *Server {
 	if d.Queries != nil {
 		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
 	}
+	methods := &methodIndex{}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
-		ErrorHandler:          fiberErrorHandler(d.Logger),
+		ErrorHandler:          fiberErrorHandler(d.Logger, methods),
 		BodyLimit:             d.BodyLimit,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          d.RequestTimeout + 10*time.Second,
@@ -116,10 +117,14 @@ func New(d Deps) *Server {
 		// Values from c.Params/c.Body are otherwise buffers fasthttp reuses.
 		Immutable: true,
 	})
+	methods.app = s.app
+	s.app.Server().Handler = methods.unknownMethods(s.app.Server().Handler)
 	s.app.Use(requestContext(d.RequestTimeout))
 	s.app.Use(accessLog(d.Logger, s.metrics))
 	s.app.Use(recover.New())
 	s.app.Use(securityHeaders)
+	s.app.Use(methods.shadowGuard)
+	s.app.Use(scalarQuery)
 
 	cfg := huma.DefaultConfig("DataPulse API", d.Version)
 	cfg.Info.Description = "Self-hosted business intelligence: data sources, queries, dashboards, alerts, reports."

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
@@ -195,8 +197,8 @@ func checkName(v *string, required bool) (string, error) {
 }
 
 func checkDescription(v *string) error {
-	if v != nil && (len(*v) > 10_000 || strings.ContainsRune(*v, 0)) {
-		return errs.Invalid("description", "description must be at most 10000 bytes of text")
+	if v != nil && (utf8.RuneCountInString(*v) > 10_000 || strings.ContainsRune(*v, 0)) {
+		return errs.Invalid("description", "description must be at most 10000 characters of text")
 	}
 	return nil
 }
@@ -448,6 +450,9 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (Dashboard
 		if err := checkFilters(*in.Filters); err != nil {
 			return Dashboard{}, err
 		}
+		if err := s.checkMappedFilters(ctx, d.ID, *in.Filters); err != nil {
+			return Dashboard{}, err
+		}
 		up.SetFilters(append([]types.DashboardFilter{}, *in.Filters...))
 	}
 	if err := datasources.CheckTTL(in.CacheTTLSeconds); err != nil {
@@ -577,4 +582,44 @@ func inputFilters(in Input) ([]types.DashboardFilter, error) {
 		return nil, err
 	}
 	return filters, datasources.CheckTTL(in.CacheTTLSeconds)
+}
+
+// checkMappedFilters refuses new filters that drop (or rename) a filter a
+// widget's config.filter_map routes: the widget would point at nothing, and
+// duplicating or exporting/importing the dashboard would then fail. The
+// answer is a 400 naming each widget and filter; remove the mapping first.
+func (s *Service) checkMappedFilters(ctx context.Context, dashboardID uuid.UUID, filters []types.DashboardFilter) error {
+	declared := make(map[string]bool, len(filters))
+	for _, f := range filters {
+		declared[f.Name] = true
+	}
+	ws, err := s.db.Widget.Query().Where(widget.DashboardID(dashboardID)).
+		Order(ent.Asc(widget.FieldCreatedAt), ent.Asc(widget.FieldID)).All(ctx)
+	if err != nil {
+		return err
+	}
+	var fields []errs.FieldError
+	var names []string
+	for _, w := range ws {
+		src, err := SourceOf(w.Config)
+		if err != nil {
+			continue
+		}
+		var missing []string
+		for f := range src.FilterMap {
+			if !declared[f] {
+				missing = append(missing, f)
+			}
+		}
+		slices.Sort(missing)
+		for _, f := range missing {
+			fields = append(fields, errs.FieldError{Field: "filters",
+				Message: "widget " + w.ID.String() + " maps filter " + strconv.Quote(f) + " in its config.filter_map"})
+			names = append(names, w.ID.String()+" ("+f+")")
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return errs.InvalidFields("these filters are still mapped by widgets; change their config.filter_map first: "+strings.Join(names, ", "), fields)
 }

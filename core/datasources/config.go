@@ -91,3 +91,42 @@ func (c *connectorSchema) validate(cfg map[string]any) []FieldError {
 	}
 	return out
 }
+
+// harmlessField reports whether a non-secret config field can change without
+// changing where or as whom a data source connects (pool sizes, timeouts,
+// labels). Every other non-secret field counts as connection identity.
+func harmlessField(name string) bool {
+	switch name {
+	case "max_connections", "application_name":
+		return true
+	}
+	return strings.HasSuffix(name, "_timeout") || strings.HasSuffix(name, "_timeout_ms") ||
+		strings.HasPrefix(name, "timeout")
+}
+
+// identityChanges lists the non-secret, non-harmless fields of an update
+// whose value differs from the stored configuration, sorted.
+func identityChanges(cs *connectorSchema, stored, update map[string]any) []string {
+	var changed []string
+	for k, v := range update {
+		if cs.isSecret(k) || harmlessField(k) {
+			continue
+		}
+		old, had := stored[k]
+		if v == nil && !had {
+			continue
+		}
+		if had && v != nil && sameJSON(old, v) {
+			continue
+		}
+		changed = append(changed, k)
+	}
+	sort.Strings(changed)
+	return changed
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}

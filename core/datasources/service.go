@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,6 +46,7 @@ func New(db *ent.Client, pol *policy.Enforcer, conns *host.Host, box *secrets.Bo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	detailLog.Store(log)
 	return &Service{db: db, pol: pol, conns: conns, box: box, log: log, schemas: map[string]*connectorSchema{}}
 }
 
@@ -262,6 +266,19 @@ func ConnectorError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ce):
+		if m, ok := clientTypeError(ce.Message); ok {
+			return errs.Invalid("parameters", m)
+		}
+		if connectFailure(ce.Message) {
+			// The driver's text (FATAL lines, host, user, database) is for
+			// the server log, not the client.
+			logDetail("data source connection failed", ce.Code.String(), ce.Message)
+			switch ce.Code {
+			case codes.InvalidArgument, codes.NotFound, codes.PermissionDenied, codes.Unauthenticated:
+				return errs.Upstream("the data source refused the connection (check its host, database, user and password); details are in the server log")
+			}
+			return errs.Unavailable("the data source is unreachable or not accepting connections; try again later (details are in the server log)")
+		}
 		// The connector's own classification decides whose fault it is.
 		switch ce.Code {
 		case codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted, codes.Unimplemented, codes.OutOfRange:
@@ -274,6 +291,9 @@ func ConnectorError(err error) error {
 			return errs.UpstreamTimeout(ce.Message)
 		}
 		return errs.Upstream(ce.Message)
+	case errors.Is(err, host.ErrInvalidParameter):
+		// A value the protocol cannot carry (an object inside a list…).
+		return errs.Invalid("parameters", strings.TrimPrefix(err.Error(), host.ErrInvalidParameter.Error()+": "))
 	case errors.Is(err, host.ErrConnectorTimeout), errors.Is(err, context.DeadlineExceeded):
 		return errs.UpstreamTimeout("the connector did not answer in time")
 	case errors.Is(err, host.ErrConnectorUnavailable):
@@ -379,7 +399,8 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (DataSource, error) {
 // Update changes a data source (datasources:manage). The connector type
 // cannot change.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSource, error) {
-	if _, err := s.require(ctx, policy.DatasourcesManage); err != nil {
+	sub, err := s.require(ctx, policy.DatasourcesManage)
+	if err != nil {
 		return DataSource{}, err
 	}
 	d, err := s.get(ctx, id)
@@ -409,6 +430,11 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSourc
 		cs, _, err := s.schemaOf(ctx, d.Type)
 		if err != nil {
 			return DataSource{}, err
+		}
+		if !sub.System && !s.pol.Facts().IsAdmin(sub.UserID) {
+			if err := requireSecretsAgain(cs, d, in.Config); err != nil {
+				return DataSource{}, err
+			}
 		}
 		// Merge: the stored config and secrets, overlaid by what was sent.
 		current, err := s.open(d)
@@ -487,6 +513,10 @@ func (s *Service) Health(ctx context.Context, id uuid.UUID) (DataSource, host.He
 		up.SetStatus(datasource.StatusError).SetLastError(msg)
 		h = host.Health{OK: false, Message: msg}
 	case !h.OK:
+		if connectFailure(h.Message) {
+			logDetail("data source connection failed", "health", h.Message)
+			h.Message = "the data source refused the connection or is unreachable (check its host, port, database, user and password); details are in the server log"
+		}
 		up.SetStatus(datasource.StatusError).SetLastError(h.Message)
 	default:
 		up.SetStatus(datasource.StatusConnected).ClearLastError()
@@ -695,4 +725,81 @@ func (s *Service) Schema(ctx context.Context, id uuid.UUID) (Schema, error) {
 		}
 	}
 	return out, nil
+}
+
+// requireSecretsAgain refuses an update that re-points a data source (host,
+// port, database, user, TLS settings…: any non-secret field that is not
+// clearly harmless) while keeping stored secrets the caller did not give
+// again: otherwise whoever may manage sources could send the stored password
+// to a server of their choosing with a health check. Instance admins are
+// exempt (the caller checks).
+func requireSecretsAgain(cs *connectorSchema, d *ent.DataSource, update map[string]any) error {
+	changed := identityChanges(cs, d.Config, update)
+	if len(changed) == 0 {
+		return nil
+	}
+	var missing []string
+	for _, k := range cs.secrets {
+		if _, stored := d.Secrets[k]; !stored {
+			continue
+		}
+		if _, given := update[k]; !given {
+			missing = append(missing, k)
+		}
+	}
+	for k := range d.Secrets {
+		// A stored secret the current schema no longer declares.
+		if !cs.isSecret(k) {
+			if _, given := update[k]; !given {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	msg := "changing " + strings.Join(changed, ", ") + " requires " + strings.Join(missing, ", ") + " to be given again"
+	fields := make([]errs.FieldError, len(missing))
+	for i, k := range missing {
+		fields[i] = errs.FieldError{Field: "config/" + k, Message: msg}
+	}
+	return errs.InvalidFields(msg, fields)
+}
+
+// detailLog receives what is kept from clients (set by New).
+var detailLog atomic.Pointer[slog.Logger]
+
+func logDetail(msg, code, detail string) {
+	if l := detailLog.Load(); l != nil {
+		l.Warn(msg, "code", code, "detail", detail)
+	}
+}
+
+// connectFailure reports whether a connector's message is a failure to
+// connect or a server-side FATAL (authentication, missing database,
+// shutdown), whose text names hosts, users and databases.
+func connectFailure(msg string) bool {
+	return strings.Contains(msg, "FATAL:") || strings.HasPrefix(msg, "failed to connect to") ||
+		strings.Contains(msg, "dial error") || strings.Contains(msg, "connection refused")
+}
+
+// clientTypeError recognises a driver's complaint that a parameter value
+// does not fit its placeholder (Go internals such as []*string{…(0xc…)})
+// and gives a message without them.
+func clientTypeError(msg string) (string, bool) {
+	if !strings.Contains(msg, "unable to encode") && !strings.Contains(msg, "failed to encode args") &&
+		!strings.Contains(msg, "(0x") {
+		return "", false
+	}
+	out := "a parameter value has a type its placeholder cannot take (e.g. text for a number, or a list of the wrong type)"
+	if i := strings.Index(msg, "args["); i >= 0 {
+		j := strings.IndexByte(msg[i:], ']')
+		if j > 0 {
+			if n, err := strconv.Atoi(msg[i+5 : i+j]); err == nil {
+				out = fmt.Sprintf("parameter %d: %s", n+1, out)
+			}
+		}
+	}
+	return out, true
 }

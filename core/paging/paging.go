@@ -5,6 +5,7 @@ package paging
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/datapulse/datapulse/core/errs"
@@ -14,6 +15,9 @@ import (
 const (
 	DefaultPerPage = 30
 	MaxPerPage     = 500
+	// MaxOffset bounds (page-1)*per_page: far beyond any list this server
+	// holds, and far from where OFFSET arithmetic overflows.
+	MaxOffset = 10_000_000
 )
 
 // Params are the list parameters a client sends.
@@ -45,6 +49,9 @@ func (p Params) Normalize() (Params, error) {
 	}
 	if p.PerPage < 1 || p.PerPage > MaxPerPage {
 		return p, errs.Invalid("per_page", "per_page must be between 1 and 500")
+	}
+	if p.Page-1 > MaxOffset/p.PerPage {
+		return p, errs.Invalid("page", fmt.Sprintf("page is too far: (page-1) × per_page must be at most %d", MaxOffset))
 	}
 	return p, nil
 }

@@ -2,6 +2,7 @@ package queries
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -214,26 +215,33 @@ func WriteNDJSON(w io.Writer, b Batches, started time.Time) error {
 		keys[c], _ = json.Marshal(col.Name)
 	}
 	n := 0
+	// Each row is built whole before it goes to bw, so bw only ever holds
+	// complete lines: after a failure they are flushed and the caller's
+	// error line starts on a line of its own.
+	var row bytes.Buffer
 	err := each(b, func(rec arrow.RecordBatch, i int) error {
 		// Written by hand to keep the columns in result order.
-		bw.WriteByte('{')
+		row.Reset()
+		row.WriteByte('{')
 		for c := range cols {
 			if c > 0 {
-				bw.WriteByte(',')
+				row.WriteByte(',')
 			}
-			bw.Write(keys[c])
-			bw.WriteByte(':')
+			row.Write(keys[c])
+			row.WriteByte(':')
 			v, err := json.Marshal(value(rec.Column(c), i))
 			if err != nil {
 				return err
 			}
-			bw.Write(v)
+			row.Write(v)
 		}
 		n++
-		_, err := bw.WriteString("}\n")
+		row.WriteString("}\n")
+		_, err := bw.Write(row.Bytes())
 		return err
 	})
 	if err != nil {
+		bw.Flush() //nolint:errcheck // the first error is the one to report
 		return err
 	}
 	if err := enc.Encode(map[string]any{"_meta": map[string]any{
@@ -280,6 +288,10 @@ func WriteCSV(w io.Writer, b Batches) error {
 		return cw.Write(rec)
 	})
 	if err != nil {
+		// The complete lines so far go out; the caller then breaks the
+		// stream (CSV has no in-band error marker).
+		cw.Flush()
+		bw.Flush() //nolint:errcheck // the first error is the one to report
 		return err
 	}
 	cw.Flush()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -96,8 +97,8 @@ func checkInput(in Input, create bool) error {
 	if in.SQL != nil && (strings.TrimSpace(*in.SQL) == "" || len(*in.SQL) > maxSQL || strings.ContainsRune(*in.SQL, 0)) {
 		return errs.Invalid("sql", "sql must be non-empty text of at most 1 MiB")
 	}
-	if in.Description != nil && len(*in.Description) > 10_000 {
-		return errs.Invalid("description", "description must be at most 10000 bytes")
+	if in.Description != nil && utf8.RuneCountInString(*in.Description) > 10_000 {
+		return errs.Invalid("description", "description must be at most 10000 characters")
 	}
 	return datasources.CheckTTL(in.CacheTTLSeconds)
 }

@@ -90,6 +90,9 @@ func Compile(sql, dialect string, values map[string]any) (Compiled, error) {
 			i += len(body)
 		case c == '$' && dialect == DialectPostgres && i+1 < len(sql) && sql[i+1] >= '0' && sql[i+1] <= '9':
 			return Compiled{}, errs.Invalid("sql", "use {{name}} placeholders, not $1-style ones")
+		case (c == '$' || c == ':' || c == '@') && dialect == DialectSQLite && i+1 < len(sql) && isIdentChar(sql[i+1]):
+			// SQLite reads $1, :name and @name as parameters nobody binds.
+			return Compiled{}, errs.Invalid("sql", "use {{name}} placeholders, not "+string(c)+"name or "+string(c)+"1-style ones")
 		case c == '?' && dialect != DialectPostgres:
 			return Compiled{}, errs.Invalid("sql", "use {{name}} placeholders, not ? ones")
 		case c == '{' && strings.HasPrefix(sql[i:], "{{"):

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -129,6 +130,9 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: create data directory: %w", err)
 		}
+	}
+	if err := privateFiles(path); err != nil {
+		return nil, err
 	}
 	w, err := sql.Open("sqlite", sqliteDSN(path, false))
 	if err != nil {
@@ -272,3 +276,30 @@ func (d *splitDriver) QueryContext(ctx context.Context, query string, args ...an
 
 func (d *splitDriver) Close() error    { return errors.Join(d.w.Close(), d.r.Close()) }
 func (d *splitDriver) Dialect() string { return dialect.SQLite }
+
+// privateFiles makes the SQLite database readable by its owner only, like
+// the key files: it holds password hashes and sealed secrets. SQLite gives
+// the -wal and -shm files the database file's mode, so creating the file
+// 0600 before SQLite does covers them; files of an older installation are
+// tightened.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("store: restrict %s to its owner: %w", p, err)
+			}
+		}
+	}
+	return nil
+}

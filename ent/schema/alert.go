@@ -30,7 +30,7 @@ func (Alert) Annotations() []schema.Annotation {
 func (Alert) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}),
-		field.String("metric").MaxLen(100).SchemaType(varchar(100)).NotEmpty(),
+		field.String("metric").MaxRuneLen(100).SchemaType(varchar(100)).NotEmpty(),
 		field.Enum("threshold_type").Values("above", "below", "equal", "not_equal"),
 		field.Float("threshold_value").SchemaType(map[string]string{dialect.Postgres: "numeric"}),
 		field.JSON("channels", []types.AlertChannel{}).Default([]types.AlertChannel{}).SchemaType(jsonb).Annotations(entsql.Default("[]")),

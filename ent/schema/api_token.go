@@ -18,10 +18,10 @@ func (APIToken) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, CreatedMixin
 func (APIToken) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}).Immutable(),
-		field.String("name").MaxLen(100).SchemaType(varchar(100)).NotEmpty(),
-		field.String("token_hash").MaxLen(64).SchemaType(varchar(64)).NotEmpty().Sensitive().Immutable(),
+		field.String("name").MaxRuneLen(100).SchemaType(varchar(100)).NotEmpty(),
+		field.String("token_hash").MaxRuneLen(64).SchemaType(varchar(64)).NotEmpty().Sensitive().Immutable(),
 		// The first characters of the token, so a user can tell tokens apart.
-		field.String("prefix").MaxLen(16).SchemaType(varchar(16)).Immutable(),
+		field.String("prefix").MaxRuneLen(16).SchemaType(varchar(16)).Immutable(),
 		field.Strings("scopes").Default([]string{}).SchemaType(jsonb).Annotations(entsql.Default("[]")),
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("last_used_at").Optional().Nillable(),

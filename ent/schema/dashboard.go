@@ -21,7 +21,7 @@ func (Dashboard) Policy() ent.Policy { return dashboardPolicy() }
 func (Dashboard) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("owner_id", uuid.UUID{}),
-		field.String("name").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
+		field.String("name").MaxRuneLen(255).SchemaType(varchar(255)).NotEmpty(),
 		field.Text("description").Optional().Nillable(),
 		// Filters declared on the dashboard; values come with each render.
 		field.JSON("filters", []types.DashboardFilter{}).Default([]types.DashboardFilter{}).SchemaType(jsonb).

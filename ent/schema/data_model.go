@@ -17,7 +17,7 @@ func (DataModel) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}
 func (DataModel) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}),
-		field.String("name").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
+		field.String("name").MaxRuneLen(255).SchemaType(varchar(255)).NotEmpty(),
 		field.JSON("config", map[string]any{}).Default(map[string]any{}).SchemaType(jsonb).Annotations(entsql.Default("{}")),
 	}
 }

@@ -26,9 +26,9 @@ func (DataSource) Annotations() []schema.Annotation {
 
 func (DataSource) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").MaxLen(100).SchemaType(varchar(100)).NotEmpty(),
+		field.String("name").MaxRuneLen(100).SchemaType(varchar(100)).NotEmpty(),
 		// The connector's name, e.g. "postgres".
-		field.String("type").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("type").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
 		field.JSON("config", map[string]any{}).Default(map[string]any{}).SchemaType(jsonb).Annotations(entsql.Default("{}")),
 		field.Enum("status").Values("pending", "connected", "error", "disabled").Default("pending"),
 		field.Time("last_sync").Optional().Nillable(),

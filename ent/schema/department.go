@@ -15,7 +15,7 @@ func (Department) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{
 
 func (Department) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").MaxLen(100).SchemaType(varchar(100)).NotEmpty(),
+		field.String("name").MaxRuneLen(100).SchemaType(varchar(100)).NotEmpty(),
 		field.Text("description").Optional().Nillable(),
 	}
 }

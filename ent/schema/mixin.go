@@ -30,7 +30,8 @@ var jsonb = map[string]string{dialect.Postgres: "jsonb"}
 
 // varchar gives a bounded string column the original design's VARCHAR(n) on PostgreSQL
 // (ent would write an unbounded "character varying"); SQLite has no lengths,
-// so ent's MaxLen validator is what bounds it there.
+// so ent's MaxRuneLen validator is what bounds it there. Both count
+// characters, like the API's maxLength (PostgreSQL's varchar(n) does too).
 func varchar(n int) map[string]string {
 	return map[string]string{dialect.Postgres: fmt.Sprintf("varchar(%d)", n)}
 }

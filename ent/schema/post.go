@@ -27,7 +27,7 @@ func (Post) Annotations() []schema.Annotation {
 func (Post) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}),
-		field.String("title").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
+		field.String("title").MaxRuneLen(255).SchemaType(varchar(255)).NotEmpty(),
 		field.Text("content"),
 		field.Enum("status").Values("draft", "published", "archived").Default("draft"),
 		field.Time("published_at").Optional().Nillable(),

@@ -16,9 +16,9 @@ func (Profile) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} 
 func (Profile) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}).Immutable(),
-		field.String("avatar").MaxLen(255).SchemaType(varchar(255)).Optional().Nillable(),
+		field.String("avatar").MaxRuneLen(255).SchemaType(varchar(255)).Optional().Nillable(),
 		field.Text("bio").Optional().Nillable(),
-		field.String("phone").MaxLen(50).SchemaType(varchar(50)).Optional().Nillable(),
+		field.String("phone").MaxRuneLen(50).SchemaType(varchar(50)).Optional().Nillable(),
 	}
 }
 

@@ -18,9 +18,9 @@ func (Report) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("dashboard_id", uuid.UUID{}),
 		// A cron expression, validated by the reports service.
-		field.String("schedule").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("schedule").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
 		field.Strings("recipients").Default([]string{}).SchemaType(jsonb).Annotations(entsql.Default("[]")),
-		field.String("format").MaxLen(20).SchemaType(varchar(20)).NotEmpty(),
+		field.String("format").MaxRuneLen(20).SchemaType(varchar(20)).NotEmpty(),
 	}
 }
 

@@ -15,7 +15,7 @@ func (Role) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, CreatedMixin{}} 
 
 func (Role) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("name").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
 		field.Text("description").Optional().Nillable(),
 		field.Strings("permissions").Default([]string{}).SchemaType(jsonb).Annotations(entsql.Default("[]")),
 	}

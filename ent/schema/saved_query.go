@@ -23,7 +23,7 @@ func (SavedQuery) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{
 func (SavedQuery) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}),
-		field.String("name").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
+		field.String("name").MaxRuneLen(255).SchemaType(varchar(255)).NotEmpty(),
 		field.Text("sql").NotEmpty(),
 		field.Text("description").Optional().Nillable(),
 		// The data source the query runs on; NULL once that source is deleted.

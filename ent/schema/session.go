@@ -18,10 +18,10 @@ func (Session) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}).Immutable(),
 		// SHA-256 (hex) of the current refresh token's secret.
-		field.String("refresh_hash").MaxLen(64).SchemaType(varchar(64)).NotEmpty().Sensitive(),
+		field.String("refresh_hash").MaxRuneLen(64).SchemaType(varchar(64)).NotEmpty().Sensitive(),
 		field.Time("expires_at"),
 		field.Time("revoked_at").Optional().Nillable(),
-		field.String("user_agent").MaxLen(255).SchemaType(varchar(255)).Optional(),
+		field.String("user_agent").MaxRuneLen(255).SchemaType(varchar(255)).Optional(),
 	}
 }
 

@@ -14,9 +14,9 @@ func (Tag) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, CreatedMixin{}} }
 
 func (Tag) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
-		field.String("slug").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
-		field.String("color").MaxLen(7).SchemaType(varchar(7)).Optional().Nillable().Default("#000000"),
+		field.String("name").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("slug").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("color").MaxRuneLen(7).SchemaType(varchar(7)).Optional().Nillable().Default("#000000"),
 	}
 }
 

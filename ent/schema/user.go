@@ -28,10 +28,10 @@ func (User) Annotations() []schema.Annotation {
 func (User) Fields() []ent.Field {
 	return []ent.Field{
 		// Stored lower-cased; uniqueness is therefore case-insensitive.
-		field.String("email").MaxLen(255).SchemaType(varchar(255)).NotEmpty(),
+		field.String("email").MaxRuneLen(255).SchemaType(varchar(255)).NotEmpty(),
 		// argon2id PHC string; never serialised.
-		field.String("password").MaxLen(255).SchemaType(varchar(255)).NotEmpty().Sensitive(),
-		field.String("name").MaxLen(100).SchemaType(varchar(100)).Optional().Nillable(),
+		field.String("password").MaxRuneLen(255).SchemaType(varchar(255)).NotEmpty().Sensitive(),
+		field.String("name").MaxRuneLen(100).SchemaType(varchar(100)).Optional().Nillable(),
 		field.Enum("role").Values("user", "admin").Default("user"),
 		field.UUID("department_id", uuid.UUID{}).Optional().Nillable(),
 		field.Time("email_verified_at").Optional().Nillable(),

@@ -21,7 +21,7 @@ func (Widget) Policy() ent.Policy { return widgetPolicy() }
 func (Widget) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("dashboard_id", uuid.UUID{}),
-		field.String("type").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("type").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
 		field.JSON("config", map[string]any{}).Default(map[string]any{}).SchemaType(jsonb).Annotations(entsql.Default("{}")),
 		field.JSON("position", types.Position{}).SchemaType(jsonb),
 	}

@@ -28,7 +28,7 @@ func (Workflow) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("requester_id", uuid.UUID{}),
 		field.UUID("approver_id", uuid.UUID{}).Optional().Nillable(),
-		field.String("type").MaxLen(50).SchemaType(varchar(50)).NotEmpty(),
+		field.String("type").MaxRuneLen(50).SchemaType(varchar(50)).NotEmpty(),
 		field.Enum("status").Values("pending", "approved", "rejected", "cancelled").Default("pending"),
 		field.JSON("data", map[string]any{}).Default(map[string]any{}).SchemaType(jsonb).Annotations(entsql.Default("{}")),
 	}
