@@ -314,6 +314,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
 		Summary: "Connect a data source (datasources:manage)", DefaultStatus: http.StatusCreated,
+		Errors: append([]int{http.StatusConflict}, upstreamErrors...),
 	}, func(ctx context.Context, in *createDataSourceInput) (*dataSourceOutput, error) {
 		d, err := dsv.Create(ctx, datasources.Input{Name: &in.Body.Name, Type: in.Body.Type, Config: in.Body.Config, CacheTTLSeconds: in.Body.CacheTTLSeconds})
 		return &dataSourceOutput{Body: d}, err
@@ -339,6 +340,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "updateDataSource", Method: http.MethodPatch, Path: "/api/v1/data-sources/{id}", Tags: tags,
 		Summary: "Change a data source (datasources:manage)",
+		Errors:  append([]int{http.StatusConflict}, upstreamErrors...),
 	}, func(ctx context.Context, in *updateDataSourceInput) (*dataSourceOutput, error) {
 		id, err := dsID(in.ID)
 		if err != nil {
@@ -381,6 +383,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "checkDataSourceHealth", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/health", Tags: tags,
 		Summary: "Connect and probe; records status and last_sync (datasources:manage)",
+		Errors:  upstreamErrors,
 	}, func(ctx context.Context, in *idInput) (*healthOutputDS, error) {
 		id, err := dsID(in.ID)
 		if err != nil {
@@ -398,6 +401,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "getDataSourceSchema", Method: http.MethodGet, Path: "/api/v1/data-sources/{id}/schema", Tags: tags,
 		Summary: "Namespaces, tables and columns of a data source (queries:run or datasources:manage)",
+		Errors:  upstreamErrors,
 	}, func(ctx context.Context, in *idInput) (*schemaOutput, error) {
 		id, err := dsID(in.ID)
 		if err != nil {
@@ -409,6 +413,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "queryDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/query", Tags: tags,
 		Summary:     "Run ad-hoc read-only SQL (queries:run)",
+		Errors:      upstreamErrors,
 		Responses:   s.runResponses(),
 		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
 	}, func(ctx context.Context, in *adHocInput) (*huma.StreamResponse, error) {
@@ -476,6 +481,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "runQuery", Method: http.MethodPost, Path: "/api/v1/queries/{id}/run", Tags: qtags,
 		Summary:     "Run a saved query with parameter values (queries:run)",
+		Errors:      upstreamErrors,
 		Responses:   s.runResponses(),
 		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
 	}, func(ctx context.Context, in *runSavedInput) (*huma.StreamResponse, error) {
