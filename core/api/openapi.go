@@ -154,7 +154,6 @@ func configureOpenAPI(cfg *huma.Config) {
 			"host":   {Default: "localhost:8080", Description: "host and port the server listens on (datapulse serve --addr)"},
 		},
 	}}
-	cfg.Info.License = &huma.License{Name: "Proprietary"}
 	cfg.Tags = []*huma.Tag{
 		{Name: "system", Description: "Liveness, readiness and this document."},
 		{Name: "auth", Description: "Sessions: login, token refresh, logout."},
