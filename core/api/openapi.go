@@ -281,7 +281,7 @@ func (s *Server) finishOpenAPI() {
 		Security: []map[string][]string{},
 		Responses: map[string]*huma.Response{
 			"200": {Description: "The OpenAPI 3.1 document.", Content: map[string]*huma.MediaType{
-				"application/json": {Schema: &huma.Schema{Type: huma.TypeObject, Description: "an OpenAPI 3.1 document"}},
+				"application/openapi+json": {Schema: &huma.Schema{Type: huma.TypeObject, Description: "an OpenAPI 3.1 document"}},
 			}},
 			"431": {Ref: "#/components/responses/RequestHeaderFieldsTooLarge"},
 			"500": {Ref: "#/components/responses/InternalError"},
