@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/datapulse/datapulse/core/api"
@@ -221,7 +222,7 @@ func (c *contract) check(key string, r resp) {
 		c.t.Errorf("%s %d: body is not JSON: %v: %s", key, r.status, err, trim(r.raw))
 		return
 	}
-	if err := c.schema(respPtr+"/content/application~1json/schema").Validate(inst); err != nil {
+	if err := c.schema(respPtr + "/content/application~1json/schema").Validate(inst); err != nil {
 		c.t.Errorf("%s %d: body does not match the document: %v\nbody: %s", key, r.status, err, trim(r.raw))
 	}
 }
@@ -249,10 +250,18 @@ type request struct {
 	body        any // nil, string (raw), []byte (raw) or a value sent as JSON
 	contentType string
 	header      map[string]string
+	// rejectedEarly: the server answers without reading the whole request
+	// (413, 431); a connection reset while sending is retried.
+	rejectedEarly bool
 }
 
 // send performs r like env.do, but with any content type and headers.
 func (e *env) send(method string, r request) resp {
+	e.t.Helper()
+	return e.sendAttempt(method, r, 1)
+}
+
+func (e *env) sendAttempt(method string, r request, attempt int) resp {
 	e.t.Helper()
 	var rd io.Reader
 	ct := r.contentType
@@ -287,6 +296,11 @@ func (e *env) send(method string, r request) resp {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
+		if r.rejectedEarly && attempt < 10 {
+			// The server answers before reading the whole request and
+			// closes; the client, still writing, may see the reset first.
+			return e.sendAttempt(method, r, attempt+1)
+		}
 		e.t.Fatalf("%s %s: %v", method, r.path, err)
 	}
 	defer res.Body.Close()
@@ -442,16 +456,20 @@ func successCases(f *contractFixtures) map[string]func() []request {
 		"createDepartment": func() []request {
 			return []request{{path: "/api/v1/departments", token: admin, body: map[string]any{"name": "New dept " + f.seq(), "description": "d"}}}
 		},
-		"listDepartments":  one("/api/v1/departments", nil),
-		"getDepartment":    func() []request { return []request{{path: "/api/v1/departments/" + f.department(), token: admin}} },
-		"updateDepartment": func() []request { return []request{{path: "/api/v1/departments/" + f.department(), token: admin, body: map[string]any{"description": "changed"}}} },
+		"listDepartments": one("/api/v1/departments", nil),
+		"getDepartment":   func() []request { return []request{{path: "/api/v1/departments/" + f.department(), token: admin}} },
+		"updateDepartment": func() []request {
+			return []request{{path: "/api/v1/departments/" + f.department(), token: admin, body: map[string]any{"description": "changed"}}}
+		},
 		"deleteDepartment": func() []request { return []request{{path: "/api/v1/departments/" + f.department(), token: admin}} },
 		"createRole": func() []request {
 			return []request{{path: "/api/v1/roles", token: admin, body: map[string]any{"name": "new-role-" + f.seq(), "permissions": []string{"queries:run"}}}}
 		},
-		"listRoles":  one("/api/v1/roles", nil),
-		"getRole":    func() []request { return []request{{path: "/api/v1/roles/" + f.role(), token: admin}} },
-		"updateRole": func() []request { return []request{{path: "/api/v1/roles/" + f.role(), token: admin, body: map[string]any{"description": "changed"}}} },
+		"listRoles": one("/api/v1/roles", nil),
+		"getRole":   func() []request { return []request{{path: "/api/v1/roles/" + f.role(), token: admin}} },
+		"updateRole": func() []request {
+			return []request{{path: "/api/v1/roles/" + f.role(), token: admin, body: map[string]any{"description": "changed"}}}
+		},
 		"deleteRole": func() []request { return []request{{path: "/api/v1/roles/" + f.role(), token: admin}} },
 
 		"createDashboard": one("/api/v1/dashboards", map[string]any{"name": "New", "description": "d", "cache_ttl_seconds": 60,
@@ -464,9 +482,13 @@ func successCases(f *contractFixtures) map[string]func() []request {
 			f.widget(d)
 			return []request{{path: "/api/v1/dashboards/" + d, token: admin}}
 		},
-		"updateDashboard":    func() []request { return []request{{path: "/api/v1/dashboards/" + f.dashboard(), token: admin, body: map[string]any{"name": "Renamed"}}} },
-		"deleteDashboard":    func() []request { return []request{{path: "/api/v1/dashboards/" + f.dashboard(), token: admin}} },
-		"duplicateDashboard": func() []request { return []request{{path: "/api/v1/dashboards/" + f.dashboard() + "/duplicate", token: admin}} },
+		"updateDashboard": func() []request {
+			return []request{{path: "/api/v1/dashboards/" + f.dashboard(), token: admin, body: map[string]any{"name": "Renamed"}}}
+		},
+		"deleteDashboard": func() []request { return []request{{path: "/api/v1/dashboards/" + f.dashboard(), token: admin}} },
+		"duplicateDashboard": func() []request {
+			return []request{{path: "/api/v1/dashboards/" + f.dashboard() + "/duplicate", token: admin}}
+		},
 		"exportDashboard": func() []request {
 			d := f.dashboard()
 			f.widget(d)
@@ -524,17 +546,25 @@ func successCases(f *contractFixtures) map[string]func() []request {
 			return []request{{path: "/api/v1/dashboards/" + d + "/widgets/" + f.widget(d) + "/data", token: admin}}
 		},
 
-		"listConnectors":   one("/api/v1/connectors", nil),
-		"createDataSource": func() []request { return []request{{path: "/api/v1/data-sources", token: admin, body: map[string]any{"name": "S" + f.seq(), "type": "sqlite", "config": map[string]any{"path": f.dbPath}, "cache_ttl_seconds": 30}}} },
-		"listDataSources":  func() []request { f.source(); return []request{{path: "/api/v1/data-sources", token: admin}} },
-		"getDataSource":    func() []request { return []request{{path: "/api/v1/data-sources/" + f.source(), token: admin}} },
-		"updateDataSource": func() []request { return []request{{path: "/api/v1/data-sources/" + f.source(), token: admin, body: map[string]any{"name": "Renamed " + f.seq()}}} },
+		"listConnectors": one("/api/v1/connectors", nil),
+		"createDataSource": func() []request {
+			return []request{{path: "/api/v1/data-sources", token: admin, body: map[string]any{"name": "S" + f.seq(), "type": "sqlite", "config": map[string]any{"path": f.dbPath}, "cache_ttl_seconds": 30}}}
+		},
+		"listDataSources": func() []request { f.source(); return []request{{path: "/api/v1/data-sources", token: admin}} },
+		"getDataSource":   func() []request { return []request{{path: "/api/v1/data-sources/" + f.source(), token: admin}} },
+		"updateDataSource": func() []request {
+			return []request{{path: "/api/v1/data-sources/" + f.source(), token: admin, body: map[string]any{"name": "Renamed " + f.seq()}}}
+		},
 		"deleteDataSource": func() []request { return []request{{path: "/api/v1/data-sources/" + f.source(), token: admin}} },
 		"invalidateDataSourceCache": func() []request {
 			return []request{{path: "/api/v1/data-sources/" + f.source() + "/cache/invalidate", token: admin}}
 		},
-		"checkDataSourceHealth": func() []request { return []request{{path: "/api/v1/data-sources/" + f.source() + "/health", token: admin}} },
-		"getDataSourceSchema":   func() []request { return []request{{path: "/api/v1/data-sources/" + f.source() + "/schema", token: admin}} },
+		"checkDataSourceHealth": func() []request {
+			return []request{{path: "/api/v1/data-sources/" + f.source() + "/health", token: admin}}
+		},
+		"getDataSourceSchema": func() []request {
+			return []request{{path: "/api/v1/data-sources/" + f.source() + "/schema", token: admin}}
+		},
 		"queryDataSource": func() []request {
 			src := f.source()
 			body := map[string]any{"sql": "SELECT region, amount, created_at FROM orders WHERE region = {{r}}", "parameters": map[string]any{"r": "EU"}}
@@ -548,7 +578,9 @@ func successCases(f *contractFixtures) map[string]func() []request {
 		},
 		"listQueries": func() []request { f.query(f.source()); return []request{{path: "/api/v1/queries", token: admin}} },
 		"getQuery":    func() []request { return []request{{path: "/api/v1/queries/" + f.query(f.source()), token: admin}} },
-		"updateQuery": func() []request { return []request{{path: "/api/v1/queries/" + f.query(f.source()), token: admin, body: map[string]any{"description": "changed"}}} },
+		"updateQuery": func() []request {
+			return []request{{path: "/api/v1/queries/" + f.query(f.source()), token: admin, body: map[string]any{"description": "changed"}}}
+		},
 		"deleteQuery": func() []request { return []request{{path: "/api/v1/queries/" + f.query(f.source()), token: admin}} },
 		"runQuery": func() []request {
 			path := "/api/v1/queries/" + f.query(f.source()) + "/run"
@@ -557,11 +589,15 @@ func successCases(f *contractFixtures) map[string]func() []request {
 		"createDataModel": func() []request {
 			return []request{{path: "/api/v1/data-models", token: admin, body: map[string]any{"name": "Model", "config": f.modelConfig(f.source())}}}
 		},
-		"listDataModels":  func() []request { f.model(f.source()); return []request{{path: "/api/v1/data-models", token: admin}} },
-		"getDataModel":    func() []request { return []request{{path: "/api/v1/data-models/" + f.model(f.source()), token: admin}} },
-		"updateDataModel": func() []request { return []request{{path: "/api/v1/data-models/" + f.model(f.source()), token: admin, body: map[string]any{"name": "Renamed"}}} },
+		"listDataModels": func() []request { f.model(f.source()); return []request{{path: "/api/v1/data-models", token: admin}} },
+		"getDataModel":   func() []request { return []request{{path: "/api/v1/data-models/" + f.model(f.source()), token: admin}} },
+		"updateDataModel": func() []request {
+			return []request{{path: "/api/v1/data-models/" + f.model(f.source()), token: admin, body: map[string]any{"name": "Renamed"}}}
+		},
 		"deleteDataModel": func() []request { return []request{{path: "/api/v1/data-models/" + f.model(f.source()), token: admin}} },
-		"checkDataModel":  func() []request { return []request{{path: "/api/v1/data-models/" + f.model(f.source()) + "/check", token: admin}} },
+		"checkDataModel": func() []request {
+			return []request{{path: "/api/v1/data-models/" + f.model(f.source()) + "/check", token: admin}}
+		},
 		"queryDataModel": func() []request {
 			path := "/api/v1/data-models/" + f.model(f.source()) + "/query"
 			body := map[string]any{"measures": []string{"orders", "revenue"}, "dimensions": []string{"region"}, "sort": []string{"region"}}
@@ -682,12 +718,53 @@ func TestContract(t *testing.T) {
 				// answer instead of writing into a closed connection.)
 				rq.body, rq.contentType = `{"name":"`+strings.Repeat("x", bodyLimit)+`"}`, ""
 				rq.header = map[string]string{"Expect": "100-continue"}
+				rq.rejectedEarly = true
 				call(rq, 413)
 			}
 			// 431: headers beyond the server's read buffer.
 			rq := ok2xx
 			rq.header = map[string]string{"X-Padding": strings.Repeat("p", 8<<10)}
+			rq.rejectedEarly = true
 			call(rq, 431)
+		}
+
+		// Statuses particular to some operations.
+		particular := func(method, template string, rq request, want int) resp {
+			t.Helper()
+			res := e.send(method, rq)
+			c.check(method+" "+template, res)
+			if want != 0 && res.status != want {
+				t.Errorf("%s %s: status %d, want %d: %s", method, rq.path, res.status, want, trim(res.raw))
+			}
+			return res
+		}
+		particular("POST", "/api/v1/auth/login", request{path: "/api/v1/auth/login", body: map[string]any{"email": adminEmail, "password": "wrong password"}}, 401)
+		particular("POST", "/api/v1/auth/refresh", request{path: "/api/v1/auth/refresh", body: map[string]any{"refresh_token": "not-a-refresh-token"}}, 401)
+		var last resp
+		for i := 0; i < 12 && last.status != 429; i++ {
+			last = particular("POST", "/api/v1/auth/login", request{path: "/api/v1/auth/login",
+				body: map[string]any{"email": "victim@example.com", "password": fmt.Sprintf("guess %d guess guess", i)}}, 0)
+		}
+		if last.status != 429 {
+			t.Errorf("login: no 429 after repeated failures, last %d", last.status)
+		}
+		dep := f.department()
+		name := e.want(e.do("GET", "/api/v1/departments/"+dep, e.admin, nil), 200, "department").str("name")
+		particular("POST", "/api/v1/departments", request{path: "/api/v1/departments", token: e.admin, body: map[string]any{"name": name}}, 409)
+		particular("POST", "/api/v1/users", request{path: "/api/v1/users", token: e.admin, body: map[string]any{"email": adminEmail, "password": "some password 123"}}, 409)
+		particular("DELETE", "/api/v1/roles/{id}", request{path: "/api/v1/roles/" + policy.BuiltinRoles[0].ID.String(), token: e.admin}, 409)
+		// A source whose connector is not installed: 503.
+		ctx := identity.SystemContext(context.Background())
+		adminID := e.want(e.do("GET", "/api/v1/me", e.admin, nil), 200, "me").str("id")
+		ghost := e.store.Client.DataSource.Create().SetName("Ghost").SetType("none").SetCreatedBy(uuid.MustParse(adminID)).SaveX(ctx)
+		gq := f.query(ghost.ID.String())
+		particular("GET", "/api/v1/data-sources/{id}/schema", request{path: "/api/v1/data-sources/" + ghost.ID.String() + "/schema", token: e.admin}, 503)
+		particular("POST", "/api/v1/data-sources/{id}/query", request{path: "/api/v1/data-sources/" + ghost.ID.String() + "/query", token: e.admin, body: map[string]any{"sql": "SELECT 1"}}, 503)
+		particular("POST", "/api/v1/queries/{id}/run", request{path: "/api/v1/queries/" + gq + "/run", token: e.admin}, 503)
+		// SQL the source rejects.
+		if res := particular("POST", "/api/v1/data-sources/{id}/query", request{path: "/api/v1/data-sources/" + f.source() + "/query", token: e.admin,
+			body: map[string]any{"sql": "SELECT nope FROM no_such_table"}}, 0); res.status < 400 {
+			t.Errorf("SQL on a missing table: %d", res.status)
 		}
 
 		// Statuses seen per operation, for the log (-v).
@@ -767,6 +844,19 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	if n < len(srv.Routes())+1 {
 		t.Errorf("document has %d operations, the router %d routes (+ the document)", n, len(srv.Routes()))
+	}
+	// The validator is not vacuous: wrong bodies fail.
+	for ptr, bad := range map[string]string{
+		"/components/schemas/Error": `{"error": {"message": "no code"}}`,
+		"/components/schemas/User":  `{"id": "not-a-uuid", "email": "a@b.c", "name": null, "role": "user", "department_id": null, "email_verified_at": null, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}`,
+	} {
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.schema(ptr).Validate(inst) == nil {
+			t.Errorf("%s accepts %s", ptr, bad)
+		}
 	}
 	// The error envelope.
 	env, _ := c.at("/components/schemas/ErrorInfo/required").([]any)
