@@ -14,6 +14,7 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/queries"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // The OpenAPI document is the API's contract: every status an operation can
@@ -244,17 +245,33 @@ func documentOperation(_ *huma.OpenAPI, op *huma.Operation) {
 		op.Security = []map[string][]string{{"bearer": {}}}
 	}
 	// Path ids are UUIDs; a malformed one is answered 404 like an unknown
-	// one, so the format is documented here without huma validating it
-	// (this copy of the schema is the document's only).
+	// one, so the format is documented on a copy of the parameter's schema,
+	// which huma does not validate with. The sort parameter's values
+	// likewise (the paging service checks them: 400).
 	for i, p := range op.Parameters {
-		if p.In == "path" && (p.Name == "id" || strings.HasSuffix(p.Name, "_id")) && p.Schema != nil {
-			sc := *p.Schema
+		if p.Schema == nil {
+			continue
+		}
+		sc := *p.Schema
+		switch {
+		case p.In == "path" && (p.Name == "id" || strings.HasSuffix(p.Name, "_id")):
 			sc.Format = "uuid"
 			sc.MaxLength = nil
-			cp := *p
-			cp.Schema = &sc
-			op.Parameters[i] = &cp
+		case p.In == "query" && p.Name == "sort":
+			fields, ok := sortFields[op.OperationID]
+			if !ok {
+				panic("api: no sortFields for " + op.OperationID)
+			}
+			sc.MaxLength = nil
+			for _, f := range fields {
+				sc.Enum = append(sc.Enum, f, "-"+f)
+			}
+		default:
+			continue
 		}
+		cp := *p
+		cp.Schema = &sc
+		op.Parameters[i] = &cp
 	}
 }
 
@@ -263,7 +280,7 @@ func (s *Server) finishOpenAPI() {
 	oapi := s.api.OpenAPI()
 	reg := oapi.Components.Schemas
 	markNullable(reg)
-	applyEnums(reg)
+	applyConstraints(reg)
 
 	// The model query's JSON answer is the result, or with ?explain=true the
 	// compiled SQL.
@@ -349,39 +366,103 @@ func forEachField(t reflect.Type, fn func(f reflect.StructField, jsonName string
 	}
 }
 
-// enums are the value sets the services enforce on fields of types this
-// package cannot tag (ent/schema/types, core/models), by schema and property.
-// An entry naming a property that does not exist fails the contract test.
-var enums = map[string]map[string][]string{
-	"ModelDimension": {"type": {"string", "number", "time", "boolean"}},
-	"ModelJoin":      {"type": {"left", "inner"}},
+// constraint is a value set or pattern a service enforces on a field of a
+// type this package cannot tag (ent/schema/types, core/models, identity…).
+// Values come from the services' own exported lists where there is one.
+type constraint struct {
+	enum    []string
+	pattern string
 }
 
-// applyEnums sets the enums above; arrays get them on their items.
-func applyEnums(reg huma.Registry) {
+func strs[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
+
+var (
+	widgetTypes     = []string{"table", "number", "line", "bar", "area", "pie", "text"} // dashboards.widgetTypes
+	filterTypes     = []string{"text", "number", "date", "datetime", "boolean"}         // dashboards.filterTypes
+	paramTypes      = []string{queries.TypeText, queries.TypeNumber, queries.TypeDate, queries.TypeDatetime, queries.TypeBoolean, queries.TypeEnum, queries.TypeList}
+	paramItemTypes  = []string{queries.TypeText, queries.TypeNumber, queries.TypeDate, queries.TypeDatetime, queries.TypeEnum}
+	tokenScopes     = []string{"read", "write"} // identity.CreateAPIToken
+	dimensionTypes  = []string{models.TypeString, models.TypeNumber, models.TypeBoolean, models.TypeTime}
+	aggregations    = []string{models.AggCount, models.AggCountDistinct, models.AggSum, models.AggAvg, models.AggMin, models.AggMax}
+	joinTypes       = []string{"left", "inner"}
+	filterOperators = []string{models.OpEq, models.OpNe, models.OpGt, models.OpGe, models.OpLt, models.OpLe, models.OpIn, models.OpNotIn,
+		models.OpBetween, models.OpContains, models.OpIsNull, models.OpIsNotNull, models.OpLast, models.OpThis, models.OpToday, models.OpYesterday}
+	modelName = `^[A-Za-z_][A-Za-z0-9_]{0,62}$` // models.IsName
+)
+
+// constraints by schema, then property (an array property constrains its
+// items). A schema or property that does not exist fails TestOpenAPIDocument.
+var constraints = map[string]map[string]constraint{
+	"Widget":                  {"type": {enum: widgetTypes}},
+	"WidgetCreate":            {"type": {enum: widgetTypes}},
+	"WidgetUpdate":            {"type": {enum: widgetTypes}},
+	"WidgetData":              {"type": {enum: widgetTypes}},
+	"DashboardDocumentWidget": {"type": {enum: widgetTypes}},
+	"DashboardFilter":         {"type": {enum: filterTypes}},
+	"QueryParameter":          {"type": {enum: paramTypes}, "item_type": {enum: paramItemTypes}},
+	"APIToken":                {"scopes": {enum: tokenScopes}},
+	"NewAPIToken":             {"scopes": {enum: tokenScopes}},
+	"APITokenCreate":          {"scopes": {enum: tokenScopes}},
+	"Role":                    {"permissions": {enum: strs(policy.Actions)}, "name": {pattern: `^[a-z][a-z0-9_-]{0,49}$`}},
+	"RoleCreate":              {"permissions": {enum: strs(policy.Actions)}, "name": {pattern: `^\s*[a-z][a-z0-9_-]{0,49}\s*$`}},
+	"RoleUpdate":              {"permissions": {enum: strs(policy.Actions)}, "name": {pattern: `^\s*[a-z][a-z0-9_-]{0,49}\s*$`}},
+	"ProfileUpdate":           {"phone": {pattern: `^(\+?[0-9 ()./-]{3,50})?$`}},
+	"ModelDimension":          {"type": {enum: dimensionTypes}, "grains": {enum: models.Grains}, "name": {pattern: modelName}},
+	"ModelMeasure":            {"agg": {enum: aggregations}, "name": {pattern: modelName}},
+	"ModelJoin":               {"type": {enum: joinTypes}, "alias": {pattern: modelName}},
+	"ModelFilter":             {"op": {enum: filterOperators}},
+	"ModelQuery":              {"time_grain": {enum: models.Grains}},
+}
+
+// sortFields are the fields each list sorts by (the services' SortField
+// calls); the sort parameter takes one, or one prefixed with - (descending).
+var sortFields = map[string][]string{
+	"listUsers":       {"created_at", "updated_at", "email", "name", "role"},
+	"listDepartments": {"name", "created_at", "updated_at"},
+	"listRoles":       {"name", "created_at"},
+	"listDashboards":  {"name", "created_at", "updated_at"},
+	"listDataSources": {"name", "created_at", "updated_at", "type", "status"},
+	"listQueries":     {"name", "created_at", "updated_at"},
+	"listDataModels":  {"name", "created_at", "updated_at"},
+}
+
+// applyConstraints sets the constraints above on the schemas. The schemas
+// are the ones huma validates requests with: each value set is exactly the
+// service's, so a request is refused with the same 400 validation_failed,
+// only earlier.
+func applyConstraints(reg huma.Registry) {
 	prefix := "#/components/schemas/"
-	for name, props := range enums {
+	for name, props := range constraints {
 		sc := reg.SchemaFromRef(prefix + name)
 		if sc == nil {
-			continue
+			panic("api: constraints name schema " + name + ", which does not exist")
 		}
-		for prop, values := range props {
+		for prop, c := range props {
 			p := sc.Properties[prop]
 			if p == nil {
-				continue
+				panic("api: constraints name " + name + "." + prop + ", which does not exist")
 			}
 			if p.Items != nil {
 				p = p.Items
 			}
-			p.Enum = make([]any, len(values))
-			for i, v := range values {
-				p.Enum[i] = v
+			if c.enum != nil {
+				p.Enum = make([]any, len(c.enum))
+				for i, v := range c.enum {
+					p.Enum[i] = v
+				}
+			}
+			if c.pattern != "" {
+				p.Pattern = c.pattern
 			}
 			p.PrecomputeMessages()
 		}
 	}
-	_ = models.Grains
-	_ = queries.Result{}
 }
 
 // OpenAPIJSON is the document as the server serves it.
