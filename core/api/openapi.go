@@ -171,6 +171,9 @@ func configureOpenAPI(cfg *huma.Config) {
 		{Name: "queries", Description: "Saved queries."},
 		{Name: "data models", Description: "Semantic data models and their queries."},
 	}
+	cfg.Info.Description += "\n\nEvery error is answered as {\"error\": {\"code\", \"message\", \"details\", \"request_id\"}} " +
+		"(the Error schema), also outside the operations listed here: 404 not_found for an unknown path, " +
+		"405 method_not_allowed for a known path with another method."
 	cfg.Components.Responses = map[string]*huma.Response{}
 	errSchema := &huma.Schema{Ref: "#/components/schemas/Error"}
 	for status, r := range errorResponses {
@@ -281,6 +284,19 @@ func (s *Server) finishOpenAPI() {
 	reg := oapi.Components.Schemas
 	markNullable(reg)
 	applyConstraints(reg)
+	// details: free-form, with the fields at fault for validation_failed.
+	if info := reg.SchemaFromRef("#/components/schemas/ErrorInfo"); info != nil && info.Properties["details"] != nil {
+		// errs.FieldError (data model checks) has FieldError's shape and name.
+		items := &huma.Schema{Ref: "#/components/schemas/FieldError"}
+		if reg.Map()["FieldError"] == nil {
+			items = reg.Schema(reflect.TypeFor[FieldError](), true, "FieldError")
+		}
+		d := info.Properties["details"]
+		d.Properties = map[string]*huma.Schema{"fields": {
+			Type: huma.TypeArray, Items: items,
+			Description: "the fields at fault (validation_failed)",
+		}}
+	}
 
 	// The model query's JSON answer is the result, or with ?explain=true the
 	// compiled SQL.

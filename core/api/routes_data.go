@@ -25,7 +25,7 @@ type connectorView struct {
 	DisplayName  string         `json:"display_name"`
 	Version      string         `json:"version"`
 	Builtin      bool           `json:"builtin"`
-	Status       string         `json:"status"`
+	Status       string         `json:"status" enum:"stopped,starting,ready,crashed,unavailable,disabled"`
 	LastError    string         `json:"last_error,omitempty"`
 	SQLDialect   string         `json:"sql_dialect"`
 	Capabilities []string       `json:"capabilities"`
@@ -278,6 +278,10 @@ func (s *Server) runResponses() map[string]*huma.Response {
 	schema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(queries.Result{}), true, "QueryResult")
 	return map[string]*huma.Response{"200": {
 		Description: "The result: JSON (collected), or NDJSON / CSV streamed as it is produced.",
+		Headers: map[string]*huma.Param{CacheHeader: {
+			Description: "JSON results of saved queries and models: whether the result came from the result cache",
+			Schema:      &huma.Schema{Type: huma.TypeString, Enum: []any{"hit", "miss", "bypass"}},
+		}},
 		Content: map[string]*huma.MediaType{
 			"application/json":     {Schema: schema},
 			"application/x-ndjson": {Schema: &huma.Schema{Type: "string", Description: "one JSON object per row, then {\"_meta\": {row_count, truncated, columns, elapsed_ms}}"}},
