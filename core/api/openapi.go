@@ -382,12 +382,13 @@ func forEachField(t reflect.Type, fn func(f reflect.StructField, jsonName string
 	}
 }
 
-// constraint is a value set or pattern a service enforces on a field of a
+// constraint is a value set, pattern or format a service enforces on a field of a
 // type this package cannot tag (ent/schema/types, core/models, identity…).
 // Values come from the services' own exported lists where there is one.
 type constraint struct {
 	enum    []string
 	pattern string
+	format  string
 }
 
 func strs[T ~string](vs []T) []string {
@@ -434,6 +435,7 @@ var constraints = map[string]map[string]constraint{
 	"ModelJoin":               {"type": {enum: joinTypes}, "alias": {pattern: modelName}},
 	"ModelFilter":             {"op": {enum: filterOperators}},
 	"ModelQuery":              {"time_grain": {enum: models.Grains}},
+	"DataModelConfig":         {"data_source_id": {format: "uuid"}, "saved_query_id": {format: "uuid"}},
 }
 
 // sortFields are the fields each list sorts by (the services' SortField
@@ -475,6 +477,9 @@ func applyConstraints(reg huma.Registry) {
 			}
 			if c.pattern != "" {
 				p.Pattern = c.pattern
+			}
+			if c.format != "" {
+				p.Format = c.format
 			}
 			p.PrecomputeMessages()
 		}
