@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/datamodels"
@@ -20,6 +22,12 @@ import (
 // The OpenAPI document is the API's contract: every status an operation can
 // answer is declared with the error envelope, and no other (the contract test
 // in contract_test.go checks real answers against it).
+//
+// huma validates requests with the schemas of its registry. What this file
+// adds to schemas (formats, value sets, patterns, nullability) goes into a
+// copy served as the document, so documenting a rule never changes how a
+// request is answered: the services keep enforcing them, with their own
+// field names and messages.
 
 // OpenAPIPath is where the document is served (as .json and .yaml).
 const OpenAPIPath = "/api/v1/openapi"
@@ -135,18 +143,12 @@ func schemaName(t reflect.Type, hint string) string {
 	return name
 }
 
-// uuidSchema stands for uuid.UUID in schemas: a string in uuid format.
-type uuidSchema struct{}
-
-func (uuidSchema) Schema(huma.Registry) *huma.Schema {
-	return &huma.Schema{Type: huma.TypeString, Format: "uuid"}
-}
+const schemaPrefix = "#/components/schemas/"
 
 // configureOpenAPI sets the document-wide parts of cfg before any route.
 func configureOpenAPI(cfg *huma.Config) {
-	reg := huma.NewMapRegistry("#/components/schemas/", schemaName)
-	reg.RegisterTypeAlias(reflect.TypeFor[uuid.UUID](), reflect.TypeFor[uuidSchema]())
-	cfg.Components.Schemas = reg
+	cfg.Components.Schemas = huma.NewMapRegistry(schemaPrefix, schemaName)
+	cfg.OpenAPIPath = "" // served by serveOpenAPI, from the documented copy
 	cfg.Servers = []*huma.Server{{
 		URL:         "{scheme}://{host}",
 		Description: "A DataPulse server (the paths include /api/v1).",
@@ -278,40 +280,27 @@ func documentOperation(_ *huma.OpenAPI, op *huma.Operation) {
 	}
 }
 
-// finishOpenAPI completes the document once every route is registered.
+// finishOpenAPI completes the document once every route is registered and
+// serves it.
 func (s *Server) finishOpenAPI() {
 	oapi := s.api.OpenAPI()
-	reg := oapi.Components.Schemas
-	markNullable(reg)
-	applyConstraints(reg)
-	// details: free-form, with the fields at fault for validation_failed.
-	if info := reg.SchemaFromRef("#/components/schemas/ErrorInfo"); info != nil && info.Properties["details"] != nil {
-		// errs.FieldError (data model checks) has FieldError's shape and name.
-		items := &huma.Schema{Ref: "#/components/schemas/FieldError"}
-		if reg.Map()["FieldError"] == nil {
-			items = reg.Schema(reflect.TypeFor[FieldError](), true, "FieldError")
-		}
-		d := info.Properties["details"]
-		d.Properties = map[string]*huma.Schema{"fields": {
-			Type: huma.TypeArray, Items: items,
-			Description: "the fields at fault (validation_failed)",
-		}}
-	}
+	valReg := oapi.Components.Schemas
 
 	// The model query's JSON answer is the result, or with ?explain=true the
 	// compiled SQL.
 	if pi := oapi.Paths["/api/v1/data-models/{id}/query"]; pi != nil && pi.Post != nil {
 		if mt := pi.Post.Responses["200"].Content["application/json"]; mt != nil {
-			explained := reg.Schema(reflect.TypeFor[datamodels.Explained](), true, "ModelQueryExplanation")
+			explained := valReg.Schema(reflect.TypeFor[datamodels.Explained](), true, "ModelQueryExplanation")
 			mt.Schema = &huma.Schema{OneOf: []*huma.Schema{mt.Schema, explained}}
 		}
 	}
 
 	// The document itself.
-	docOp := &huma.Operation{
+	oapi.AddOperation(&huma.Operation{
 		OperationID: "getOpenAPI", Method: http.MethodGet, Path: OpenAPIPath + ".json", Tags: []string{"system"},
-		Summary:  "This OpenAPI document",
-		Security: []map[string][]string{},
+		Summary:     "This OpenAPI document",
+		Description: "Also as YAML (" + OpenAPIPath + ".yaml) and downgraded to OpenAPI 3.0 (" + OpenAPIPath + "-3.0.json, -3.0.yaml).",
+		Security:    []map[string][]string{},
 		Responses: map[string]*huma.Response{
 			"200": {Description: "The OpenAPI 3.1 document.", Content: map[string]*huma.MediaType{
 				"application/openapi+json": {Schema: &huma.Schema{Type: huma.TypeObject, Description: "an OpenAPI 3.1 document"}},
@@ -319,25 +308,124 @@ func (s *Server) finishOpenAPI() {
 			"431": {Ref: "#/components/responses/RequestHeaderFieldsTooLarge"},
 			"500": {Ref: "#/components/responses/InternalError"},
 		},
+	})
+
+	// The documented copy of the schemas.
+	docReg := huma.NewMapRegistry(schemaPrefix, schemaName)
+	for name, sc := range valReg.Map() {
+		docReg.Map()[name] = cloneSchema(sc)
 	}
-	oapi.AddOperation(docOp)
+	documentFields(valReg, docReg)
+	applyConstraints(docReg)
+	// details: free-form, with the fields at fault for validation_failed
+	// (errs.FieldError, from data model checks, has api.FieldError's shape).
+	if info := docReg.Map()["ErrorInfo"]; info != nil && info.Properties["details"] != nil && docReg.Map()["FieldError"] != nil {
+		info.Properties["details"].Properties = map[string]*huma.Schema{"fields": {
+			Type: huma.TypeArray, Items: &huma.Schema{Ref: schemaPrefix + "FieldError"},
+			Description: "the fields at fault (validation_failed)",
+		}}
+	}
+	doc := *oapi
+	comps := *oapi.Components
+	comps.Schemas = docReg
+	doc.Components = &comps
+	s.doc = &doc
+	s.serveOpenAPI()
 }
 
-// markNullable makes every pointer field that is sent without omitempty
-// nullable: huma leaves pointers to arrays (uuid.UUID) and structs as
-// non-nullable, though the server sends null for nil.
-func markNullable(reg huma.Registry) {
-	prefix := "#/components/schemas/"
-	for name, sc := range reg.Map() {
-		t := reg.TypeFromRef(prefix + name)
+// serveOpenAPI serves the document as huma would (JSON, YAML, and both
+// downgraded to OpenAPI 3.0), from the documented copy.
+func (s *Server) serveOpenAPI() {
+	type variant struct {
+		suffix, contentType string
+		render              func() ([]byte, error)
+	}
+	for _, v := range []variant{
+		{".json", "application/openapi+json", s.OpenAPIJSON},
+		{".yaml", "application/openapi+yaml", s.doc.YAML},
+		{"-3.0.json", "application/openapi+json", s.doc.Downgrade},
+		{"-3.0.yaml", "application/openapi+yaml", s.doc.DowngradeYAML},
+	} {
+		var once sync.Once
+		var body []byte
+		var err error
+		path := OpenAPIPath + v.suffix
+		s.app.Get(path, func(c *fiber.Ctx) error {
+			c.Locals(routeKey{}, path)
+			once.Do(func() { body, err = v.render() })
+			if err != nil {
+				return err
+			}
+			c.Set("Content-Type", v.contentType)
+			return c.Send(body)
+		})
+	}
+}
+
+// cloneSchema copies a schema with everything this file may change in it;
+// references stay references.
+func cloneSchema(sc *huma.Schema) *huma.Schema {
+	if sc == nil {
+		return nil
+	}
+	cp := *sc
+	if sc.Properties != nil {
+		cp.Properties = make(map[string]*huma.Schema, len(sc.Properties))
+		for k, v := range sc.Properties {
+			cp.Properties[k] = cloneSchema(v)
+		}
+	}
+	cp.Items = cloneSchema(sc.Items)
+	if ap, ok := sc.AdditionalProperties.(*huma.Schema); ok {
+		cp.AdditionalProperties = cloneSchema(ap)
+	}
+	cp.Enum = slices.Clone(sc.Enum)
+	for _, list := range []*[]*huma.Schema{&cp.OneOf, &cp.AnyOf, &cp.AllOf} {
+		if *list != nil {
+			c := make([]*huma.Schema, len(*list))
+			for i, v := range *list {
+				c[i] = cloneSchema(v)
+			}
+			*list = c
+		}
+	}
+	cp.Not = cloneSchema(sc.Not)
+	return &cp
+}
+
+var uuidType = reflect.TypeFor[uuid.UUID]()
+
+// documentFields completes the documented schemas from the Go types of the
+// validating registry: uuid.UUID fields (huma sees a plain string) are in
+// uuid format, and every pointer field sent without omitempty is nullable
+// (huma leaves pointers to arrays, such as uuid.UUID, and to structs
+// non-nullable, though the server sends null for nil).
+func documentFields(valReg, docReg huma.Registry) {
+	for name, sc := range docReg.Map() {
+		t := valReg.TypeFromRef(schemaPrefix + name)
 		if t == nil || t.Kind() != reflect.Struct || sc.Properties == nil {
 			continue
 		}
 		forEachField(t, func(f reflect.StructField, jsonName string, omitempty bool) {
+			p := sc.Properties[jsonName]
+			if p == nil {
+				return
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+				if ft.Kind() == reflect.Slice && p.Items != nil {
+					if ft.Elem() == uuidType || ft.Elem().Kind() == reflect.Pointer && ft.Elem().Elem() == uuidType {
+						p.Items.Format = "uuid"
+					}
+				}
+				ft = ft.Elem()
+			}
+			if ft == uuidType && p.Type == huma.TypeString {
+				p.Format = "uuid"
+			}
 			if f.Type.Kind() != reflect.Pointer || omitempty {
 				return
 			}
-			p := sc.Properties[jsonName]
 			switch {
 			case p == nil || p.Nullable:
 			case p.Ref != "":
@@ -450,14 +538,10 @@ var sortFields = map[string][]string{
 	"listDataModels":  {"name", "created_at", "updated_at"},
 }
 
-// applyConstraints sets the constraints above on the schemas. The schemas
-// are the ones huma validates requests with: each value set is exactly the
-// service's, so a request is refused with the same 400 validation_failed,
-// only earlier.
+// applyConstraints sets the constraints above on the documented schemas.
 func applyConstraints(reg huma.Registry) {
-	prefix := "#/components/schemas/"
 	for name, props := range constraints {
-		sc := reg.SchemaFromRef(prefix + name)
+		sc := reg.Map()[name]
 		if sc == nil {
 			panic("api: constraints name schema " + name + ", which does not exist")
 		}
@@ -481,12 +565,11 @@ func applyConstraints(reg huma.Registry) {
 			if c.format != "" {
 				p.Format = c.format
 			}
-			p.PrecomputeMessages()
 		}
 	}
 }
 
 // OpenAPIJSON is the document as the server serves it.
 func (s *Server) OpenAPIJSON() ([]byte, error) {
-	return json.Marshal(s.api.OpenAPI())
+	return json.Marshal(s.doc)
 }

@@ -77,6 +77,7 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	routes  []Route
+	doc     *huma.OpenAPI // the served document (see openapi.go)
 	metrics *metrics
 	reg     *prometheus.Registry
 
@@ -123,7 +124,6 @@ func New(d Deps) *Server {
 
 	cfg := huma.DefaultConfig("DataPulse API", d.Version)
 	cfg.Info.Description = "Self-hosted business intelligence: data sources, queries, dashboards, alerts, reports."
-	cfg.OpenAPIPath = OpenAPIPath
 	cfg.DocsPath = ""    // no docs page: it would load scripts from a CDN
 	cfg.SchemasPath = "" // schemas are inside the OpenAPI document
 	cfg.CreateHooks = nil
@@ -157,8 +157,8 @@ func (s *Server) App() *fiber.App { return s.app }
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
-// OpenAPI returns the generated OpenAPI document.
-func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+// OpenAPI returns the OpenAPI document the server serves.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.doc }
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
