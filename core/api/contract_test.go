@@ -34,6 +34,7 @@ import (
 	"github.com/datapulse/datapulse/core/resultcache"
 	"github.com/datapulse/datapulse/core/secrets"
 	"github.com/datapulse/datapulse/core/store/storetest"
+	"github.com/datapulse/datapulse/ent/session"
 	"github.com/datapulse/datapulse/plugins/builtin"
 	"github.com/datapulse/datapulse/plugins/host"
 	"github.com/datapulse/datapulse/plugins/sdk"
@@ -747,6 +748,12 @@ func TestContract(t *testing.T) {
 		}
 		if last.status != 429 {
 			t.Errorf("login: no 429 after repeated failures, last %d", last.status)
+		}
+		// login reads User-Agent from the request (not a declared parameter).
+		particular("POST", "/api/v1/auth/login", request{path: "/api/v1/auth/login", body: map[string]any{"email": adminEmail, "password": adminPass},
+			header: map[string]string{"User-Agent": "contract-test/1"}}, 200)
+		if ok, err := e.store.Client.Session.Query().Where(session.UserAgent("contract-test/1")).Exist(identity.SystemContext(context.Background())); err != nil || !ok {
+			t.Errorf("login did not record the User-Agent in the session (%v)", err)
 		}
 		dep := f.department()
 		name := e.want(e.do("GET", "/api/v1/departments/"+dep, e.admin, nil), 200, "department").str("name")
