@@ -99,6 +99,8 @@ var schemaNames = map[string]string{
 	"HealthOutputDSBody":          "DataSourceHealth",
 	"InvalidateOutputBody":        "CacheInvalidation",
 	"Schema":                      "DataSourceSchema",
+	"SchemaTable":                 "DataSourceTable",
+	"SchemaColumn":                "DataSourceColumn",
 	"AdHocInputBody":              "AdHocQuery",
 	"RunSavedInputBody":           "QueryRun",
 	"CreateQueryInputBody":        "SavedQueryCreate",
