@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/datapulse/datapulse/core/config"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/queries"
@@ -156,7 +157,7 @@ func configureOpenAPI(cfg *huma.Config) {
 		Description: "A DataPulse server (the paths include /api/v1).",
 		Variables: map[string]*huma.ServerVariable{
 			"scheme": {Default: "http", Enum: []string{"http", "https"}},
-			"host":   {Default: "localhost:8080", Description: "host and port the server listens on (datapulse serve --addr)"},
+			"host":   {Default: config.DefaultAddr, Description: "host and port the server listens on (datapulse serve --addr)"},
 		},
 	}}
 	cfg.Tags = []*huma.Tag{
