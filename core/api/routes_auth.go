@@ -21,8 +21,7 @@ func parseID(s, what string) (uuid.UUID, error) {
 }
 
 type loginInput struct {
-	UserAgent string `header:"User-Agent"`
-	Body      struct {
+	Body struct {
 		Email    string `json:"email" maxLength:"320" example:"ada@example.com"`
 		Password string `json:"password" maxLength:"1024"`
 	}
@@ -33,8 +32,7 @@ type tokensOutput struct {
 }
 
 type refreshInput struct {
-	UserAgent string `header:"User-Agent"`
-	Body      struct {
+	Body struct {
 		RefreshToken string `json:"refresh_token" maxLength:"512"`
 	}
 }
@@ -51,11 +49,11 @@ func (s *Server) authRoutes() {
 		Summary: "Log in with email and password",
 		Description: "Returns a short-lived access token and a refresh token. Rate-limited per account and per client address; " +
 			"when the server is busy checking passwords, 429 with Retry-After.",
-		Errors: []int{http.StatusTooManyRequests},
+		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *loginInput) (*tokensOutput, error) {
 		t, err := s.deps.Identity.Login(ctx, identity.LoginInput{
 			Email: in.Body.Email, Password: in.Body.Password,
-			ClientIP: clientIP(ctx), UserAgent: in.UserAgent,
+			ClientIP: clientIP(ctx), UserAgent: userAgent(ctx),
 		})
 		if err != nil {
 			return nil, err
@@ -67,8 +65,9 @@ func (s *Server) authRoutes() {
 		Summary: "Exchange a refresh token for a new token pair",
 		Description: "The refresh token rotates: the one sent stops working, and of concurrent refreshes of one token only one succeeds. " +
 			"Sending an already used one revokes the session; a refresh token that was never valid changes nothing.",
+		Errors: []int{http.StatusUnauthorized},
 	}, func(ctx context.Context, in *refreshInput) (*tokensOutput, error) {
-		t, err := s.deps.Identity.Refresh(ctx, in.Body.RefreshToken, in.UserAgent)
+		t, err := s.deps.Identity.Refresh(ctx, in.Body.RefreshToken, userAgent(ctx))
 		if err != nil {
 			return nil, err
 		}

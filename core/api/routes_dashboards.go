@@ -217,7 +217,7 @@ func (s *Server) dashboardRoutes() {
 	wtags := []string{"widgets"}
 	register(s, Authenticated, huma.Operation{
 		OperationID: "createWidget", Method: http.MethodPost, Path: "/api/v1/dashboards/{id}/widgets", Tags: wtags,
-		Summary: "Add a widget", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusNotFound},
+		Summary: "Add a widget", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, func(ctx context.Context, in *createWidgetInput) (*widgetOutput, error) {
 		out := &widgetOutput{}
 		return out, withID(in.ID, func(id uuid.UUID) (err error) {
