@@ -372,10 +372,6 @@ func (s *Server) dataRoutes() {
 			return nil, err
 		}
 		d, err := dsv.Update(ctx, id, datasources.Input{Name: in.Body.Name, Config: in.Body.Config, CacheTTLSeconds: in.Body.CacheTTLSeconds})
-		if err == nil && (in.Body.Config != nil || in.Body.CacheTTLSeconds != nil) {
-			// Results cached under the old settings must not outlive them.
-			qsv.ForgetSource(id)
-		}
 		return &dataSourceOutput{Body: d}, err
 	})
 	register(s, Authenticated, huma.Operation{
@@ -386,11 +382,7 @@ func (s *Server) dataRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		if err := dsv.Delete(ctx, id); err != nil {
-			return nil, err
-		}
-		qsv.ForgetSource(id)
-		return nil, nil
+		return nil, dsv.Delete(ctx, id)
 	})
 	register(s, Authenticated, huma.Operation{
 		OperationID: "invalidateDataSourceCache", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/cache/invalidate", Tags: tags,
