@@ -5,20 +5,9 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/google/uuid"
 
-	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 )
-
-// parseID reads a path id; a malformed one is as unknown as a missing one.
-func parseID(s, what string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil {
-		return uuid.Nil, errs.NotFound(what)
-	}
-	return id, nil
-}
 
 type loginInput struct {
 	Body struct {

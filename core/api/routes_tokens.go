@@ -28,10 +28,6 @@ type tokenListOutput struct {
 	}
 }
 
-type idInput struct {
-	ID string `path:"id" maxLength:"64"`
-}
-
 func (s *Server) tokenRoutes() {
 	tags := []string{"tokens"}
 	register(s, Authenticated, huma.Operation{

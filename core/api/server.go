@@ -148,6 +148,8 @@ func New(d Deps) *Server {
 	s.departmentRoutes()
 	s.roleRoutes()
 	s.dashboardRoutes()
+	s.widgetRoutes()
+	s.shareRoutes()
 	s.dataRoutes()
 	s.modelRoutes()
 	s.renderRoutes()
