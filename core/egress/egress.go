@@ -221,13 +221,13 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 	if err != nil {
 		return nil, fmt.Errorf("egress: bad port %q", portStr)
 	}
-	name := normalizeHost(host)
-	d := &net.Dialer{Timeout: g.ConnectTimeout, Control: g.control(name)}
+	// The Control hook knows the dialled name, so a host entry of the allow
+	// list applies to connections made to that name (and only to those).
+	d := &net.Dialer{Timeout: g.ConnectTimeout, Control: g.control(normalizeHost(host))}
 
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
-		name = ""
 		d.Control = g.control("")
 	} else {
 		lookupNet := "ip"
