@@ -129,6 +129,19 @@ func validHostname(h string) bool {
 	return true
 }
 
+// LooksNumeric reports whether host is not an IP literal but ends in a
+// numeric label, like the IP spellings 2130706433, 0177.0.0.1 or 0x7f.1
+// that some resolvers turn into IPv4 addresses. URL validators refuse such
+// hosts: they are never legitimate names.
+func LooksNumeric(host string) bool {
+	h := normalizeHost(host)
+	if _, err := netip.ParseAddr(h); err == nil || h == "" {
+		return false
+	}
+	labels := strings.Split(h, ".")
+	return numericLabel(labels[len(labels)-1])
+}
+
 // numericLabel is the WHATWG URL "ends in a number" test for one label.
 func numericLabel(l string) bool {
 	if rest, ok := strings.CutPrefix(l, "0x"); ok {

@@ -335,3 +335,41 @@ func FuzzParseAllowList(f *testing.F) {
 		}
 	})
 }
+
+func TestEveryConnectionResolvesAndIsChecked(t *testing.T) {
+	// DNS rebinding: the same name answers an allowed address first and an
+	// internal one next. Each connection is checked on its own resolution,
+	// so the second is refused. (127.0.0.2 stands in for a public address.)
+	port2, hits2 := listen(t, "127.0.0.2:0")
+	_, hits3 := listen(t, "127.0.0.3:"+port2)
+	var calls atomic.Int32
+	g := egress.New(egress.MustParseAllowList("127.0.0.2"), egress.WithLookup(func(context.Context, string, string) ([]netip.Addr, error) {
+		if calls.Add(1) == 1 {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.2")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.3")}, nil
+	}))
+	c, err := g.DialContext(context.Background(), "tcp", "rebind.example.com:"+port2)
+	if err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	c.Close()
+	if _, err := g.DialContext(context.Background(), "tcp", "rebind.example.com:"+port2); !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "rebind.example.com resolves to 127.0.0.3") {
+		t.Fatalf("second connection: want refusal, got %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for hits2.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if hits2.Load() != 1 || hits3.Load() != 0 {
+		t.Fatalf("hits: allowed %d (want 1), internal %d (want 0)", hits2.Load(), hits3.Load())
+	}
+}
+
+func TestLooksNumeric(t *testing.T) {
+	for h, want := range map[string]bool{"2130706433": true, "0x7f.1": true, "0177.0.0.1": true, "127.1": true, "1.2.3.4.5": true, "127.0.0.1": false, "::1": false, "example.com": false, "1e100.net": false, "a.0x": true, "": false} {
+		if got := egress.LooksNumeric(h); got != want {
+			t.Errorf("LooksNumeric(%q) = %v, want %v", h, got, want)
+		}
+	}
+}

@@ -144,6 +144,9 @@ func validateURL(kind, s string, allow egress.AllowList, slack bool) error {
 		}
 	}
 	host := u.Hostname()
+	if egress.LooksNumeric(host) {
+		return invalid("%s target host is a numeric IP spelling; write the address in dotted form", kind)
+	}
 	listed := allow.AllowsTarget(host)
 	if u.Scheme != "https" && !listed {
 		return invalid("%s target must be an https:// URL (plain http only for hosts on --egress-allow)", kind)

@@ -309,3 +309,63 @@ func TestSlackErrorDoesNotLeakURL(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+func TestWebhookAnswerBodyIsNotReadWithoutBound(t *testing.T) {
+	// The receiver streams an endless body; the sender must stop reading and
+	// hang up long before it ends (1 GiB), with success or failure alike.
+	for _, code := range []int{200, 500} {
+		written := make(chan int64, 1)
+		rc := startReceiver(t, "127.0.0.1:0", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			chunk := []byte(strings.Repeat("x", 32<<10))
+			var n int64
+			for n < 1<<30 {
+				k, err := w.Write(chunk)
+				n += int64(k)
+				if err != nil {
+					break
+				}
+			}
+			written <- n
+		})
+		n := loopbackNotifier(t, "127.0.0.1")
+		res := n.SendWebhook(context.Background(), rc.URL+"/big", webhookSecret, testMessage())
+		if (code == 200) != res.OK() || res.Status != code {
+			t.Fatalf("status %d: %+v", code, res)
+		}
+		if res.Err != nil && len(res.Err.Error()) > 400 {
+			t.Fatalf("error too long: %d bytes", len(res.Err.Error()))
+		}
+		select {
+		case got := <-written:
+			// 4 KiB read + 64 KiB drained + socket buffers: far below 1 GiB.
+			if got >= 1<<30 {
+				t.Fatalf("status %d: the whole body was consumed (%d bytes)", code, got)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("status %d: the receiver is still writing: the sender did not hang up", code)
+		}
+	}
+}
+
+func TestWebhookTimeoutIsRetryable(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	rc := startReceiver(t, "127.0.0.1:0", func(w http.ResponseWriter, r *http.Request) {
+		select { // never answers within the sender's timeout
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	n, err := notify.New(notify.Config{Guard: egress.New(egress.MustParseAllowList("127.0.0.1")), Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := n.SendWebhook(context.Background(), rc.URL+"/slow", webhookSecret, testMessage())
+	if res.OK() || res.Permanent || res.Status != 0 || !strings.Contains(res.Err.Error(), "timed out") {
+		t.Fatalf("want a retryable timeout, got %+v", res)
+	}
+	if len(rc.requests()) != 1 {
+		t.Fatalf("receiver got %d requests", len(rc.requests()))
+	}
+}
