@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -207,6 +208,10 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 	if c.SMTPURL != "" {
 		if err := validateSMTPURL(c.SMTPURL); err != nil {
 			errs = append(errs, err)
+		} else if allow, err := egress.ParseAllowList(get("egress-allow")); err == nil {
+			if err := smtpHostReachable(c.SMTPURL, allow); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if c.SMTPFrom == "" {
 			errs = append(errs, errors.New("smtp-from is required with smtp-url"))
@@ -336,6 +341,27 @@ func validateSMTPURL(s string) error {
 	}
 	if u.User != nil && u.User.Username() == "" {
 		return errors.New("smtp-url has a password without a user name")
+	}
+	return nil
+}
+
+// smtpHostReachable refuses at startup an SMTP host the egress guard would
+// refuse at every send: an internal IP literal or a localhost name that is
+// not on --egress-allow.
+func smtpHostReachable(s string, allow egress.AllowList) error {
+	u, _ := url.Parse(s)
+	host := strings.ToLower(u.Hostname())
+	if allow.AllowsTarget(host) {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if reason := egress.Classify(ip); reason != "" {
+			return fmt.Errorf("smtp-url host %s is %s: add it to --egress-allow to allow it", ip.WithZone(""), reason)
+		}
+		return nil
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return fmt.Errorf("smtp-url host %s is a loopback name: add it to --egress-allow to allow it", host)
 	}
 	return nil
 }

@@ -69,6 +69,9 @@ func TestValidation(t *testing.T) {
 		{"smtp no host", []string{"--smtp-url", "smtp://", "--smtp-from", "a@example.com"}, nil, "smtp-url needs a host"},
 		{"smtp port", nil, map[string]string{"DATAPULSE_SMTP_URL": "smtp://mail.example.com:0", "DATAPULSE_SMTP_FROM": "a@example.com"}, "smtp-url has a bad port"},
 		{"smtp path", []string{"--smtp-url", "smtp://mail.example.com/x", "--smtp-from", "a@example.com"}, nil, "no path"},
+		{"smtp loopback not allowed", []string{"--smtp-url", "smtp://127.0.0.1:25", "--smtp-from", "a@example.com"}, nil, "smtp-url host 127.0.0.1 is a loopback address: add it to --egress-allow"},
+		{"smtp localhost not allowed", []string{"--smtp-url", "smtp://localhost:25", "--smtp-from", "a@example.com"}, nil, "--egress-allow"},
+		{"smtp private not allowed", []string{"--smtp-url", "smtp://u:SECRET@10.1.2.3", "--smtp-from", "a@example.com", "--egress-allow", "10.2.0.0/16"}, nil, "10.1.2.3 is a private address"},
 		{"smtp without from", []string{"--smtp-url", "smtp://mail.example.com"}, nil, "smtp-from is required"},
 		{"bad from", []string{"--smtp-from", "not an address"}, nil, "smtp-from"},
 		{"from header injection", []string{"--smtp-from", "a@example.com\r\nBcc: x@example.com"}, nil, "smtp-from"},
@@ -161,6 +164,16 @@ func TestNotificationFlags(t *testing.T) {
 	}
 	if c.SMTPURL != smtpURL || c.SMTPFrom != "DataPulse <alerts@example.com>" || c.PublicURL != "https://bi.example.com" || c.EgressAllow.String() != "10.0.0.0/8,mail.internal" {
 		t.Fatalf("loaded %s", c)
+	}
+	// An internal SMTP relay is fine once listed.
+	for _, allow := range []string{"localhost", "127.0.0.1", "127.0.0.0/8"} {
+		host := "localhost"
+		if allow != "localhost" {
+			host = "127.0.0.1"
+		}
+		if _, err := load(t, []string{"--smtp-url", "smtp://" + host + ":25", "--smtp-from", "a@example.com", "--egress-allow", allow}, map[string]string{"DATAPULSE_DATA_DIR": dir}); err != nil {
+			t.Fatalf("relay %s allowed by %s: %v", host, allow, err)
+		}
 	}
 	// Defaults: email off, no links, nothing internal allowed.
 	d, err := load(t, nil, map[string]string{"DATAPULSE_DATA_DIR": dir})

@@ -277,12 +277,19 @@ func (g *Guard) SMTPDialFunc() func(ctx context.Context, network, address string
 // maxRedirects is how many redirects a client that follows them takes.
 const maxRedirects = 5
 
-// HTTPClient returns a client whose every connection goes through the guard.
+// DefaultHTTPTimeout is HTTPClient's timeout when given none.
+const DefaultHTTPTimeout = 30 * time.Second
+
+// HTTPClient returns a client whose every connection goes through the guard;
+// timeout bounds a whole request (<= 0: DefaultHTTPTimeout).
 // It ignores HTTP(S)_PROXY (a proxy would connect on our behalf, past the
 // guard). With followRedirects false a 3xx answer is returned as it is (for
 // webhooks, a delivery failure); with true, up to 5 http/https redirects are
 // followed and each hop's connection is checked again.
 func (g *Guard) HTTPClient(timeout time.Duration, followRedirects bool) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultHTTPTimeout
+	}
 	tr := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            g.DialContext,

@@ -293,7 +293,6 @@ func (n *Notifier) SendEmail(ctx context.Context, to string, msg Message) Result
 		gomail.WithTimeout(n.timeout),
 		gomail.WithDialContextFunc(e.dial),
 		gomail.WithTLSConfig(e.tls),
-		gomail.WithHELO("datapulse"),
 	}
 	if e.u.ImplicitTLS {
 		opts = append(opts, gomail.WithSSL())

@@ -73,7 +73,8 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Notifier sends messages to channels, one attempt each.
+// Notifier sends messages to channels, one attempt each. It is safe for
+// concurrent use.
 type Notifier struct {
 	guard     *egress.Guard
 	http      *http.Client
