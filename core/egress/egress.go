@@ -229,6 +229,10 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 		d.Control = g.control("")
+	} else if LooksNumeric(host) {
+		// 2130706433, 0x7f.1, 0177.1: IP spellings some resolvers accept;
+		// never a real name, and not worth a DNS query.
+		return nil, &RefusedError{Host: host, Reason: fmt.Sprintf("%q is a numeric IP spelling, not a host name", host)}
 	} else {
 		lookupNet := "ip"
 		if network == "tcp4" {

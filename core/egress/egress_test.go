@@ -373,3 +373,16 @@ func TestLooksNumeric(t *testing.T) {
 		}
 	}
 }
+
+func TestNumericIPSpellingsRefusedWithoutLookup(t *testing.T) {
+	g := egress.New(egress.MustParseAllowList("127.0.0.0/8"), egress.WithLookup(func(_ context.Context, _, host string) ([]netip.Addr, error) {
+		t.Errorf("lookup of %q: numeric spellings must be refused before any resolution", host)
+		return nil, errors.New("no")
+	}))
+	for _, h := range []string{"2130706433", "0x7f.1", "0177.0.0.1", "127.1"} {
+		_, err := g.DialContext(context.Background(), "tcp", net.JoinHostPort(h, "80"))
+		if !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "numeric IP spelling") {
+			t.Errorf("%s: %v", h, err)
+		}
+	}
+}
