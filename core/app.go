@@ -17,7 +17,9 @@ import (
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/egress"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/policysync"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
@@ -46,7 +48,11 @@ type App struct {
 	connectors  *host.Host
 	datasources *datasources.Service
 	queries     *queries.Service
-	api         *api.Server
+	// egress checks every outbound connection; notifier sends email,
+	// webhooks and Slack messages through it.
+	egress   *egress.Guard
+	notifier *notify.Notifier
+	api      *api.Server
 }
 
 // Policy is the authorization enforcer.
@@ -180,6 +186,12 @@ func (a *App) init(ctx context.Context, version string) error {
 		a.csync.Bind(a.queries.ForgetAnnounced, a.queries.ForgetAll)
 	}
 	dm := datamodels.New(st.Client, a.policy, a.datasources, a.queries)
+	a.egress = egress.New(cfg.EgressAllow)
+	if a.notifier, err = notify.New(notify.Config{
+		Guard: a.egress, SMTP: notify.SMTPConfig{URL: cfg.SMTPURL, From: cfg.SMTPFrom}, PublicURL: cfg.PublicURL,
+	}); err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
 	a.api = api.New(api.Deps{
 		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
 		Models:     dm,
@@ -189,6 +201,12 @@ func (a *App) init(ctx context.Context, version string) error {
 	})
 	return nil
 }
+
+// Egress is the guard every outbound connection goes through.
+func (a *App) Egress() *egress.Guard { return a.egress }
+
+// Notifier sends notifications (email, webhook, Slack) through the egress guard.
+func (a *App) Notifier() *notify.Notifier { return a.notifier }
 
 // Identity is the identity service.
 func (a *App) Identity() *identity.Service { return a.identity }
