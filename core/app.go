@@ -21,6 +21,7 @@ import (
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/policysync"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/resultcache"
@@ -104,7 +105,7 @@ func (a *App) init(ctx context.Context, version string) error {
 		}
 	}
 	// Loading the facts reads every dashboard: it acts as the system.
-	facts, err := policy.Load(identity.SystemContext(ctx), st.Client, cfg.DefaultRole)
+	facts, err := policy.Load(principal.System(ctx), st.Client, cfg.DefaultRole)
 	if err != nil {
 		return err
 	}

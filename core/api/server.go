@@ -23,6 +23,7 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/store"
@@ -250,7 +251,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(s.api, ctx, http.StatusForbidden, "this token is read-only")
 		return
 	}
-	next(huma.WithContext(ctx, identity.WithPrincipal(ctx.Context(), p)))
+	next(huma.WithContext(ctx, principal.With(ctx.Context(), p)))
 }
 
 type userAgentKey struct{}
