@@ -33,7 +33,10 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/datapulse/datapulse/core/store"
+	"github.com/datapulse/datapulse/core/workers"
 )
+
+var _ workers.Worker = (*Service)(nil)
 
 // Defaults. River's own defaults apply to what is not listed: up to 25
 // attempts with exponential backoff (attempt⁴ seconds plus jitter), finished
