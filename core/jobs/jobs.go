@@ -180,6 +180,11 @@ func New(ctx context.Context, st *store.Store, o Options) (*Service, error) {
 		host, _ := os.Hostname()
 		o.ID = fmt.Sprintf("%s-%d-%s", cmpOr(host, "datapulse"), os.Getpid(), time.Now().UTC().Format("20060102T150405.000"))
 	}
+	// The River clients are built now, so that jobs can be inserted before
+	// Start, with the worker bundle still empty: Register adds to that same
+	// bundle, which River reads when it inserts (unknown kinds are refused)
+	// and when it works a job. River's own checks at NewClient (kind syntax)
+	// are repeated by Register; nothing is added once the clients run.
 	s := &Service{
 		dialect: st.Dialect,
 		log:     o.Logger,
