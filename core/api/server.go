@@ -23,6 +23,7 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/jobs"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
@@ -39,6 +40,7 @@ type Deps struct {
 	Models      *datamodels.Service
 	Rendering   *rendering.Service
 	Connectors  *host.Host
+	Jobs        *jobs.Service // its collector goes on /metrics
 	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
 	StreamTimeout  time.Duration
 	Store          *store.Store
@@ -108,6 +110,9 @@ func New(d Deps) *Server {
 		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
 	}
 	methods := &methodIndex{}
+	if d.Jobs != nil {
+		s.reg.MustRegister(d.Jobs.Collector())
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
 		ErrorHandler:          fiberErrorHandler(d.Logger, methods),
