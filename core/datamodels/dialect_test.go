@@ -1,8 +1,12 @@
 package datamodels
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/datapulse/datapulse/core/models"
+	"github.com/datapulse/datapulse/plugins/sdk"
 )
 
 // A model on a connector whose dialect the compiler does not know is
@@ -25,5 +29,17 @@ func TestUnsupportedDialect(t *testing.T) {
 	}
 	if p := unsupportedDialect("acme", ""); !strings.Contains(p.Message, "declares no SQL dialect") {
 		t.Errorf("empty dialect: %s", p.Message)
+	}
+}
+
+// What the SDK tells connector authors models compile to is what they do.
+func TestSDKModelDialectsMatchTheCompiler(t *testing.T) {
+	if !slices.Equal(sdk.ModelDialects, models.Dialects) {
+		t.Errorf("sdk.ModelDialects %v, models.Dialects %v", sdk.ModelDialects, models.Dialects)
+	}
+	for _, d := range sdk.ModelDialects {
+		if got, ok := modelDialect(d); !ok || got != d {
+			t.Errorf("modelDialect(%q) = %q, %v", d, got, ok)
+		}
 	}
 }
