@@ -23,7 +23,7 @@ func TestUnsupportedDialect(t *testing.T) {
 			t.Fatalf("%q accepted", d)
 		}
 		if p.Field != "data_source_id" || !strings.Contains(p.Message, `connector "acme"`) ||
-			!strings.Contains(p.Message, "postgres, mysql, sqlite, ansi") || len(p.Message) > 400 {
+			!strings.Contains(p.Message, "sdk.ModelDialects") || len(p.Message) > 400 {
 			t.Errorf("%q: %+v", d, p)
 		}
 	}

@@ -533,9 +533,11 @@ func unsupportedDialect(connector, dialect string) *errs.FieldError {
 	if dialect == "" {
 		what = "no SQL dialect"
 	}
+	// The dialects are not listed: one of them is also a metadata database
+	// whose name error messages do not show.
 	return &errs.FieldError{Field: "data_source_id", Message: fmt.Sprintf(
-		"the data source's connector %q declares %s; data models compile only to %s (a connector declares one of them as its SQL dialect to support models)",
-		trunc(connector, 64), what, strings.Join(models.Dialects, ", "))}
+		"the data source's connector %q declares %s, which data models cannot compile to: a connector supports models by declaring one of sdk.ModelDialects (docs/plugins.md, \"Data models and SQL dialects\")",
+		trunc(connector, 64), what)}
 }
 
 func trunc(s string, n int) string {
