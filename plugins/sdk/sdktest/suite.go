@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,6 +262,9 @@ func (s *suite) describe(t *testing.T) {
 	inst, _ := jsonschema.UnmarshalJSON(strings.NewReader(mustJSON(merged)))
 	if err := compiled.Validate(inst); err != nil {
 		t.Errorf("the valid configuration does not satisfy the config schema: %v", err)
+	}
+	if !slices.Contains(sdk.ModelDialects, d.SQLDialect) {
+		t.Logf("note: SQL dialect %q is not one of %v: saved queries work, data models on this connector are refused (docs/plugins.md, \"Data models and SQL dialects\")", d.SQLDialect, sdk.ModelDialects)
 	}
 	if ap, ok := schema["additionalProperties"]; !ok || ap != false {
 		t.Logf(`note: config schema allows additional properties; "additionalProperties": false lets the host reject unknown parameters`)
