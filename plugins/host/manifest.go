@@ -29,7 +29,7 @@ type Manifest struct {
 	ProtocolVersion int    `json:"protocol_version"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var nameRE = regexp.MustCompile(sdk.NamePattern) // the rule sdktest checks too
 
 // Checksum returns the hex SHA-256 of the file at path: the value a
 // manifest's "sha256" must hold (`datapulse plugin checksum <path>`).

@@ -18,7 +18,10 @@ import (
 	connectorv1 "github.com/datapulse/datapulse/plugins/proto/connector/v1"
 )
 
-// SDKVersion is reported to the host in Describe.
+// SDKVersion is this SDK's semantic version, reported to the host in
+// Describe (DescribeResponse.sdk_version). It equals the module's release
+// tag: plugins/sdk/v1.0.0 is SDKVersion "1.0.0". It is independent of
+// ProtocolVersion, the wire protocol's major version.
 const SDKVersion = "1.0.0"
 
 // server adapts a Connector to the generated gRPC service.
