@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,7 +23,9 @@ import (
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/lograte"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/store"
@@ -80,6 +83,8 @@ type Server struct {
 	doc     *huma.OpenAPI // the served document (see openapi.go)
 	metrics *metrics
 	reg     *prometheus.Registry
+	// failures logs server-side failures, repeated ones counted per interval.
+	failures *lograte.Limiter
 
 	mu sync.Mutex
 	ln *trackingListener
@@ -99,8 +104,8 @@ func New(d Deps) *Server {
 	if d.StreamTimeout <= 0 {
 		d.StreamTimeout = 10 * time.Minute
 	}
-	installErrorModel(d.Logger)
-	s := &Server{deps: d, log: d.Logger, reg: prometheus.NewRegistry()}
+	s := &Server{deps: d, log: d.Logger, failures: lograte.New(d.Logger, lograte.DefaultInterval), reg: prometheus.NewRegistry()}
+	installErrorModel(s.failures)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	if d.Queries != nil {
@@ -109,7 +114,7 @@ func New(d Deps) *Server {
 	methods := &methodIndex{}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
-		ErrorHandler:          fiberErrorHandler(d.Logger, methods),
+		ErrorHandler:          fiberErrorHandler(s.failures, methods),
 		BodyLimit:             d.BodyLimit,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          d.RequestTimeout + 10*time.Second,
@@ -238,7 +243,10 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	}
 	p, err := s.deps.Identity.Authenticate(ctx.Context(), bearer)
 	if err != nil {
-		ctx.SetHeader("WWW-Authenticate", `Bearer realm="datapulse", error="invalid_token"`)
+		if errors.Is(err, errs.ErrUnauthenticated) {
+			// Not on a 503: the token may be fine, the database is not.
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="datapulse", error="invalid_token"`)
+		}
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "", err)
 		return
 	}
