@@ -196,12 +196,17 @@ func TestOutagePostgres(t *testing.T) {
 		probe503++
 	}
 
+	// A clean stop reports the failure counts not yet logged.
+	a.stop()
+	b.stop()
+
 	// The log about the outage stays bounded (the access log aside: one
-	// line per request by design, at warn for the 503s).
+	// line per request by design, at warn for the 503s), and its counts
+	// account for every 503.
 	const maxLines = 30
 	for _, s := range []*server{a, b} {
 		name := map[*server]string{a: "a", b: "b"}[s]
-		var lines, access500, accessWarn503, access503 int
+		var lines, errorLines, access500, accessWarn503, access503, counted int
 		var kept []string
 		for _, rec := range logRecords(s.stderr.String()) {
 			lvl, _ := rec["level"].(string)
@@ -218,6 +223,16 @@ func TestOutagePostgres(t *testing.T) {
 				}
 				continue
 			}
+			if strings.HasPrefix(msg, "database unavailable") {
+				if n, ok := rec["more_like_this"].(float64); ok {
+					counted += int(n)
+				} else {
+					counted++
+				}
+			}
+			if lvl == "ERROR" {
+				errorLines++
+			}
 			if lvl == "WARN" || lvl == "ERROR" {
 				lines++
 				if len(kept) < 60 {
@@ -231,10 +246,17 @@ func TestOutagePostgres(t *testing.T) {
 		if access503 != accessWarn503 {
 			t.Errorf("replica %s: %d of %d 503s in the access log not at warn", name, access503-accessWarn503, access503)
 		}
+		if errorLines != 0 {
+			t.Errorf("replica %s: %d lines at error about an outage, want warn:\n%s", name, errorLines, strings.Join(kept, "\n"))
+		}
+		if counted != access503 {
+			t.Errorf("replica %s: the failure log accounts for %d failures, the access log has %d 503s", name, counted, access503)
+		}
 		if lines > maxLines {
 			t.Errorf("replica %s: %d warn/error lines about a %v outage, want at most %d:\n%s", name, lines, outage, maxLines, strings.Join(kept, "\n"))
 		}
-		t.Logf("replica %s: %d warn/error log lines (access log aside); access log: %d 503 lines (all at warn: %v), %d 500", name, lines, access503, access503 == accessWarn503, access500)
+		t.Logf("replica %s: %d warn/error log lines (access log aside) counting %d failed requests; access log: %d 503 lines (all at warn: %v), %d 500",
+			name, lines, counted, access503, access503 == accessWarn503, access500)
 		if testing.Verbose() {
 			t.Logf("replica %s lines:\n%s", name, strings.Join(kept, "\n"))
 		}

@@ -184,6 +184,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, drops connections that never sent a
 // request, and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.failures.Flush() // the counts of failures not yet reported
 	s.mu.Lock()
 	tl := s.ln
 	s.mu.Unlock()

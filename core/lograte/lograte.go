@@ -137,6 +137,30 @@ func (l *Limiter) flush(key string) {
 	l.log.LogAttrs(context.Background(), level, msg, out...)
 }
 
+// Flush reports every count held back now, without waiting for the ends of
+// the intervals (at shutdown, so that no count is lost).
+func (l *Limiter) Flush() {
+	l.mu.Lock()
+	type summary struct {
+		held  int
+		level slog.Level
+		msg   string
+		attrs []slog.Attr
+	}
+	var out []summary
+	for _, k := range l.kinds {
+		if k.held > 0 {
+			out = append(out, summary{k.held, k.level, k.msg, k.attrs})
+			k.held, k.attrs = 0, nil
+		}
+	}
+	l.mu.Unlock()
+	for _, s := range out {
+		attrs := append([]slog.Attr{slog.Int("more_like_this", s.held), slog.Duration("in_last", l.interval)}, s.attrs...)
+		l.log.LogAttrs(context.Background(), s.level, s.msg, attrs...)
+	}
+}
+
 // Pending is the number of occurrences held back and not yet reported, over
 // every kind (for tests and diagnostics).
 func (l *Limiter) Pending() int {

@@ -251,3 +251,23 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d lines accounting for %d occurrences, want 2 lines accounting for 4000", len(got), total)
 	}
 }
+
+func TestFlushReportsWhatIsHeld(t *testing.T) {
+	l, clock, records := newTest(t)
+	for i := 0; i < 7; i++ {
+		l.Log(context.Background(), slog.LevelWarn, "db", "down")
+	}
+	records()
+	l.Flush()
+	got := records()
+	if len(got) != 1 || got[0].MoreLikeThis != 6 {
+		t.Fatalf("flush: %+v, want one line counting 6", got)
+	}
+	if l.Pending() != 0 {
+		t.Fatalf("pending %d after flush", l.Pending())
+	}
+	clock.Advance(time.Minute) // nothing is reported twice
+	if got := records(); len(got) != 0 {
+		t.Fatalf("after flush and the interval: %+v", got)
+	}
+}
