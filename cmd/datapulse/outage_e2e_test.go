@@ -27,7 +27,8 @@ type outageResult struct {
 // TestOutagePostgres runs two replicas of the real binary on a throw-away
 // PostgreSQL cluster (never the shared server), puts a small bounded load
 // on one (clients creating dashboards), stops the cluster with
-// `pg_ctl -m fast stop` for a few seconds and starts it again. Every request
+// `pg_ctl -m fast stop` for a few seconds and starts it again, then restarts
+// it without a pause. Every request
 // that failed must be 503 unavailable with Retry-After (none 500, no
 // transport errors), requests must succeed again once the database is back,
 // policy sync must resume (the second replica sees a share made on the first)
@@ -160,6 +161,34 @@ func TestOutagePostgres(t *testing.T) {
 		}
 	}
 
+	cacheBack := waitLogRecord(t, b, back, "listening again", "datapulse_cache", 3*time.Second)
+
+	// A restart without a pause (pg_ctl stop, then start at once) under the
+	// same load: creates succeed again afterwards.
+	cl.Stop()
+	cl.Start()
+	restarted := time.Now()
+	var afterRestart time.Time
+	for wait := time.After(10 * time.Second); afterRestart.IsZero(); {
+		mu.Lock()
+		for _, r := range results {
+			if r.status == http.StatusCreated && r.at.After(restarted) {
+				afterRestart = r.at
+				break
+			}
+		}
+		mu.Unlock()
+		if !afterRestart.IsZero() {
+			break
+		}
+		select {
+		case <-wait:
+			t.Fatalf("no dashboard created within 10 s of the restart")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	waitLogRecord(t, b, restarted, "listening again", "datapulse_policy", 3*time.Second)
+
 	time.Sleep(500 * time.Millisecond) // a little load after recovery
 	stop.Store(true)
 	wg.Wait()
@@ -263,8 +292,9 @@ func TestOutagePostgres(t *testing.T) {
 	}
 	t.Logf("outage %v: %d requests, %d created, %d answered 503 unavailable, %d other, %d transport errors; %d/%d probes 503 with Retry-After",
 		outage, len(results), ok, unavailable, other, transport, probe503, len(probes))
-	t.Logf("recovery after the database accepted connections: first create %v, policy listener on b %v; share seen on b %v after it was made",
-		firstOK.Sub(back).Round(time.Millisecond), policyBack.Sub(back).Round(time.Millisecond), seenAt.Sub(sharedAt).Round(time.Millisecond))
+	t.Logf("recovery after the database accepted connections: first create %v, policy listener on b %v, cache listener on b %v; share seen on b %v after it was made; after the quick restart: first create %v",
+		firstOK.Sub(back).Round(time.Millisecond), policyBack.Sub(back).Round(time.Millisecond), cacheBack.Sub(back).Round(time.Millisecond),
+		seenAt.Sub(sharedAt).Round(time.Millisecond), afterRestart.Sub(restarted).Round(time.Millisecond))
 }
 
 // waitLogRecord waits (bounded by timeout) for a log record of s with
