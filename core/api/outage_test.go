@@ -13,6 +13,7 @@ import (
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -49,7 +50,7 @@ func (l *lockedLog) records(t *testing.T) []map[string]any {
 func TestReadOnlyDatabaseIs503(t *testing.T) {
 	tg := storetest.Targets()[0] // SQLite: PRAGMA query_only makes its single writer read-only
 	st := storetest.Migrated(t, tg)
-	facts, err := policy.Load(identity.SystemContext(context.Background()), st.Client, policy.RoleEditor)
+	facts, err := policy.Load(principal.System(context.Background()), st.Client, policy.RoleEditor)
 	if err != nil {
 		t.Fatal(err)
 	}
