@@ -448,7 +448,9 @@ func (h *Host) Connectors(ctx context.Context) []ConnectorInfo {
 	for _, name := range h.order {
 		c := h.conns[name]
 		c.mu.Lock()
-		need := c.desc == nil
+		// Only a connector never tried: one that failed is retried by its
+		// next call (or Reload), not by every listing.
+		need := c.desc == nil && c.crashes == 0
 		c.mu.Unlock()
 		if !need {
 			continue

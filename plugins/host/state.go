@@ -87,7 +87,10 @@ func (t *stderrTail) Write(p []byte) (int, error) {
 		if line == "" {
 			continue
 		}
-		line = readable(line)
+		line, keep := readable(line)
+		if !keep {
+			continue
+		}
 		if len(line) > tailLineMax {
 			line = line[:tailLineMax] + "…"
 		}
@@ -112,27 +115,32 @@ func (t *stderrTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// readable turns an hclog JSON line into "level: message", anything else
-// stays as it is.
-func readable(line string) string {
+// readable turns an hclog JSON line into "{level: message}" (and drops
+// debug and trace records: go-plugin's own chatter); other lines stay as
+// they are.
+func readable(line string) (string, bool) {
 	if !strings.HasPrefix(line, "{") {
-		return line
+		return line, true
 	}
 	var rec map[string]any
 	if json.Unmarshal([]byte(line), &rec) != nil {
-		return line
+		return line, true
 	}
 	msg, _ := rec["@message"].(string)
 	if msg == "" {
-		return line
+		return line, true
 	}
-	if lv, _ := rec["@level"].(string); lv != "" {
+	lv, _ := rec["@level"].(string)
+	if lv == "debug" || lv == "trace" {
+		return "", false
+	}
+	if lv != "" {
 		msg = lv + ": " + msg
 	}
 	if e, ok := rec["error"].(string); ok {
 		msg += " (error: " + e + ")"
 	}
-	return "{" + msg + "}"
+	return "{" + msg + "}", true
 }
 
 // String is the last lines, oldest first ("" if none or t is nil).
