@@ -178,9 +178,9 @@ type ConnectorInfo struct {
 	// failing or paused, and when it is tried again.
 	Reason    string
 	LastError string // the last start failure, crash or refusal (kept after recovery)
-	Crashes      int    // failures since the host started
-	RetryAt      time.Time
-	PID          int // of the running process, 0 if none
+	Crashes   int    // failures since the host started
+	RetryAt   time.Time
+	PID       int // of the running process, 0 if none
 }
 
 // DataSource is what a connector receives with every call. Version must

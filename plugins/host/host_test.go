@@ -300,7 +300,7 @@ func TestStartFailures(t *testing.T) {
 		StartTimeout: 700 * time.Millisecond,
 	})
 	cases := map[string][]string{
-		"garbage":    {"Unrecognized remote plugin message: hello, I am not a connector", "did not complete the go-plugin handshake"},
+		"garbage": {"Unrecognized remote plugin message: hello, I am not a connector", "did not complete the go-plugin handshake"},
 		// What the process said on stderr before dying is the reason.
 		"crashstart": {"exited before the handshake", "exit status 3", "fatal: cannot read license file /etc/fake.lic: permission denied"},
 		"v2":         {"incompatible API version with plugin. Plugin version: 2"},

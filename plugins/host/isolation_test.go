@@ -241,3 +241,31 @@ func TestStatsCountCalls(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// Through the SDK: a Query method that ignores its context keeps the call
+// past the deadline; the SDK lists it as running, and the host restarts the
+// process after the grace period.
+func TestSDKConnectorHangIsReclaimed(t *testing.T) {
+	th := newHost(t, host.Options{Executable: sdkconn, Builtins: []string{"sdkconn"}, HangGrace: 200 * time.Millisecond,
+		RestartBackoff: 10 * time.Millisecond})
+	pid := th.pid2("sdkconn")
+	r := th.query("sdkconn", host.Query{SQL: "hang", Timeout: 300 * time.Millisecond})
+	wantErr(t, r.err, host.ErrConnectorTimeout)
+	waitFor(t, 10*time.Second, "the hung process to be replaced", func() bool {
+		c := th.info("sdkconn")
+		return c.Status == host.StatusReady && c.PID != pid
+	})
+	if s := stats(th, "sdkconn"); s.HungKills != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if c := th.info("sdkconn"); !strings.Contains(c.LastError, "ignores cancellation") {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// pid2 is the pid of a running connector, from its status.
+func (th *testHost) pid2(name string) int {
+	th.t.Helper()
+	th.mustQuery(name, host.Query{SQL: "select", MaxRows: 1})
+	return th.info(name).PID
+}

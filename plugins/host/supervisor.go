@@ -591,14 +591,14 @@ func (c *connector) launch(procCtx context.Context, kill context.CancelFunc) (in
 		// certificate made once (AutoMTLS makes a P-521 key per start):
 		// the connector still makes its own key pair and sends its
 		// certificate back in the handshake, which go-plugin pins.
-		TLSConfig:        cert.config(),
-		SkipHostEnv:      true,
-		Managed:          false, // Host.Close kills every client
-		StartTimeout:     h.o.StartTimeout,
-		Logger:           logger,
-		SyncStdout:       lineWriter(func(s string) { logger.Info(s, "stream", "stdout") }),
-		SyncStderr:       lineWriter(func(s string) { logger.Info(s, "stream", "stderr") }),
-		Stderr:           tail,
+		TLSConfig:    cert.config(),
+		SkipHostEnv:  true,
+		Managed:      false, // Host.Close kills every client
+		StartTimeout: h.o.StartTimeout,
+		Logger:       logger,
+		SyncStdout:   lineWriter(func(s string) { logger.Info(s, "stream", "stdout") }),
+		SyncStderr:   lineWriter(func(s string) { logger.Info(s, "stream", "stderr") }),
+		Stderr:       tail,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize))},
 	})
