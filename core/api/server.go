@@ -105,6 +105,9 @@ func New(d Deps) *Server {
 	if d.Queries != nil {
 		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
 	}
+	if d.Connectors != nil {
+		s.reg.MustRegister(newConnectorCollector(d.Connectors.Stats))
+	}
 	methods := &methodIndex{}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
@@ -146,6 +149,7 @@ func New(d Deps) *Server {
 	s.departmentRoutes()
 	s.roleRoutes()
 	s.dashboardRoutes()
+	s.connectorRoutes()
 	s.dataRoutes()
 	s.modelRoutes()
 	s.renderRoutes()

@@ -501,14 +501,36 @@ func (h *Host) Connector(ctx context.Context, name string) (ConnectorInfo, error
 	}
 	c.mu.Lock()
 	described := c.desc != nil
+	wait, last, disabled := time.Until(c.nextStart), c.lastErr, c.disabledErr != nil
 	c.mu.Unlock()
 	if described {
 		return c.info(), nil
+	}
+	if wait > 0 && !disabled {
+		// It failed before: say why now rather than wait for its backoff.
+		return c.info(), fmt.Errorf("%w: connector %q cannot start (next attempt in %s): %s",
+			ErrConnectorUnavailable, name, wait.Round(time.Millisecond), last)
 	}
 	cctx, cancel := h.callCtx(ctx, h.o.StartTimeout+h.o.CallTimeout)
 	defer cancel()
 	_, err = c.acquire(cctx)
 	return c.info(), err
+}
+
+// Info returns one connector's description and status as they are now,
+// without waiting; a connector never tried is started in the background.
+func (h *Host) Info(name string) (ConnectorInfo, error) {
+	c, err := h.lookup(name)
+	if err != nil {
+		return ConnectorInfo{}, err
+	}
+	c.mu.Lock()
+	never := c.desc == nil && c.crashes == 0
+	c.mu.Unlock()
+	if never {
+		c.kick()
+	}
+	return c.info(), nil
 }
 
 // Reload stops a connector's process, forgets its failures (backoff,

@@ -500,6 +500,19 @@ func (s *server) Query(r *connectorv1.QueryRequest, stream grpc.ServerStreamingS
 		return sendText(stream, lines)
 	case "pid":
 		return sendText(stream, []string{strconv.Itoa(os.Getpid())})
+	case "delay": // "delay <ms>": nothing, not even the schema, for a while; then one row
+		select {
+		case <-time.After(time.Duration(num(o, "delay", 0)) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w := newOut(stream, schema)
+		rec := batch(0, 1, 0)
+		defer rec.Release()
+		if err := w.write(rec); err != nil {
+			return err
+		}
+		return w.end(false)
 	case "host-version":
 		v, _ := hostVersion.Load().(string)
 		return sendText(stream, []string{v})
