@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -15,17 +16,25 @@ import (
 // server does on its first connector listing.
 //
 //	go test ./plugins/host -run '^$' -bench ColdStart -benchtime 20x
+//
+// With DATAPULSE_BENCH_EXE set to a built datapulse binary, the connectors
+// are its real builtins (csv, sqlite), re-executed as `datapulse plugin
+// serve <name>` as the server does.
 func BenchmarkColdStart(b *testing.B) {
+	exe, builtins := fakeconn, []string{"fake0", "fake1", "fake2", "fake3", "fake4"}
+	if e := os.Getenv("DATAPULSE_BENCH_EXE"); e != "" {
+		exe, builtins = e, []string{"csv", "sqlite", "postgres", "mysql", "csv"}
+	}
 	for _, n := range []int{1, 5} {
 		b.Run("x"+strconv.Itoa(n), func(b *testing.B) {
-			names := make([]string, n)
-			for i := range names {
-				names[i] = "fake" + strconv.Itoa(i)
+			names := append([]string(nil), builtins[:n]...)
+			if n == 5 && exe != fakeconn {
+				names = names[:4] // four distinct builtins
 			}
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				h, err := host.New(context.Background(), host.Options{
-					Executable: fakeconn, Builtins: names, Logger: discardLogger(),
+					Executable: exe, Builtins: names, Logger: discardLogger(),
 				})
 				if err != nil {
 					b.Fatal(err)
