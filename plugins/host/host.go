@@ -96,7 +96,7 @@ type Options struct {
 	// killed and started again (default 5s).
 	HangGrace time.Duration
 	// ListWait bounds how long Connectors waits for builtin connectors
-	// starting for the first time (default 2s; negative: never waits).
+	// starting for the first time (default 5s; negative: never waits).
 	// Third-party connectors are never waited for: Connectors starts them
 	// in the background and reports them as starting.
 	ListWait time.Duration
@@ -120,7 +120,7 @@ func (o *Options) defaults() {
 	def(&o.CrashLoopCooldown, time.Minute)
 	def(&o.HangGrace, 5*time.Second)
 	if o.ListWait == 0 {
-		o.ListWait = 2 * time.Second
+		o.ListWait = 5 * time.Second
 	}
 	if o.LogLevel == "" {
 		o.LogLevel = logLevelOf(o.Logger)
