@@ -3,8 +3,8 @@ package host_test
 import (
 	"context"
 	"os"
-	"syscall"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
