@@ -24,24 +24,6 @@ import (
 	"github.com/datapulse/datapulse/ent/schema/types"
 )
 
-type connectorView struct {
-	Name         string         `json:"name"`
-	DisplayName  string         `json:"display_name"`
-	Version      string         `json:"version"`
-	Builtin      bool           `json:"builtin"`
-	Status       string         `json:"status" enum:"stopped,starting,ready,crashed,unavailable,disabled"`
-	LastError    string         `json:"last_error,omitempty"`
-	SQLDialect   string         `json:"sql_dialect"`
-	Capabilities []string       `json:"capabilities"`
-	ConfigSchema map[string]any `json:"config_schema,omitempty"`
-}
-
-type connectorsOutput struct {
-	Body struct {
-		Items []connectorView `json:"items"`
-	}
-}
-
 type dataSourceOutput struct {
 	Body datasources.DataSource
 }
@@ -219,11 +201,13 @@ func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(conte
 		// cancels the query at the source.
 		ctx, stop := untilDisconnect(ctx)
 		defer stop()
+		// elapsed_ms counts from here: start returns once the schema has
+		// arrived, which may be most of the query's time.
+		started := time.Now()
 		b, err := start(ctx)
 		if err != nil {
 			return nil, err
 		}
-		started := time.Now()
 		res, err := queries.Collect(b, started)
 		if err != nil {
 			return nil, datasources.ConnectorError(err)
@@ -237,6 +221,7 @@ func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(conte
 	// The stream is written after the handler returns: give it its own
 	// context (keeping the caller's identity) and a deadline.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.deps.StreamTimeout)
+	started := time.Now()
 	b, err := start(sctx)
 	if err != nil {
 		cancel()
@@ -255,7 +240,6 @@ func (s *Server) runResponse(ctx context.Context, o RunOptions, start func(conte
 			fc.Set("Content-Type", "application/x-ndjson")
 		}
 		fc.Status(http.StatusOK)
-		started := time.Now()
 		reqID := requestIDOf(fc)
 		// The result goes through a pipe fasthttp reads as the chunked body:
 		// a read error (CloseWithError) makes it stop without the final
@@ -312,29 +296,7 @@ func (s *Server) runResponses() map[string]*huma.Response {
 }
 
 func (s *Server) dataRoutes() {
-	dsv, qsv, hst := s.deps.DataSources, s.deps.Queries, s.deps.Connectors
-	register(s, Authenticated, huma.Operation{
-		OperationID: "listConnectors", Method: http.MethodGet, Path: "/api/v1/connectors", Tags: []string{"connectors"},
-		Summary: "Available connectors with their config schema and status",
-	}, func(ctx context.Context, _ *struct{}) (*connectorsOutput, error) {
-		out := &connectorsOutput{}
-		for _, c := range hst.Connectors(ctx) {
-			v := connectorView{Name: c.Name, DisplayName: c.DisplayName, Version: c.Version, Builtin: c.Builtin,
-				Status: c.Status, LastError: c.LastError, SQLDialect: c.SQLDialect, Capabilities: c.Capabilities}
-			if v.Capabilities == nil {
-				v.Capabilities = []string{}
-			}
-			if len(c.ConfigSchema) > 0 {
-				_ = jsonUnmarshal(c.ConfigSchema, &v.ConfigSchema)
-			}
-			out.Body.Items = append(out.Body.Items, v)
-		}
-		if out.Body.Items == nil {
-			out.Body.Items = []connectorView{}
-		}
-		return out, nil
-	})
-
+	dsv, qsv := s.deps.DataSources, s.deps.Queries
 	tags := []string{"data sources"}
 	register(s, Authenticated, huma.Operation{
 		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,

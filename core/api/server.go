@@ -114,6 +114,9 @@ func New(d Deps) *Server {
 	if d.Queries != nil {
 		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
 	}
+	if d.Connectors != nil {
+		s.reg.MustRegister(newConnectorCollector(d.Connectors.Stats))
+	}
 	methods := &methodIndex{}
 	if d.Jobs != nil {
 		s.reg.MustRegister(d.Jobs.Collector())
@@ -161,6 +164,7 @@ func New(d Deps) *Server {
 	s.dashboardRoutes()
 	s.widgetRoutes()
 	s.shareRoutes()
+	s.connectorRoutes()
 	s.dataRoutes()
 	s.modelRoutes()
 	s.renderRoutes()
