@@ -337,7 +337,7 @@ func (s *Server) dataRoutes() {
 
 	tags := []string{"data sources"}
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
+		OperationID: "createDataSource", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
 		Summary: "Connect a data source (datasources:manage)", DefaultStatus: http.StatusCreated,
 		Errors: append([]int{http.StatusConflict}, upstreamErrors...),
 	}, func(ctx context.Context, in *createDataSourceInput) (*dataSourceOutput, error) {
@@ -449,7 +449,7 @@ func (s *Server) dataRoutes() {
 	qtags := []string{"queries"}
 	qID := func(raw string) (uuid.UUID, error) { return parseID(raw, "query") }
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createQuery", Method: http.MethodPost, Path: "/api/v1/queries", Tags: qtags,
+		OperationID: "createQuery", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/queries", Tags: qtags,
 		Summary: "Save a query (queries:create)", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createQueryInput) (*queryOutput, error) {
 		b := in.Body

@@ -80,6 +80,7 @@ type Server struct {
 	doc     *huma.OpenAPI // the served document (see openapi.go)
 	metrics *metrics
 	reg     *prometheus.Registry
+	idem    idempotencyState
 
 	mu sync.Mutex
 	ln *trackingListener
@@ -139,6 +140,7 @@ func New(d Deps) *Server {
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentOperation)
 	s.api = humafiber.New(s.app, cfg)
 	s.api.UseMiddleware(s.authorize)
+	s.api.UseMiddleware(s.idempotency) // after authorize: keys are per user
 
 	s.systemRoutes()
 	s.authRoutes()
