@@ -75,6 +75,9 @@ complete and at a revision this binary knows.`,
 			if _, err := os.Stat(to); err == nil {
 				return fmt.Errorf("%s exists: refusing to overwrite a file (choose a new name)", to)
 			}
+			// The server comes first: compressing and hashing the copy is
+			// CPU work that must not slow its requests down more than needed.
+			lowerPriority()
 			s, err := openStoreFromFlags(ctx, cmd.Flags())
 			if err != nil {
 				return err
