@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/principal"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/idempotencykey"
 )
@@ -115,6 +116,7 @@ func requestHash(fc *fiber.Ctx) string {
 // idempotencyState is the server's prune clock.
 type idempotencyState struct {
 	lastPrune atomic.Int64 // unix nanoseconds
+	started   time.Time    // when this server was built
 }
 
 // idempotency is the huma middleware (after authorize) of opted-in routes.
@@ -287,7 +289,10 @@ func (s *Server) reserveKey(ctx context.Context, user uuid.UUID, key, hash, rout
 		if old.State == idempotencykey.StateCompleted {
 			return uuid.Nil, &storedResponse{status: old.Status, headers: old.Headers, body: old.Body}, nil
 		}
-		if old.LockedUntil.After(now) {
+		// On SQLite one process serves the database: a reservation older
+		// than this process belongs to one that died, whatever its lease.
+		orphan := s.deps.Store.Dialect == store.SQLite && old.CreatedAt.Before(s.idem.started)
+		if old.LockedUntil.After(now) && !orphan {
 			return uuid.Nil, nil, &idempotencyErr{status: http.StatusConflict, code: "idempotency_key_in_use", retryAfter: 1,
 				msg: "a request with this Idempotency-Key is still in progress; retry after it completes"}
 		}

@@ -102,6 +102,7 @@ func New(d Deps) *Server {
 	}
 	installErrorModel(d.Logger)
 	s := &Server{deps: d, log: d.Logger, reg: prometheus.NewRegistry()}
+	s.idem.started = time.Now().UTC()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	if d.Queries != nil {
