@@ -16,6 +16,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
 	"github.com/datapulse/datapulse/ent/schema/types"
@@ -65,7 +66,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		e := newEnv(t, tg)
 		// Fixtures are written directly, as the system, bypassing the API.
-		ctx := identity.SystemContext(context.Background())
+		ctx := principal.System(context.Background())
 		c := e.store.Client
 		mkUser := func(email, role string) actor {
 			id, tok := e.createUser(email, "user")
@@ -147,7 +148,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			f := fixture{dashboard: d.ID, widget: w.ID, subject: s.ID, role: r.ID, department: dep.ID, dataSource: src.ID, query: q.ID, model: m.ID,
 				subjectEmail: email, subjectRefresh: login.RefreshToken}
 			if needToken { // tokens per user are capped: make one only when the route needs it
-				ownerCtx := identity.WithPrincipal(ctx, &identity.Principal{UserID: owner, Role: identity.RoleUser})
+				ownerCtx := principal.With(ctx, &principal.Principal{UserID: owner, Role: identity.RoleUser})
 				tok, err := e.id.CreateAPIToken(ownerCtx, fmt.Sprintf("victim %d", seq), nil, nil)
 				if err != nil {
 					t.Fatal(err)
