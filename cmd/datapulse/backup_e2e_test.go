@@ -193,3 +193,28 @@ func TestBackupRestore(t *testing.T) {
 		}
 	})
 }
+
+// TestScheduledBackup: serve --backup-dir runs the backup job (at start, then
+// every --backup-schedule) and the file it writes verifies.
+func TestScheduledBackup(t *testing.T) {
+	db := newSQLite(t)
+	dir := filepath.Join(t.TempDir(), "backups")
+	s := startServer(t, db, "DATAPULSE_BACKUP_DIR="+dir, "DATAPULSE_BACKUP_SCHEDULE=1h", "DATAPULSE_BACKUP_KEEP=2")
+	deadline := time.Now().Add(30 * time.Second)
+	var found string
+	for found == "" && time.Now().Before(deadline) {
+		m, _ := filepath.Glob(filepath.Join(dir, "datapulse-*.dpbak"))
+		if len(m) > 0 {
+			found = m[0]
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop()
+	if found == "" {
+		t.Fatalf("no scheduled backup in %s within 30 s; server log:\n%s", dir, s.stderr.String())
+	}
+	if res := runCLI(t, db, "", nil, "backup", "--verify", found); res.code != 0 {
+		t.Fatalf("verify %s: %s%s", found, res.stdout, res.stderr)
+	}
+}
