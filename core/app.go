@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/datapulse/datapulse/core/api"
+	"github.com/datapulse/datapulse/core/backupjob"
 	"github.com/datapulse/datapulse/core/cachesync"
 	"github.com/datapulse/datapulse/core/config"
 	"github.com/datapulse/datapulse/core/dashboards"
@@ -115,6 +116,12 @@ func (a *App) init(ctx context.Context, version string) error {
 	}
 	if err := a.workers.Add(ctx, a.jobs); err != nil {
 		return err
+	}
+	if cfg.BackupDir != "" {
+		if err := backupjob.Register(a.jobs, st, backupjob.Options{Dir: cfg.BackupDir, Every: cfg.BackupSchedule, Keep: cfg.BackupKeep,
+			DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Version: version, Logger: log}); err != nil {
+			return err
+		}
 	}
 	// Loading the facts reads every dashboard: it acts as the system.
 	facts, err := policy.Load(principal.System(ctx), st.Client, cfg.DefaultRole)

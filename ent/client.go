@@ -25,6 +25,7 @@ import (
 	"github.com/datapulse/datapulse/ent/datamodel"
 	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/department"
+	"github.com/datapulse/datapulse/ent/idempotencykey"
 	"github.com/datapulse/datapulse/ent/post"
 	"github.com/datapulse/datapulse/ent/posttag"
 	"github.com/datapulse/datapulse/ent/profile"
@@ -64,6 +65,8 @@ type Client struct {
 	DataSource *DataSourceClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
+	IdempotencyKey *IdempotencyKeyClient
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
 	// PostTag is the client for interacting with the PostTag builders.
@@ -108,6 +111,7 @@ func (c *Client) init() {
 	c.DataModel = NewDataModelClient(c.config)
 	c.DataSource = NewDataSourceClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
+	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Post = NewPostClient(c.config)
 	c.PostTag = NewPostTagClient(c.config)
 	c.Profile = NewProfileClient(c.config)
@@ -221,6 +225,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DataModel:         NewDataModelClient(cfg),
 		DataSource:        NewDataSourceClient(cfg),
 		Department:        NewDepartmentClient(cfg),
+		IdempotencyKey:    NewIdempotencyKeyClient(cfg),
 		Post:              NewPostClient(cfg),
 		PostTag:           NewPostTagClient(cfg),
 		Profile:           NewProfileClient(cfg),
@@ -261,6 +266,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DataModel:         NewDataModelClient(cfg),
 		DataSource:        NewDataSourceClient(cfg),
 		Department:        NewDepartmentClient(cfg),
+		IdempotencyKey:    NewIdempotencyKeyClient(cfg),
 		Post:              NewPostClient(cfg),
 		PostTag:           NewPostTagClient(cfg),
 		Profile:           NewProfileClient(cfg),
@@ -303,9 +309,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Alert, c.AlertNotification, c.Comment, c.Dashboard,
-		c.DashboardShare, c.DataModel, c.DataSource, c.Department, c.Post, c.PostTag,
-		c.Profile, c.Report, c.Role, c.SavedQuery, c.Session, c.Tag, c.User,
-		c.UserRole, c.Widget, c.Workflow,
+		c.DashboardShare, c.DataModel, c.DataSource, c.Department, c.IdempotencyKey,
+		c.Post, c.PostTag, c.Profile, c.Report, c.Role, c.SavedQuery, c.Session, c.Tag,
+		c.User, c.UserRole, c.Widget, c.Workflow,
 	} {
 		n.Use(hooks...)
 	}
@@ -316,9 +322,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Alert, c.AlertNotification, c.Comment, c.Dashboard,
-		c.DashboardShare, c.DataModel, c.DataSource, c.Department, c.Post, c.PostTag,
-		c.Profile, c.Report, c.Role, c.SavedQuery, c.Session, c.Tag, c.User,
-		c.UserRole, c.Widget, c.Workflow,
+		c.DashboardShare, c.DataModel, c.DataSource, c.Department, c.IdempotencyKey,
+		c.Post, c.PostTag, c.Profile, c.Report, c.Role, c.SavedQuery, c.Session, c.Tag,
+		c.User, c.UserRole, c.Widget, c.Workflow,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -345,6 +351,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DataSource.mutate(ctx, m)
 	case *DepartmentMutation:
 		return c.Department.mutate(ctx, m)
+	case *IdempotencyKeyMutation:
+		return c.IdempotencyKey.mutate(ctx, m)
 	case *PostMutation:
 		return c.Post.mutate(ctx, m)
 	case *PostTagMutation:
@@ -1809,6 +1817,139 @@ func (c *DepartmentClient) mutate(ctx context.Context, m *DepartmentMutation) (V
 		return (&DepartmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Department mutation op: %q", m.Op())
+	}
+}
+
+// IdempotencyKeyClient is a client for the IdempotencyKey schema.
+type IdempotencyKeyClient struct {
+	config
+}
+
+// NewIdempotencyKeyClient returns a client for the IdempotencyKey from the given config.
+func NewIdempotencyKeyClient(c config) *IdempotencyKeyClient {
+	return &IdempotencyKeyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `idempotencykey.Hooks(f(g(h())))`.
+func (c *IdempotencyKeyClient) Use(hooks ...Hook) {
+	c.hooks.IdempotencyKey = append(c.hooks.IdempotencyKey, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `idempotencykey.Intercept(f(g(h())))`.
+func (c *IdempotencyKeyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.IdempotencyKey = append(c.inters.IdempotencyKey, interceptors...)
+}
+
+// Create returns a builder for creating a IdempotencyKey entity.
+func (c *IdempotencyKeyClient) Create() *IdempotencyKeyCreate {
+	mutation := newIdempotencyKeyMutation(c.config, OpCreate)
+	return &IdempotencyKeyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of IdempotencyKey entities.
+func (c *IdempotencyKeyClient) CreateBulk(builders ...*IdempotencyKeyCreate) *IdempotencyKeyCreateBulk {
+	return &IdempotencyKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *IdempotencyKeyClient) MapCreateBulk(slice any, setFunc func(*IdempotencyKeyCreate, int)) *IdempotencyKeyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &IdempotencyKeyCreateBulk{err: fmt.Errorf("calling to IdempotencyKeyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*IdempotencyKeyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &IdempotencyKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for IdempotencyKey.
+func (c *IdempotencyKeyClient) Update() *IdempotencyKeyUpdate {
+	mutation := newIdempotencyKeyMutation(c.config, OpUpdate)
+	return &IdempotencyKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *IdempotencyKeyClient) UpdateOne(_m *IdempotencyKey) *IdempotencyKeyUpdateOne {
+	mutation := newIdempotencyKeyMutation(c.config, OpUpdateOne, withIdempotencyKey(_m))
+	return &IdempotencyKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *IdempotencyKeyClient) UpdateOneID(id uuid.UUID) *IdempotencyKeyUpdateOne {
+	mutation := newIdempotencyKeyMutation(c.config, OpUpdateOne, withIdempotencyKeyID(id))
+	return &IdempotencyKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for IdempotencyKey.
+func (c *IdempotencyKeyClient) Delete() *IdempotencyKeyDelete {
+	mutation := newIdempotencyKeyMutation(c.config, OpDelete)
+	return &IdempotencyKeyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *IdempotencyKeyClient) DeleteOne(_m *IdempotencyKey) *IdempotencyKeyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *IdempotencyKeyClient) DeleteOneID(id uuid.UUID) *IdempotencyKeyDeleteOne {
+	builder := c.Delete().Where(idempotencykey.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &IdempotencyKeyDeleteOne{builder}
+}
+
+// Query returns a query builder for IdempotencyKey.
+func (c *IdempotencyKeyClient) Query() *IdempotencyKeyQuery {
+	return &IdempotencyKeyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIdempotencyKey},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a IdempotencyKey entity by its id.
+func (c *IdempotencyKeyClient) Get(ctx context.Context, id uuid.UUID) (*IdempotencyKey, error) {
+	return c.Query().Where(idempotencykey.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *IdempotencyKeyClient) GetX(ctx context.Context, id uuid.UUID) *IdempotencyKey {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *IdempotencyKeyClient) Hooks() []Hook {
+	return c.hooks.IdempotencyKey
+}
+
+// Interceptors returns the client interceptors.
+func (c *IdempotencyKeyClient) Interceptors() []Interceptor {
+	return c.inters.IdempotencyKey
+}
+
+func (c *IdempotencyKeyClient) mutate(ctx context.Context, m *IdempotencyKeyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&IdempotencyKeyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&IdempotencyKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&IdempotencyKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&IdempotencyKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown IdempotencyKey mutation op: %q", m.Op())
 	}
 }
 
@@ -3930,13 +4071,15 @@ func (c *WorkflowClient) mutate(ctx context.Context, m *WorkflowMutation) (Value
 type (
 	hooks struct {
 		APIToken, Alert, AlertNotification, Comment, Dashboard, DashboardShare,
-		DataModel, DataSource, Department, Post, PostTag, Profile, Report, Role,
-		SavedQuery, Session, Tag, User, UserRole, Widget, Workflow []ent.Hook
+		DataModel, DataSource, Department, IdempotencyKey, Post, PostTag, Profile,
+		Report, Role, SavedQuery, Session, Tag, User, UserRole, Widget,
+		Workflow []ent.Hook
 	}
 	inters struct {
 		APIToken, Alert, AlertNotification, Comment, Dashboard, DashboardShare,
-		DataModel, DataSource, Department, Post, PostTag, Profile, Report, Role,
-		SavedQuery, Session, Tag, User, UserRole, Widget, Workflow []ent.Interceptor
+		DataModel, DataSource, Department, IdempotencyKey, Post, PostTag, Profile,
+		Report, Role, SavedQuery, Session, Tag, User, UserRole, Widget,
+		Workflow []ent.Interceptor
 	}
 )
 

@@ -21,6 +21,7 @@ import (
 	"github.com/datapulse/datapulse/ent/datamodel"
 	"github.com/datapulse/datapulse/ent/datasource"
 	"github.com/datapulse/datapulse/ent/department"
+	"github.com/datapulse/datapulse/ent/idempotencykey"
 	"github.com/datapulse/datapulse/ent/post"
 	"github.com/datapulse/datapulse/ent/posttag"
 	"github.com/datapulse/datapulse/ent/profile"
@@ -102,6 +103,7 @@ func checkColumn(t, c string) error {
 			datamodel.Table:         datamodel.ValidColumn,
 			datasource.Table:        datasource.ValidColumn,
 			department.Table:        department.ValidColumn,
+			idempotencykey.Table:    idempotencykey.ValidColumn,
 			post.Table:              post.ValidColumn,
 			posttag.Table:           posttag.ValidColumn,
 			profile.Table:           profile.ValidColumn,

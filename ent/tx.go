@@ -32,6 +32,8 @@ type Tx struct {
 	DataSource *DataSourceClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
+	IdempotencyKey *IdempotencyKeyClient
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
 	// PostTag is the client for interacting with the PostTag builders.
@@ -196,6 +198,7 @@ func (tx *Tx) init() {
 	tx.DataModel = NewDataModelClient(tx.config)
 	tx.DataSource = NewDataSourceClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
+	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Post = NewPostClient(tx.config)
 	tx.PostTag = NewPostTagClient(tx.config)
 	tx.Profile = NewProfileClient(tx.config)

@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), pluginCmd(), versionCmd(), openapiCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), pluginCmd(), versionCmd(), openapiCmd(), backupCmd(), restoreCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "datapulse:", err)
 		os.Exit(1)

@@ -51,8 +51,9 @@ var errorResponses = map[int]struct{ name, desc string }{
 	http.StatusUnauthorized:                {"Unauthorized", "No valid credentials (code unauthenticated)."},
 	http.StatusForbidden:                   {"Forbidden", "The caller may not do this (code forbidden): not an administrator, a read-only token, or no permission on the object."},
 	http.StatusNotFound:                    {"NotFound", "No such object, or one the caller may not see (code not_found). A malformed id is answered the same way."},
-	http.StatusConflict:                    {"Conflict", "The change conflicts with the current state (code conflict), e.g. a duplicate name."},
+	http.StatusConflict:                    {"Conflict", "The change conflicts with the current state (code conflict), e.g. a duplicate name. On an operation taking Idempotency-Key also: a request with the same key is still in progress (code idempotency_key_in_use, with Retry-After), or the first one was interrupted and its outcome is unknown (code idempotency_outcome_unknown)."},
 	http.StatusRequestEntityTooLarge:       {"PayloadTooLarge", "The request body is larger than the server's limit (code payload_too_large)."},
+	http.StatusUnprocessableEntity:         {"IdempotencyKeyReused", "The Idempotency-Key was already used by the caller with a different request (another body, query or route) (code idempotency_key_reused); nothing was done."},
 	http.StatusUnsupportedMediaType:        {"UnsupportedMediaType", "The request body is not JSON (code unsupported_media_type)."},
 	http.StatusTooManyRequests:             {"TooManyRequests", "Rate-limited (code rate_limited); Retry-After says when to try again."},
 	http.StatusRequestHeaderFieldsTooLarge: {"RequestHeaderFieldsTooLarge", "The request headers are too large."},
@@ -196,7 +197,7 @@ func configureOpenAPI(cfg *huma.Config) {
 		switch status {
 		case http.StatusUnauthorized:
 			resp.Headers["WWW-Authenticate"] = &huma.Param{Description: "Bearer challenge", Schema: &huma.Schema{Type: huma.TypeString}}
-		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusConflict:
 			resp.Headers["Retry-After"] = &huma.Param{Description: "seconds to wait", Schema: &huma.Schema{Type: huma.TypeInteger, Minimum: ptr(0.0)}}
 		}
 		cfg.Components.Responses[r.name] = resp
@@ -220,6 +221,10 @@ func documentOperation(_ *huma.OpenAPI, op *huma.Operation) {
 		if c != http.StatusUnprocessableEntity { // huma's; the server answers 400 instead
 			set[c] = true
 		}
+	}
+	if isIdempotent(op) {
+		documentIdempotency(op)
+		set[http.StatusConflict], set[http.StatusUnprocessableEntity] = true, true
 	}
 	hasBody := op.RequestBody != nil
 	if hasBody || len(op.Parameters) > 0 {

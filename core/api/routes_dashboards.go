@@ -65,7 +65,7 @@ func (s *Server) dashboardRoutes() {
 	tags := []string{"dashboards"}
 	ds := s.deps.Dashboards
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createDashboard", Method: http.MethodPost, Path: "/api/v1/dashboards", Tags: tags,
+		OperationID: "createDashboard", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/dashboards", Tags: tags,
 		Summary: "Create a dashboard owned by the caller", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createDashboardInput) (*dashboardOutput, error) {
 		d, err := ds.Create(ctx, dashboards.Input{Name: &in.Body.Name, Description: in.Body.Description,
@@ -86,7 +86,7 @@ func (s *Server) dashboardRoutes() {
 		return &dashboardPageOutput{Body: page}, nil
 	})
 	register(s, Authenticated, huma.Operation{
-		OperationID: "importDashboard", Method: http.MethodPost, Path: "/api/v1/dashboards/import", Tags: tags,
+		OperationID: "importDashboard", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/dashboards/import", Tags: tags,
 		Summary: "Create a dashboard from an exported document", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *importInput) (*dashboardOutput, error) {
 		d, err := ds.Import(ctx, in.Body)
@@ -121,7 +121,7 @@ func (s *Server) dashboardRoutes() {
 		return nil, withDashboardID(in.ID, func(id uuid.UUID) error { return ds.Delete(ctx, id) })
 	})
 	register(s, Authenticated, huma.Operation{
-		OperationID: "duplicateDashboard", Method: http.MethodPost, Path: "/api/v1/dashboards/{id}/duplicate", Tags: tags,
+		OperationID: "duplicateDashboard", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/dashboards/{id}/duplicate", Tags: tags,
 		Summary: "Copy a dashboard (with widgets, without shares) into one the caller owns", DefaultStatus: http.StatusCreated,
 		Errors: []int{http.StatusNotFound},
 	}, func(ctx context.Context, in *duplicateDashboardInput) (*dashboardOutput, error) {

@@ -79,7 +79,7 @@ func (s *Server) dataSourceRoutes() {
 	dsv, qsv := s.deps.DataSources, s.deps.Queries
 	tags := []string{"data sources"}
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
+		OperationID: "createDataSource", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
 		Summary: "Connect a data source (datasources:manage)", DefaultStatus: http.StatusCreated,
 		Errors: append([]int{http.StatusConflict}, upstreamErrors...),
 	}, func(ctx context.Context, in *createDataSourceInput) (*dataSourceOutput, error) {

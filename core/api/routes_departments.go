@@ -44,7 +44,7 @@ func (s *Server) departmentRoutes() {
 	tags := []string{"departments"}
 	id := s.deps.Identity
 	register(s, Admin, huma.Operation{
-		OperationID: "createDepartment", Method: http.MethodPost, Path: "/api/v1/departments", Tags: tags,
+		OperationID: "createDepartment", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/departments", Tags: tags,
 		Summary: "Create a department", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
 	}, func(ctx context.Context, in *createDepartmentInput) (*departmentOutput, error) {
 		d, err := id.CreateDepartment(ctx, identity.DepartmentInput{Name: &in.Body.Name, Description: in.Body.Description})

@@ -57,7 +57,7 @@ func (s *Server) modelRoutes() {
 	tags := []string{"data models"}
 	mID := func(raw string) (uuid.UUID, error) { return parseID(raw, "data model") }
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createDataModel", Method: http.MethodPost, Path: "/api/v1/data-models", Tags: tags,
+		OperationID: "createDataModel", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/data-models", Tags: tags,
 		Summary:       "Create a semantic data model (models:manage)",
 		Errors:        upstreamErrors,
 		Description:   "The config is validated and every column it names is checked against the data source's schema.",

@@ -62,7 +62,7 @@ func (s *Server) queryRoutes() {
 	qtags := []string{"queries"}
 	qID := func(raw string) (uuid.UUID, error) { return parseID(raw, "query") }
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createQuery", Method: http.MethodPost, Path: "/api/v1/queries", Tags: qtags,
+		OperationID: "createQuery", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/queries", Tags: qtags,
 		Summary: "Save a query (queries:create)", DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createQueryInput) (*queryOutput, error) {
 		b := in.Body

@@ -39,7 +39,7 @@ func (s *Server) roleRoutes() {
 	tags := []string{"roles"}
 	id := s.deps.Identity
 	register(s, Admin, huma.Operation{
-		OperationID: "createRole", Method: http.MethodPost, Path: "/api/v1/roles", Tags: tags,
+		OperationID: "createRole", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/roles", Tags: tags,
 		Summary: "Create a role", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
 	}, func(ctx context.Context, in *createRoleInput) (*roleOutput, error) {
 		r, err := id.CreateRole(ctx, identity.RoleInput{Name: &in.Body.Name, Description: in.Body.Description, Permissions: in.Body.Permissions})

@@ -69,7 +69,7 @@ func (s *Server) userRoutes() {
 	tags := []string{"users"}
 	id := s.deps.Identity
 	register(s, Admin, huma.Operation{
-		OperationID: "createUser", Method: http.MethodPost, Path: "/api/v1/users", Tags: tags,
+		OperationID: "createUser", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/users", Tags: tags,
 		Summary: "Create a user", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
 	}, func(ctx context.Context, in *createUserInput) (*userOutput, error) {
 		u, err := id.CreateUser(ctx, identity.CreateUserInput{
@@ -167,7 +167,7 @@ func (s *Server) userRoutes() {
 		return out, nil
 	})
 	register(s, Admin, huma.Operation{
-		OperationID: "assignUserRole", Method: http.MethodPost, Path: "/api/v1/users/{id}/roles", Tags: tags,
+		OperationID: "assignUserRole", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/users/{id}/roles", Tags: tags,
 		Summary: "Give a user a role", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, func(ctx context.Context, in *assignRoleInput) (*assignmentOutput, error) {
 		uid, err := parseID(in.ID, "user")

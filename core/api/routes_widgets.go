@@ -60,7 +60,7 @@ func (s *Server) widgetRoutes() {
 	tags := []string{"widgets"}
 	ds := s.deps.Dashboards
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createWidget", Method: http.MethodPost, Path: "/api/v1/dashboards/{id}/widgets", Tags: tags,
+		OperationID: "createWidget", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/dashboards/{id}/widgets", Tags: tags,
 		Summary: "Add a widget", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, func(ctx context.Context, in *createWidgetInput) (*widgetOutput, error) {
 		out := &widgetOutput{}

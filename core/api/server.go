@@ -88,6 +88,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	// failures logs server-side failures, repeated ones counted per interval.
 	failures *lograte.Limiter
+	idem     idempotencyState
 
 	mu sync.Mutex
 	ln *trackingListener
@@ -109,6 +110,7 @@ func New(d Deps) *Server {
 	}
 	s := &Server{deps: d, log: d.Logger, failures: lograte.New(d.Logger, lograte.DefaultInterval), reg: prometheus.NewRegistry()}
 	installErrorModel(s.failures)
+	s.idem.started = time.Now().UTC()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	if d.Queries != nil {
@@ -153,6 +155,7 @@ func New(d Deps) *Server {
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentOperation)
 	s.api = humafiber.New(s.app, cfg)
 	s.api.UseMiddleware(s.authorize)
+	s.api.UseMiddleware(s.idempotency) // after authorize: keys are per user
 
 	s.systemRoutes()
 	s.authRoutes()

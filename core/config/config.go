@@ -68,6 +68,12 @@ type Config struct {
 	// (webhooks, Slack, SMTP) may reach although they are internal.
 	EgressAllow egress.AllowList
 
+	// BackupDir enables scheduled backups (core/backupjob) every
+	// BackupSchedule, keeping the newest BackupKeep files.
+	BackupDir      string
+	BackupSchedule time.Duration
+	BackupKeep     int
+
 	// AdminEmail and AdminPassword create the first admin when no user exists.
 	AdminEmail    string
 	AdminPassword string
@@ -107,6 +113,9 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("smtp-url", "", "SMTP server for email notifications: smtp://user:pass@host:port (STARTTLS when offered) or smtps://… (implicit TLS)")
 	fs.String("smtp-from", "", "sender address of notification emails, e.g. \"DataPulse <alerts@example.com>\"")
 	fs.String("public-url", "", "external base URL of DataPulse, for links in notifications (e.g. https://bi.example.com)")
+	fs.String("backup-dir", "", "directory for scheduled backups (empty: none; see datapulse backup)")
+	fs.Duration("backup-schedule", 24*time.Hour, "interval between scheduled backups (with --backup-dir)")
+	fs.Int("backup-keep", 7, "scheduled backups kept in --backup-dir; older ones are deleted")
 	fs.String("egress-allow", "", "comma-separated hosts, IPs or CIDRs that webhooks, Slack and SMTP may reach although they are internal (loopback, private, link-local, …)")
 }
 
@@ -149,6 +158,9 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 	}
 	c.QueryMaxRows, _ = fs.GetInt64("query-max-rows")
 	c.CacheTTL = dur("cache-ttl")
+	c.BackupDir = strings.TrimSpace(get("backup-dir"))
+	c.BackupSchedule = dur("backup-schedule")
+	c.BackupKeep, _ = fs.GetInt("backup-keep")
 	c.RenderConcurrency, _ = fs.GetInt("render-concurrency")
 	c.SMTPURL = strings.TrimSpace(get("smtp-url"))
 	c.SMTPFrom = strings.TrimSpace(get("smtp-from"))
