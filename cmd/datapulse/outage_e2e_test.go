@@ -137,7 +137,9 @@ func TestOutagePostgres(t *testing.T) {
 
 	// Policy sync resumes: replica b hears of a share made on replica a.
 	// Its listener must be back within a generous bound of the restart.
-	policyBack := waitLogRecord(t, b, back, "listening again", "datapulse_policy", 3*time.Second)
+	// Records are looked for from the stop on: under load pg_ctl may report
+	// the restart after the listener already noticed it.
+	policyBack := waitLogRecord(t, b, stoppedAt, "listening again", "datapulse_policy", 5*time.Second)
 	var d struct {
 		ID string `json:"id"`
 	}
@@ -161,10 +163,11 @@ func TestOutagePostgres(t *testing.T) {
 		}
 	}
 
-	cacheBack := waitLogRecord(t, b, back, "listening again", "datapulse_cache", 3*time.Second)
+	cacheBack := waitLogRecord(t, b, stoppedAt, "listening again", "datapulse_cache", 5*time.Second)
 
 	// A restart without a pause (pg_ctl stop, then start at once) under the
 	// same load: creates succeed again afterwards.
+	restartBegan := time.Now()
 	cl.Stop()
 	cl.Start()
 	restarted := time.Now()
@@ -187,7 +190,7 @@ func TestOutagePostgres(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	waitLogRecord(t, b, restarted, "listening again", "datapulse_policy", 3*time.Second)
+	waitLogRecord(t, b, restartBegan, "listening again", "datapulse_policy", 5*time.Second)
 
 	time.Sleep(500 * time.Millisecond) // a little load after recovery
 	stop.Store(true)
@@ -315,7 +318,7 @@ func waitLogRecord(t *testing.T, s *server, since time.Time, msg, ch string, tim
 		}
 		select {
 		case <-deadline:
-			t.Fatalf("no %q log record for channel %s within %v of the database accepting connections:\n%s", msg, ch, timeout, s.stderr.String())
+			t.Fatalf("no %q log record for channel %s within %v of waiting for it after the database accepted connections:\n%s", msg, ch, timeout, s.stderr.String())
 		case <-s.stderr.changed:
 		case <-time.After(20 * time.Millisecond):
 		}
