@@ -548,7 +548,8 @@ func successCases(f *contractFixtures) map[string]func() []request {
 			return []request{{path: "/api/v1/dashboards/" + d + "/widgets/" + f.widget(d) + "/data", token: admin}}
 		},
 
-		"listConnectors": one("/api/v1/connectors", nil),
+		"listConnectors":  one("/api/v1/connectors", nil),
+		"reloadConnector": one("/api/v1/connectors/sqlite/reload", nil),
 		"createDataSource": func() []request {
 			return []request{{path: "/api/v1/data-sources", token: admin, body: map[string]any{"name": "S" + f.seq(), "type": "sqlite", "config": map[string]any{"path": f.dbPath}, "cache_ttl_seconds": 30}}}
 		},
