@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/cachesync"
 	"github.com/datapulse/datapulse/core/config"
@@ -180,9 +181,14 @@ func (a *App) init(ctx context.Context, version string) error {
 		a.csync.Bind(a.queries.ForgetAnnounced, a.queries.ForgetAll)
 	}
 	dm := datamodels.New(st.Client, a.policy, a.datasources, a.queries)
+	alerts := alerting.New(st.Client, a.policy, dm, a.queries, alerting.Options{
+		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Logger: log})
+	if err := a.workers.Add(ctx, alerting.NewPoller(alerts, time.Second)); err != nil {
+		return err
+	}
 	a.api = api.New(api.Deps{
 		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
-		Models:     dm,
+		Models: dm, Alerts: alerts,
 		Rendering:  rendering.New(a.dashboards, a.queries, dm, a.policy, cfg.RenderConcurrency, log),
 		Connectors: a.connectors, Store: st, Logger: log, Version: version,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,

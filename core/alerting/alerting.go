@@ -74,6 +74,7 @@ type Service struct {
 	box     *secrets.Box
 	linkKey []byte
 	disp    Dispatcher
+	tester  Tester
 	log     *slog.Logger
 	now     func() time.Time
 }

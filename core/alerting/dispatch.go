@@ -9,10 +9,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/alert"
 	"github.com/datapulse/datapulse/ent/schema/types"
-	"github.com/datapulse/datapulse/core/principal"
+	"github.com/datapulse/datapulse/policy"
 )
 
 // Delivery kinds.
@@ -167,4 +169,34 @@ func (s *Service) claim(ctx context.Context, id uuid.UUID, interval int, now tim
 	n, err := s.db.Alert.Update().Where(alert.ID(id), alert.NextEvalAtLTE(now)).
 		SetNextEvalAt(now.Add(time.Duration(interval) * time.Second)).Save(ctx)
 	return n == 1, err
+}
+
+// SetTester wires the channel sender used by TestNotification.
+func (s *Service) SetTester(t Tester) { s.tester = t }
+
+// TestNotification sends a test message through each of an alert's
+// channels (its owner or an admin) and reports per channel.
+func (s *Service) TestNotification(ctx context.Context, id uuid.UUID) ([]TestResult, error) {
+	a, err := s.authorized(ctx, id, policy.AlertsManage)
+	if err != nil {
+		return nil, err
+	}
+	if s.tester == nil {
+		return nil, errs.Unavailable("sending through channels is not available in this server yet")
+	}
+	out := make([]TestResult, 0, len(a.Channels))
+	for _, c := range a.Channels {
+		r := TestResult{Type: c.Type, Target: c.Target}
+		secret, err := s.OpenSecret(a.ID, c)
+		if err == nil {
+			err = s.tester.Test(ctx, a, c, secret)
+		}
+		if err != nil {
+			r.Error = err.Error()
+		} else {
+			r.OK = true
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

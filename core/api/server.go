@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
@@ -37,6 +38,7 @@ type Deps struct {
 	Queries     *queries.Service
 	Models      *datamodels.Service
 	Rendering   *rendering.Service
+	Alerts      *alerting.Service
 	Connectors  *host.Host
 	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
 	StreamTimeout  time.Duration
@@ -149,6 +151,7 @@ func New(d Deps) *Server {
 	s.dataRoutes()
 	s.modelRoutes()
 	s.renderRoutes()
+	s.alertRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
 	return s
 }
