@@ -18,7 +18,9 @@ import (
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/egress"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/policysync"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
@@ -47,7 +49,11 @@ type App struct {
 	connectors  *host.Host
 	datasources *datasources.Service
 	queries     *queries.Service
-	api         *api.Server
+	// egress checks every outbound connection; notifier sends email,
+	// webhooks and Slack messages through it.
+	egress   *egress.Guard
+	notifier *notify.Notifier
+	api      *api.Server
 }
 
 // Policy is the authorization enforcer.
@@ -181,6 +187,12 @@ func (a *App) init(ctx context.Context, version string) error {
 		a.csync.Bind(a.queries.ForgetAnnounced, a.queries.ForgetAll)
 	}
 	dm := datamodels.New(st.Client, a.policy, a.datasources, a.queries)
+	a.egress = egress.New(cfg.EgressAllow)
+	if a.notifier, err = notify.New(notify.Config{
+		Guard: a.egress, SMTP: notify.SMTPConfig{URL: cfg.SMTPURL, From: cfg.SMTPFrom}, PublicURL: cfg.PublicURL,
+	}); err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
 	alerts := alerting.New(st.Client, a.policy, dm, a.queries, alerting.Options{
 		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Logger: log})
 	if err := a.workers.Add(ctx, alerting.NewPoller(alerts, time.Second)); err != nil {
@@ -195,6 +207,12 @@ func (a *App) init(ctx context.Context, version string) error {
 	})
 	return nil
 }
+
+// Egress is the guard every outbound connection goes through.
+func (a *App) Egress() *egress.Guard { return a.egress }
+
+// Notifier sends notifications (email, webhook, Slack) through the egress guard.
+func (a *App) Notifier() *notify.Notifier { return a.notifier }
 
 // Identity is the identity service.
 func (a *App) Identity() *identity.Service { return a.identity }

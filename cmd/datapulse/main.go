@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), pluginCmd(), versionCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), pluginCmd(), versionCmd(), openapiCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "datapulse:", err)
 		os.Exit(1)

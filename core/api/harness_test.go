@@ -46,6 +46,7 @@ type env struct {
 	store *store.Store
 	id    *identity.Service
 	facts *policy.Facts
+	ds    *datasources.Service
 	admin string // admin access token
 }
 
@@ -103,7 +104,7 @@ func newEnv(t *testing.T, tg storetest.Target, opts ...envOption) *env {
 		defer cancel()
 		srv.Shutdown(ctx) //nolint:errcheck
 	})
-	e := &env{t: t, base: "http://" + ln.Addr().String(), srv: srv, store: st, id: id, facts: facts}
+	e := &env{t: t, base: "http://" + ln.Addr().String(), srv: srv, store: st, id: id, facts: facts, ds: dsv}
 	e.admin = e.login(adminEmail, adminPass)
 	return e
 }

@@ -5,24 +5,12 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/google/uuid"
 
-	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 )
 
-// parseID reads a path id; a malformed one is as unknown as a missing one.
-func parseID(s, what string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil {
-		return uuid.Nil, errs.NotFound(what)
-	}
-	return id, nil
-}
-
 type loginInput struct {
-	UserAgent string `header:"User-Agent"`
-	Body      struct {
+	Body struct {
 		Email    string `json:"email" maxLength:"320" example:"ada@example.com"`
 		Password string `json:"password" maxLength:"1024"`
 	}
@@ -33,8 +21,7 @@ type tokensOutput struct {
 }
 
 type refreshInput struct {
-	UserAgent string `header:"User-Agent"`
-	Body      struct {
+	Body struct {
 		RefreshToken string `json:"refresh_token" maxLength:"512"`
 	}
 }
@@ -51,11 +38,11 @@ func (s *Server) authRoutes() {
 		Summary: "Log in with email and password",
 		Description: "Returns a short-lived access token and a refresh token. Rate-limited per account and per client address; " +
 			"when the server is busy checking passwords, 429 with Retry-After.",
-		Errors: []int{http.StatusTooManyRequests},
+		Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *loginInput) (*tokensOutput, error) {
 		t, err := s.deps.Identity.Login(ctx, identity.LoginInput{
 			Email: in.Body.Email, Password: in.Body.Password,
-			ClientIP: clientIP(ctx), UserAgent: in.UserAgent,
+			ClientIP: clientIP(ctx), UserAgent: userAgent(ctx),
 		})
 		if err != nil {
 			return nil, err
@@ -67,8 +54,9 @@ func (s *Server) authRoutes() {
 		Summary: "Exchange a refresh token for a new token pair",
 		Description: "The refresh token rotates: the one sent stops working, and of concurrent refreshes of one token only one succeeds. " +
 			"Sending an already used one revokes the session; a refresh token that was never valid changes nothing.",
+		Errors: []int{http.StatusUnauthorized},
 	}, func(ctx context.Context, in *refreshInput) (*tokensOutput, error) {
-		t, err := s.deps.Identity.Refresh(ctx, in.Body.RefreshToken, in.UserAgent)
+		t, err := s.deps.Identity.Refresh(ctx, in.Body.RefreshToken, userAgent(ctx))
 		if err != nil {
 			return nil, err
 		}

@@ -29,7 +29,7 @@ type connectorView struct {
 	DisplayName  string         `json:"display_name"`
 	Version      string         `json:"version"`
 	Builtin      bool           `json:"builtin"`
-	Status       string         `json:"status"`
+	Status       string         `json:"status" enum:"stopped,starting,ready,crashed,unavailable,disabled"`
 	LastError    string         `json:"last_error,omitempty"`
 	SQLDialect   string         `json:"sql_dialect"`
 	Capabilities []string       `json:"capabilities"`
@@ -299,6 +299,10 @@ func (s *Server) runResponses() map[string]*huma.Response {
 	schema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(queries.Result{}), true, "QueryResult")
 	return map[string]*huma.Response{"200": {
 		Description: "The result: JSON (collected), or NDJSON / CSV streamed as it is produced.",
+		Headers: map[string]*huma.Param{CacheHeader: {
+			Description: "JSON results of saved queries and models: whether the result came from the result cache",
+			Schema:      &huma.Schema{Type: huma.TypeString, Enum: []any{"hit", "miss", "bypass"}},
+		}},
 		Content: map[string]*huma.MediaType{
 			"application/json":     {Schema: schema},
 			"application/x-ndjson": {Schema: &huma.Schema{Type: "string", Description: "one JSON object per row, then {\"_meta\": {row_count, truncated, columns, elapsed_ms}}; a failure after the stream started ends it with {\"_error\": {code, message, request_id}} instead of _meta (docs/streams.md)"}},
@@ -335,6 +339,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "createDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources", Tags: tags,
 		Summary: "Connect a data source (datasources:manage)", DefaultStatus: http.StatusCreated,
+		Errors: append([]int{http.StatusConflict}, upstreamErrors...),
 	}, func(ctx context.Context, in *createDataSourceInput) (*dataSourceOutput, error) {
 		d, err := dsv.Create(ctx, datasources.Input{Name: &in.Body.Name, Type: in.Body.Type, Config: in.Body.Config, CacheTTLSeconds: in.Body.CacheTTLSeconds})
 		return &dataSourceOutput{Body: d}, err
@@ -360,16 +365,13 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "updateDataSource", Method: http.MethodPatch, Path: "/api/v1/data-sources/{id}", Tags: tags,
 		Summary: "Change a data source (datasources:manage)",
+		Errors:  append([]int{http.StatusConflict}, upstreamErrors...),
 	}, func(ctx context.Context, in *updateDataSourceInput) (*dataSourceOutput, error) {
 		id, err := dsID(in.ID)
 		if err != nil {
 			return nil, err
 		}
 		d, err := dsv.Update(ctx, id, datasources.Input{Name: in.Body.Name, Config: in.Body.Config, CacheTTLSeconds: in.Body.CacheTTLSeconds})
-		if err == nil && (in.Body.Config != nil || in.Body.CacheTTLSeconds != nil) {
-			// Results cached under the old settings must not outlive them.
-			qsv.ForgetSource(id)
-		}
 		return &dataSourceOutput{Body: d}, err
 	})
 	register(s, Authenticated, huma.Operation{
@@ -380,11 +382,7 @@ func (s *Server) dataRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		if err := dsv.Delete(ctx, id); err != nil {
-			return nil, err
-		}
-		qsv.ForgetSource(id)
-		return nil, nil
+		return nil, dsv.Delete(ctx, id)
 	})
 	register(s, Authenticated, huma.Operation{
 		OperationID: "invalidateDataSourceCache", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/cache/invalidate", Tags: tags,
@@ -402,6 +400,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "checkDataSourceHealth", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/health", Tags: tags,
 		Summary: "Connect and probe; records status and last_sync (datasources:manage)",
+		Errors:  upstreamErrors,
 	}, func(ctx context.Context, in *idInput) (*healthOutputDS, error) {
 		id, err := dsID(in.ID)
 		if err != nil {
@@ -419,6 +418,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "getDataSourceSchema", Method: http.MethodGet, Path: "/api/v1/data-sources/{id}/schema", Tags: tags,
 		Summary: "Namespaces, tables and columns of a data source (queries:run or datasources:manage)",
+		Errors:  upstreamErrors,
 	}, func(ctx context.Context, in *idInput) (*schemaOutput, error) {
 		id, err := dsID(in.ID)
 		if err != nil {
@@ -430,6 +430,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "queryDataSource", Method: http.MethodPost, Path: "/api/v1/data-sources/{id}/query", Tags: tags,
 		Summary:     "Run ad-hoc read-only SQL (queries:run)",
+		Errors:      upstreamErrors,
 		Responses:   s.runResponses(),
 		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
 	}, func(ctx context.Context, in *adHocInput) (*huma.StreamResponse, error) {
@@ -500,6 +501,7 @@ func (s *Server) dataRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "runQuery", Method: http.MethodPost, Path: "/api/v1/queries/{id}/run", Tags: qtags,
 		Summary:     "Run a saved query with parameter values (queries:run)",
+		Errors:      upstreamErrors,
 		Responses:   s.runResponses(),
 		Description: "Output: JSON {columns, rows, row_count, truncated, elapsed_ms}, or streamed NDJSON / CSV (?format= or Accept).",
 	}, func(ctx context.Context, in *runSavedInput) (*huma.StreamResponse, error) {

@@ -59,6 +59,7 @@ func (s *Server) modelRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "createDataModel", Method: http.MethodPost, Path: "/api/v1/data-models", Tags: tags,
 		Summary:       "Create a semantic data model (models:manage)",
+		Errors:        upstreamErrors,
 		Description:   "The config is validated and every column it names is checked against the data source's schema.",
 		DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createDataModelInput) (*dataModelOutput, error) {
@@ -86,6 +87,7 @@ func (s *Server) modelRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "updateDataModel", Method: http.MethodPatch, Path: "/api/v1/data-models/{id}", Tags: tags,
 		Summary: "Change a data model (its owner or an admin, models:manage)",
+		Errors:  upstreamErrors,
 	}, func(ctx context.Context, in *updateDataModelInput) (*dataModelOutput, error) {
 		id, err := mID(in.ID)
 		if err != nil {
@@ -107,6 +109,7 @@ func (s *Server) modelRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "checkDataModel", Method: http.MethodGet, Path: "/api/v1/data-models/{id}/check", Tags: tags,
 		Summary: "Re-check a model against its data source as it is now; lists the fields that broke",
+		Errors:  upstreamErrors,
 	}, func(ctx context.Context, in *idInput) (*checkModelOutput, error) {
 		id, err := mID(in.ID)
 		if err != nil {
@@ -118,6 +121,7 @@ func (s *Server) modelRoutes() {
 	register(s, Authenticated, huma.Operation{
 		OperationID: "queryDataModel", Method: http.MethodPost, Path: "/api/v1/data-models/{id}/query", Tags: tags,
 		Summary:     "Query a model: measures by dimensions, filtered and sorted (queries:run)",
+		Errors:      upstreamErrors,
 		Responses:   s.runResponses(),
 		Description: "Compiles to the data source's SQL dialect (identifiers quoted, values bound) and runs through its connector. ?explain=true answers {dialect, sql, params} without running. Output as for saved queries; JSON results are cached (X-DataPulse-Cache).",
 	}, func(ctx context.Context, in *modelQueryInput) (*huma.StreamResponse, error) {

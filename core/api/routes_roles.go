@@ -88,7 +88,7 @@ func (s *Server) roleRoutes() {
 	})
 	register(s, Admin, huma.Operation{
 		OperationID: "deleteRole", Method: http.MethodDelete, Path: "/api/v1/roles/{id}", Tags: tags,
-		Summary: "Delete a role and its assignments", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
+		Summary: "Delete a role and its assignments", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, func(ctx context.Context, in *idInput) (*struct{}, error) {
 		rid, err := parseID(in.ID, "role")
 		if err != nil {

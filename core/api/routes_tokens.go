@@ -28,16 +28,12 @@ type tokenListOutput struct {
 	}
 }
 
-type idInput struct {
-	ID string `path:"id" maxLength:"64"`
-}
-
 func (s *Server) tokenRoutes() {
 	tags := []string{"tokens"}
 	register(s, Authenticated, huma.Operation{
 		OperationID: "createToken", Method: http.MethodPost, Path: "/api/v1/tokens", Tags: tags,
 		Summary: "Create a personal API token", Description: "The token is in this response only; it is stored hashed.",
-		DefaultStatus: http.StatusCreated,
+		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
 	}, func(ctx context.Context, in *createTokenInput) (*newTokenOutput, error) {
 		t, err := s.deps.Identity.CreateAPIToken(ctx, in.Body.Name, in.Body.Scopes, in.Body.ExpiresAt)
 		if err != nil {

@@ -11,18 +11,6 @@ import (
 	"github.com/datapulse/datapulse/core/paging"
 )
 
-// ListParams are the query parameters every list shares (exported: huma
-// only reads parameters of exported embedded structs).
-type ListParams struct {
-	Page    int    `query:"page" minimum:"1" doc:"page number, from 1"`
-	PerPage int    `query:"per_page" minimum:"1" maximum:"500" doc:"items per page (default 30, max 500)"`
-	Sort    string `query:"sort" maxLength:"64" doc:"field to sort by; prefix - for descending, e.g. -created_at"`
-}
-
-func (l ListParams) paging() paging.Params {
-	return paging.Params{Page: l.Page, PerPage: l.PerPage, Sort: l.Sort}
-}
-
 type createUserInput struct {
 	Body struct {
 		Email        string     `json:"email" maxLength:"255" example:"ada@example.com"`

@@ -79,6 +79,7 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	routes  []Route
+	doc     *huma.OpenAPI // the served document (see openapi.go)
 	metrics *metrics
 	reg     *prometheus.Registry
 
@@ -130,13 +131,14 @@ func New(d Deps) *Server {
 
 	cfg := huma.DefaultConfig("DataPulse API", d.Version)
 	cfg.Info.Description = "Self-hosted business intelligence: data sources, queries, dashboards, alerts, reports."
-	cfg.OpenAPIPath = "/api/v1/openapi"
 	cfg.DocsPath = ""    // no docs page: it would load scripts from a CDN
 	cfg.SchemasPath = "" // schemas are inside the OpenAPI document
 	cfg.CreateHooks = nil
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An access token from /api/v1/auth/login, or a personal API token (dp_…)."},
 	}
+	configureOpenAPI(&cfg)
+	cfg.OnAddOperation = append(cfg.OnAddOperation, documentOperation)
 	s.api = humafiber.New(s.app, cfg)
 	s.api.UseMiddleware(s.authorize)
 
@@ -148,11 +150,14 @@ func New(d Deps) *Server {
 	s.departmentRoutes()
 	s.roleRoutes()
 	s.dashboardRoutes()
+	s.widgetRoutes()
+	s.shareRoutes()
 	s.dataRoutes()
 	s.modelRoutes()
 	s.renderRoutes()
 	s.alertRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
+	s.finishOpenAPI()
 	return s
 }
 
@@ -162,8 +167,8 @@ func (s *Server) App() *fiber.App { return s.app }
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
-// OpenAPI returns the generated OpenAPI document.
-func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+// OpenAPI returns the OpenAPI document the server serves.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.doc }
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
@@ -199,32 +204,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // register adds a huma operation with its access level to the route table.
+// op.Errors lists the statuses particular to the operation (409, 429,
+// upstreamErrors…); documentOperation adds those that follow from its access
+// level, parameters and body, and sets its security.
 func register[I, O any](s *Server, access Access, op huma.Operation, h func(context.Context, *I) (*O, error)) {
 	if op.Metadata == nil {
 		op.Metadata = map[string]any{}
 	}
 	op.Metadata["access"] = access
-	if access >= Optional {
-		op.Security = []map[string][]string{{"bearer": {}}}
-	}
 	op.MaxBodyBytes = int64(s.deps.BodyLimit)
-	op.Errors = errorStatuses(access, op.Method)
 	huma.Register(s.api, op, h)
 	s.routes = append(s.routes, Route{Method: op.Method, Path: op.Path, Access: access, OperationID: op.OperationID})
-}
-
-func errorStatuses(a Access, method string) []int {
-	out := []int{http.StatusBadRequest}
-	if a >= Optional {
-		out = append(out, http.StatusUnauthorized)
-	}
-	if a >= Authenticated {
-		out = append(out, http.StatusForbidden)
-	}
-	if method != http.MethodGet {
-		out = append(out, http.StatusRequestEntityTooLarge)
-	}
-	return out
 }
 
 // authorize authenticates the caller of every huma operation and checks the
@@ -234,6 +224,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	fc := humafiber.Unwrap(ctx)
 	fc.Locals(routeKey{}, op.Path)
 	access, _ := op.Metadata["access"].(Access)
+	ctx = huma.WithValue(ctx, userAgentKey{}, ctx.Header("User-Agent"))
 	if access == Public {
 		next(ctx)
 		return
@@ -263,6 +254,15 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	next(huma.WithContext(ctx, identity.WithPrincipal(ctx.Context(), p)))
+}
+
+type userAgentKey struct{}
+
+// userAgent is the request's User-Agent header (read from the request, not
+// declared as a parameter: clients need not send it).
+func userAgent(ctx context.Context) string {
+	ua, _ := ctx.Value(userAgentKey{}).(string)
+	return ua
 }
 
 func bearerToken(h string) (string, bool) {

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/datapulse/datapulse/core/egress"
 )
 
 // MinKeyLen is the shortest signing or encryption key accepted, in bytes.
@@ -50,6 +54,19 @@ type Config struct {
 	// Builtins are the connector names `plugin serve` can run (set by the
 	// binary, not by flags).
 	Builtins []string
+
+	// SMTPURL is smtp://user:pass@host:port (STARTTLS when offered) or
+	// smtps://… (implicit TLS); empty disables email. It holds a password:
+	// never print it (String and LogValue redact it; see RedactURL).
+	SMTPURL string
+	// SMTPFrom is the sender address of notification emails.
+	SMTPFrom string
+	// PublicURL is the externally reachable base URL of DataPulse (links in
+	// notifications), without a trailing slash; empty: no links.
+	PublicURL string
+	// EgressAllow lists hosts, IPs and CIDRs that outbound connections
+	// (webhooks, Slack, SMTP) may reach although they are internal.
+	EgressAllow egress.AllowList
 
 	// AdminEmail and AdminPassword create the first admin when no user exists.
 	AdminEmail    string
@@ -87,6 +104,10 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("cache-size", "256MiB", "memory bound of the query result cache")
 	fs.Duration("cache-ttl", time.Minute, "default freshness of a cached result (0s: no caching unless a data source, query or dashboard sets a TTL)")
 	fs.Int("render-concurrency", 32, "widgets of one dashboard that run at once")
+	fs.String("smtp-url", "", "SMTP server for email notifications: smtp://user:pass@host:port (STARTTLS when offered) or smtps://… (implicit TLS)")
+	fs.String("smtp-from", "", "sender address of notification emails, e.g. \"DataPulse <alerts@example.com>\"")
+	fs.String("public-url", "", "external base URL of DataPulse, for links in notifications (e.g. https://bi.example.com)")
+	fs.String("egress-allow", "", "comma-separated hosts, IPs or CIDRs that webhooks, Slack and SMTP may reach although they are internal (loopback, private, link-local, …)")
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -129,6 +150,9 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 	c.QueryMaxRows, _ = fs.GetInt64("query-max-rows")
 	c.CacheTTL = dur("cache-ttl")
 	c.RenderConcurrency, _ = fs.GetInt("render-concurrency")
+	c.SMTPURL = strings.TrimSpace(get("smtp-url"))
+	c.SMTPFrom = strings.TrimSpace(get("smtp-from"))
+	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("public-url")), "/")
 	c.AdminEmail, _ = lookupEnv("DATAPULSE_ADMIN_EMAIL")
 	c.AdminPassword, _ = lookupEnv("DATAPULSE_ADMIN_PASSWORD")
 
@@ -180,6 +204,31 @@ func Load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, err
 	}
 	if c.RenderConcurrency < 1 || c.RenderConcurrency > 256 {
 		errs = append(errs, errors.New("render-concurrency must be between 1 and 256"))
+	}
+	if c.SMTPURL != "" {
+		if err := validateSMTPURL(c.SMTPURL); err != nil {
+			errs = append(errs, err)
+		} else if allow, err := egress.ParseAllowList(get("egress-allow")); err == nil {
+			if err := smtpHostReachable(c.SMTPURL, allow); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if c.SMTPFrom == "" {
+			errs = append(errs, errors.New("smtp-from is required with smtp-url"))
+		}
+	}
+	if c.SMTPFrom != "" {
+		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil || strings.ContainsAny(c.SMTPFrom, "\r\n") {
+			errs = append(errs, fmt.Errorf("smtp-from %q: want an email address such as alerts@example.com or \"DataPulse <alerts@example.com>\"", c.SMTPFrom))
+		}
+	}
+	if c.PublicURL != "" {
+		if err := validatePublicURL(c.PublicURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.EgressAllow, err = egress.ParseAllowList(get("egress-allow")); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("DATAPULSE_ADMIN_EMAIL and DATAPULSE_ADMIN_PASSWORD go together"))
@@ -268,3 +317,124 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// validateSMTPURL checks the form of --smtp-url. Its errors never repeat the
+// URL: it holds the SMTP password.
+func validateSMTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("smtp-url is not a URL (want smtp://user:pass@host:port or smtps://user:pass@host:port; percent-encode special characters in the password)")
+	}
+	if u.Scheme != "smtp" && u.Scheme != "smtps" {
+		return errors.New("smtp-url must start with smtp:// or smtps://")
+	}
+	if u.Opaque != "" || u.Hostname() == "" {
+		return errors.New("smtp-url needs a host (smtp://user:pass@host:port)")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("smtp-url takes no path, query or fragment")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return errors.New("smtp-url has a bad port")
+		}
+	}
+	if u.User != nil && u.User.Username() == "" {
+		return errors.New("smtp-url has a password without a user name")
+	}
+	return nil
+}
+
+// smtpHostReachable refuses at startup an SMTP host the egress guard would
+// refuse at every send: an internal IP literal or a localhost name that is
+// not on --egress-allow.
+func smtpHostReachable(s string, allow egress.AllowList) error {
+	u, _ := url.Parse(s)
+	host := strings.ToLower(u.Hostname())
+	if allow.AllowsTarget(host) {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if reason := egress.Classify(ip); reason != "" {
+			return fmt.Errorf("smtp-url host %s is %s: add it to --egress-allow to allow it", ip.WithZone(""), reason)
+		}
+		return nil
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return fmt.Errorf("smtp-url host %s is a loopback name: add it to --egress-allow to allow it", host)
+	}
+	return nil
+}
+
+// validatePublicURL checks --public-url: an absolute http(s) URL, no user
+// info, query or fragment.
+func validatePublicURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("public-url %q: want an absolute http(s) URL such as https://bi.example.com", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("public-url %q: no user:password@, query or fragment", RedactURL(s))
+	}
+	return nil
+}
+
+// RedactURL replaces the password of a URL with "xxxxx" (and returns a
+// placeholder for text that does not parse, which may still hold one).
+func RedactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// LogValue renders the configuration for logs without secrets: keys and
+// the admin password are left out, URLs lose their passwords.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("data_dir", c.DataDir),
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
+		slog.Int("body_limit", c.BodyLimit),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.String("default_role", c.DefaultRole),
+		slog.Int64("query_max_rows", c.QueryMaxRows),
+		slog.Duration("query_timeout", c.QueryTimeout),
+		slog.Int64("cache_size", c.CacheSize),
+		slog.Duration("cache_ttl", c.CacheTTL),
+		slog.Int("render_concurrency", c.RenderConcurrency),
+		slog.String("smtp_url", RedactURL(c.SMTPURL)),
+		slog.String("smtp_from", c.SMTPFrom),
+		slog.String("public_url", c.PublicURL),
+		slog.String("egress_allow", c.EgressAllow.String()),
+		slog.String("admin_email", c.AdminEmail),
+		slog.Bool("admin_password_set", c.AdminPassword != ""),
+	)
+}
+
+// String is the redacted form of LogValue, so %v and %+v of a Config never
+// print a secret.
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, a := range c.LogValue().Group() {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(a.Key + "=" + a.Value.String())
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// GoString keeps %#v from printing the raw fields.
+func (c Config) GoString() string { return "config.Config" + c.String() }

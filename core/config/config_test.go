@@ -1,6 +1,10 @@
 package config_test
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +65,21 @@ func TestValidation(t *testing.T) {
 		{"admin email alone", nil, map[string]string{"DATAPULSE_ADMIN_EMAIL": "a@example.com"}, "go together"},
 		{"empty signing key", nil, map[string]string{"DATAPULSE_TOKEN_SIGNING_KEY": ""}, "DATAPULSE_TOKEN_SIGNING_KEY"},
 		{"short encryption key", nil, map[string]string{"DATAPULSE_ENCRYPTION_KEY": "short"}, "DATAPULSE_ENCRYPTION_KEY"},
+		{"smtp scheme", []string{"--smtp-url", "http://mail.example.com", "--smtp-from", "a@example.com"}, nil, "smtp-url must start with smtp://"},
+		{"smtp no host", []string{"--smtp-url", "smtp://", "--smtp-from", "a@example.com"}, nil, "smtp-url needs a host"},
+		{"smtp port", nil, map[string]string{"DATAPULSE_SMTP_URL": "smtp://mail.example.com:0", "DATAPULSE_SMTP_FROM": "a@example.com"}, "smtp-url has a bad port"},
+		{"smtp path", []string{"--smtp-url", "smtp://mail.example.com/x", "--smtp-from", "a@example.com"}, nil, "no path"},
+		{"smtp loopback not allowed", []string{"--smtp-url", "smtp://127.0.0.1:25", "--smtp-from", "a@example.com"}, nil, "smtp-url host 127.0.0.1 is a loopback address: add it to --egress-allow"},
+		{"smtp localhost not allowed", []string{"--smtp-url", "smtp://localhost:25", "--smtp-from", "a@example.com"}, nil, "--egress-allow"},
+		{"smtp private not allowed", []string{"--smtp-url", "smtp://u:SECRET@10.1.2.3", "--smtp-from", "a@example.com", "--egress-allow", "10.2.0.0/16"}, nil, "10.1.2.3 is a private address"},
+		{"smtp without from", []string{"--smtp-url", "smtp://mail.example.com"}, nil, "smtp-from is required"},
+		{"bad from", []string{"--smtp-from", "not an address"}, nil, "smtp-from"},
+		{"from header injection", []string{"--smtp-from", "a@example.com\r\nBcc: x@example.com"}, nil, "smtp-from"},
+		{"public url scheme", []string{"--public-url", "ftp://bi.example.com"}, nil, "public-url"},
+		{"public url relative", nil, map[string]string{"DATAPULSE_PUBLIC_URL": "bi.example.com"}, "public-url"},
+		{"public url query", []string{"--public-url", "https://bi.example.com/?a=1"}, nil, "public-url"},
+		{"egress allow", []string{"--egress-allow", "10.0.0.0/8,host:25"}, nil, "egress-allow"},
+		{"egress allow env", nil, map[string]string{"DATAPULSE_EGRESS_ALLOW": "10.0.0.0/99"}, "egress-allow"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,4 +147,74 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("negative size %d from %q", n, s)
 		}
 	})
+}
+
+func TestNotificationFlags(t *testing.T) {
+	dir := t.TempDir()
+	const pass = "p@ss:w0rd/SECRET"
+	smtpURL := "smtp://alerts:" + url.QueryEscape(pass) + "@mail.example.com:587"
+	c, err := load(t, []string{"--public-url", "https://bi.example.com/", "--egress-allow", "10.0.0.0/8, mail.internal"}, map[string]string{
+		"DATAPULSE_DATA_DIR":     dir,
+		"DATAPULSE_SMTP_URL":     smtpURL,
+		"DATAPULSE_SMTP_FROM":    "DataPulse <alerts@example.com>",
+		"DATAPULSE_EGRESS_ALLOW": "ignored.example", // the flag wins
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPURL != smtpURL || c.SMTPFrom != "DataPulse <alerts@example.com>" || c.PublicURL != "https://bi.example.com" || c.EgressAllow.String() != "10.0.0.0/8,mail.internal" {
+		t.Fatalf("loaded %s", c)
+	}
+	// An internal SMTP relay is fine once listed.
+	for _, allow := range []string{"localhost", "127.0.0.1", "127.0.0.0/8"} {
+		host := "localhost"
+		if allow != "localhost" {
+			host = "127.0.0.1"
+		}
+		if _, err := load(t, []string{"--smtp-url", "smtp://" + host + ":25", "--smtp-from", "a@example.com", "--egress-allow", allow}, map[string]string{"DATAPULSE_DATA_DIR": dir}); err != nil {
+			t.Fatalf("relay %s allowed by %s: %v", host, allow, err)
+		}
+	}
+	// Defaults: email off, no links, nothing internal allowed.
+	d, err := load(t, nil, map[string]string{"DATAPULSE_DATA_DIR": dir})
+	if err != nil || d.SMTPURL != "" || d.PublicURL != "" || !d.EgressAllow.Empty() {
+		t.Fatalf("defaults: %s %v", d, err)
+	}
+
+	// The SMTP password is never printed: %v, %+v, %#v, slog text and JSON.
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "cfg", c)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "cfg", c)
+	out := fmt.Sprintf("%v %+v %#v %s", c, c, c, c) + buf.String()
+	for _, leak := range []string{"SECRET", url.QueryEscape(pass), string(c.EncryptionKey), string(c.TokenSigningKey)} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("printed config leaks %q:\n%s", leak, out)
+		}
+	}
+	if !strings.Contains(out, "smtp://alerts:xxxxx@mail.example.com:587") || !strings.Contains(out, "egress_allow=10.0.0.0/8,mail.internal") {
+		t.Fatalf("printed config lacks the redacted SMTP URL or allow list:\n%s", out)
+	}
+
+	// A bad SMTP URL's error does not repeat its password either.
+	_, err = load(t, nil, map[string]string{"DATAPULSE_DATA_DIR": dir, "DATAPULSE_SMTP_URL": "smtp://alerts:SECRET@mail.example.com:99999", "DATAPULSE_SMTP_FROM": "a@example.com"})
+	if err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("error %v", err)
+	}
+	_, err = load(t, nil, map[string]string{"DATAPULSE_DATA_DIR": dir, "DATAPULSE_SMTP_URL": "smtp://alerts:SECRET%zz@mail.example.com", "DATAPULSE_SMTP_FROM": "a@example.com"})
+	if err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("error %v", err)
+	}
+	if got := config.RedactURL("postgres://u:SECRET@db/x"); strings.Contains(got, "SECRET") {
+		t.Fatal(got)
+	}
+}
+
+func TestEnvNamesOfNotificationFlags(t *testing.T) {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	config.Flags(fs)
+	for flag, env := range map[string]string{"smtp-url": "DATAPULSE_SMTP_URL", "smtp-from": "DATAPULSE_SMTP_FROM", "public-url": "DATAPULSE_PUBLIC_URL", "egress-allow": "DATAPULSE_EGRESS_ALLOW"} {
+		if fs.Lookup(flag) == nil || config.EnvName(flag) != env {
+			t.Errorf("flag %s / %s missing", flag, env)
+		}
+	}
 }

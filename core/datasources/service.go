@@ -39,6 +39,27 @@ type Service struct {
 
 	mu      sync.Mutex
 	schemas map[string]*connectorSchema // by connector name + version
+
+	// changed are told, after commit, that a source's settings changed or
+	// that it was deleted (e.g. the result cache drops its results).
+	changedMu sync.RWMutex
+	changed   []func(id uuid.UUID)
+}
+
+// OnChanged registers fn to be called after a data source's configuration
+// or cache settings changed, or after it was deleted. fn must not block.
+func (s *Service) OnChanged(fn func(id uuid.UUID)) {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	s.changed = append(s.changed, fn)
+}
+
+func (s *Service) notifyChanged(id uuid.UUID) {
+	s.changedMu.RLock()
+	defer s.changedMu.RUnlock()
+	for _, fn := range s.changed {
+		fn(id)
+	}
 }
 
 // New returns the data sources service.
@@ -471,6 +492,10 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSourc
 	if in.Config != nil {
 		s.conns.Dispose(ctx, d.Type, d.ID.String())
 	}
+	if in.Config != nil || in.CacheTTLSeconds != nil {
+		// What was derived from the old settings must not outlive them.
+		s.notifyChanged(d.ID)
+	}
 	cs, _, _ := s.schemaOf(ctx, nd.Type)
 	return s.toAPI(nd, cs), nil
 }
@@ -488,6 +513,7 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	s.conns.Dispose(ctx, d.Type, d.ID.String())
+	s.notifyChanged(d.ID)
 	return nil
 }
 

@@ -44,7 +44,13 @@ func New(db *ent.Client, pol *policy.Enforcer, ds *datasources.Service, conns *h
 	if l.Timeout <= 0 {
 		l.Timeout = 30 * time.Second
 	}
-	return &Service{db: db, pol: pol, ds: ds, conns: conns, limits: l, caching: c}
+	s := &Service{db: db, pol: pol, ds: ds, conns: conns, limits: l, caching: c}
+	if ds != nil {
+		// Results cached under a source's old settings must not outlive
+		// them, whoever changed the source (HTTP or a Go caller).
+		ds.OnChanged(func(id uuid.UUID) { s.ForgetSource(id) })
+	}
+	return s
 }
 
 // SavedQuery as the API shows it.
