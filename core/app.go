@@ -194,7 +194,7 @@ func (a *App) init(ctx context.Context, version string) error {
 		return fmt.Errorf("notifications: %w", err)
 	}
 	alerts := alerting.New(st.Client, a.policy, dm, a.queries, alerting.Options{
-		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Logger: log})
+		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Allow: a.egress.Allow(), Logger: log})
 	if err := a.workers.Add(ctx, alerting.NewPoller(alerts, time.Second)); err != nil {
 		return err
 	}

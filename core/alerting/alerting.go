@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -29,7 +28,9 @@ import (
 
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/egress"
 	"github.com/datapulse/datapulse/core/models"
+	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
@@ -58,6 +59,8 @@ type Options struct {
 	LinkKey []byte
 	// Box encrypts channel secrets at rest; nil stores none (refused).
 	Box *secrets.Box
+	// Allow is the --egress-allow list channel URLs are validated with.
+	Allow egress.AllowList
 	// Dispatcher delivers notifications; nil records them only.
 	Dispatcher Dispatcher
 	Logger     *slog.Logger
@@ -75,6 +78,7 @@ type Service struct {
 	linkKey []byte
 	disp    Dispatcher
 	tester  Tester
+	allow   egress.AllowList
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -90,7 +94,7 @@ func New(db *ent.Client, pol *policy.Enforcer, dm *datamodels.Service, qs *queri
 	if o.Dispatcher == nil {
 		o.Dispatcher = RecordOnly{}
 	}
-	return &Service{db: db, pol: pol, models: dm, queries: qs, box: o.Box, linkKey: o.LinkKey, disp: o.Dispatcher, log: o.Logger, now: o.Now}
+	return &Service{db: db, pol: pol, models: dm, queries: qs, box: o.Box, linkKey: o.LinkKey, disp: o.Dispatcher, allow: o.Allow, log: o.Logger, now: o.Now}
 }
 
 // SetDispatcher replaces the dispatcher (wiring, before the first evaluation).
@@ -233,8 +237,10 @@ func checkScalars(in Input, create bool) error {
 // slackRedacted is how a Slack webhook URL (a secret) is shown.
 func slackRedacted(u *url.URL) string { return u.Scheme + "://" + u.Host + "/…" }
 
-// checkChannels validates channels and seals their secrets, keeping the
-// stored secret of a channel resent without one.
+// checkChannels validates channels (core/notify's rules, with the egress
+// allow list) and seals their secrets, keeping the stored secret of a
+// channel resent without one (a webhook by its URL, a Slack channel by its
+// redacted URL).
 func (s *Service) checkChannels(in []ChannelInput, old []types.AlertChannel, alertID uuid.UUID) ([]types.AlertChannel, error) {
 	if len(in) > MaxChannels {
 		return nil, errs.Invalid("channels", fmt.Sprintf("at most %d channels", MaxChannels))
@@ -243,57 +249,61 @@ func (s *Service) checkChannels(in []ChannelInput, old []types.AlertChannel, ale
 	for i, c := range in {
 		field := fmt.Sprintf("channels[%d]", i)
 		target := strings.TrimSpace(c.Target)
-		ch := types.AlertChannel{Type: c.Type, Target: target}
+		if c.Type == "slack" && c.Secret == nil {
+			if kept := s.keptSlack(target, old); kept != nil {
+				out = append(out, *kept)
+				continue
+			}
+		}
+		clear := notify.Channel{Type: notify.Type(c.Type), Target: target}
+		keptSecret := ""
+		if c.Secret != nil {
+			clear.Secret = *c.Secret
+		} else if c.Type == "webhook" {
+			for _, o := range old {
+				if o.Type == "webhook" && o.Target == target && o.Secret != "" {
+					keptSecret = o.Secret
+					break
+				}
+			}
+			if keptSecret != "" {
+				// Validated as if resent: the stored one passed before.
+				clear.Secret = strings.Repeat("x", notify.MinWebhookSecret)
+			}
+		}
+		if c.Type == "email" {
+			clear.Target = strings.ToLower(target)
+		}
+		if err := clear.Validate(s.allow); err != nil {
+			f := field + ".target"
+			switch {
+			case c.Type != "email" && c.Type != "webhook" && c.Type != "slack":
+				f = field + ".type"
+			case strings.Contains(err.Error(), "secret"):
+				f = field + ".secret"
+			}
+			return nil, errs.Invalid(f, err.Error())
+		}
+		ch := types.AlertChannel{Type: c.Type, Target: clear.Target}
 		switch c.Type {
-		case "email":
-			addr, err := mail.ParseAddress(target)
-			if err != nil || addr.Name != "" || addr.Address != target {
-				return nil, errs.Invalid(field+".target", "an email channel's target is one address, e.g. ops@example.com")
+		case "slack":
+			// The URL is the credential: sealed, shown redacted.
+			sealed, err := s.seal(target, alertID)
+			if err != nil {
+				return nil, err
 			}
-			ch.Target = strings.ToLower(addr.Address)
-			if c.Secret != nil {
-				return nil, errs.Invalid(field+".secret", "only webhook channels have a secret")
-			}
-		case "webhook", "slack":
-			u, err := url.Parse(target)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-				if c.Type == "slack" && s.keptSlack(target, old) != nil {
-					// The redacted form of a stored Slack URL: keep it.
-					ch = *s.keptSlack(target, old)
-					out = append(out, ch)
-					continue
-				}
-				return nil, errs.Invalid(field+".target", "the target must be an http(s) URL without credentials")
-			}
-			if c.Type == "slack" {
-				if c.Secret != nil {
-					return nil, errs.Invalid(field+".secret", "only webhook channels have a secret")
-				}
-				// The URL is the secret: sealed, shown redacted.
-				sealed, err := s.seal(target, alertID)
-				if err != nil {
-					return nil, err
-				}
-				ch = types.AlertChannel{Type: "slack", Target: slackRedacted(u), Secret: sealed}
+			u, _ := url.Parse(target)
+			ch.Target, ch.Secret = slackRedacted(u), sealed
+		case "webhook":
+			if keptSecret != "" {
+				ch.Secret = keptSecret
 				break
 			}
-			switch {
-			case c.Secret != nil && *c.Secret != "":
-				sealed, err := s.seal(*c.Secret, alertID)
-				if err != nil {
-					return nil, err
-				}
-				ch.Secret = sealed
-			case c.Secret == nil:
-				for _, o := range old {
-					if o.Type == "webhook" && o.Target == target {
-						ch.Secret = o.Secret
-						break
-					}
-				}
+			sealed, err := s.seal(clear.Secret, alertID)
+			if err != nil {
+				return nil, err
 			}
-		default:
-			return nil, errs.Invalid(field+".type", "a channel's type is email, webhook or slack")
+			ch.Secret = sealed
 		}
 		out = append(out, ch)
 	}
