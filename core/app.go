@@ -195,6 +195,7 @@ func (a *App) init(ctx context.Context, version string) error {
 	}
 	alerts := alerting.New(st.Client, a.policy, dm, a.queries, alerting.Options{
 		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Allow: a.egress.Allow(), Logger: log})
+	alerts.SetTester(alerting.NotifyTester{N: a.notifier})
 	if err := a.workers.Add(ctx, alerting.NewPoller(alerts, time.Second)); err != nil {
 		return err
 	}
