@@ -20,8 +20,10 @@ import (
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/egress"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/jobs"
 	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/policysync"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/resultcache"
@@ -44,6 +46,7 @@ type App struct {
 	// workers is the background work (the syncers above, and what later
 	// registers itself): started at the end of New, stopped by Close.
 	workers    *workers.Group
+	jobs       *jobs.Service // durable background work (River)
 	dashboards *dashboards.Service
 	// connectors run as subprocesses; nil until init reaches them.
 	connectors  *host.Host
@@ -58,6 +61,10 @@ type App struct {
 
 // Policy is the authorization enforcer.
 func (a *App) Policy() *policy.Enforcer { return a.policy }
+
+// Jobs is the durable background work: domain services register their
+// workers there before New returns.
+func (a *App) Jobs() *jobs.Service { return a.jobs }
 
 // Dashboards is the dashboards service.
 func (a *App) Dashboards() *dashboards.Service { return a.dashboards }
@@ -104,8 +111,14 @@ func (a *App) init(ctx context.Context, version string) error {
 			return err
 		}
 	}
+	if a.jobs, err = jobs.New(ctx, st, jobs.Options{DatabaseURL: cfg.DatabaseURL, Logger: log}); err != nil {
+		return err
+	}
+	if err := a.workers.Add(ctx, a.jobs); err != nil {
+		return err
+	}
 	// Loading the facts reads every dashboard: it acts as the system.
-	facts, err := policy.Load(identity.SystemContext(ctx), st.Client, cfg.DefaultRole)
+	facts, err := policy.Load(principal.System(ctx), st.Client, cfg.DefaultRole)
 	if err != nil {
 		return err
 	}
@@ -204,6 +217,7 @@ func (a *App) init(ctx context.Context, version string) error {
 		Models: dm, Alerts: alerts,
 		Rendering:  rendering.New(a.dashboards, a.queries, dm, a.policy, cfg.RenderConcurrency, log),
 		Connectors: a.connectors, Store: st, Logger: log, Version: version,
+		Jobs:      a.jobs,
 		BodyLimit: cfg.BodyLimit, RequestTimeout: cfg.RequestTimeout,
 	})
 	return nil

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
@@ -773,7 +773,7 @@ func TestLoadReproducesDecisions(t *testing.T) {
 		st := storetest.Migrated(t, tg)
 		// The ent privacy policies need a caller: setup and Load act as the
 		// system, as the application does at start.
-		ctx := identity.SystemContext(context.Background())
+		ctx := principal.System(context.Background())
 		db := st.Client
 		hand := policy.NewFacts(defaultRole)
 		for _, r := range policy.BuiltinRoles {
@@ -1029,7 +1029,7 @@ func TestBuiltinRolesMatchMigration(t *testing.T) {
 
 	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
 		st := storetest.Migrated(t, tg)
-		ctx := identity.SystemContext(context.Background())
+		ctx := principal.System(context.Background())
 		rows, err := st.Client.Role.Query().All(ctx)
 		if err != nil {
 			t.Fatal(err)

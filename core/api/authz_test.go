@@ -18,6 +18,7 @@ import (
 	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
 	"github.com/datapulse/datapulse/ent/schema/types"
@@ -71,7 +72,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		e := newEnv(t, tg)
 		// Fixtures are written directly, as the system, bypassing the API.
-		ctx := identity.SystemContext(context.Background())
+		ctx := principal.System(context.Background())
 		c := e.store.Client
 		mkUser := func(email, role string) actor {
 			id, tok := e.createUser(email, "user")
@@ -161,7 +162,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				subjectEmail: email, subjectRefresh: login.RefreshToken,
 				alert: al.ID, notification: nt.ID, link: e.alerts.LinkFor(nt.ID, actors["editor_shared"].id, alerting.ActionAcknowledge, time.Hour)}
 			if needToken { // tokens per user are capped: make one only when the route needs it
-				ownerCtx := identity.WithPrincipal(ctx, &identity.Principal{UserID: owner, Role: identity.RoleUser})
+				ownerCtx := principal.With(ctx, &principal.Principal{UserID: owner, Role: identity.RoleUser})
 				tok, err := e.id.CreateAPIToken(ownerCtx, fmt.Sprintf("victim %d", seq), nil, nil)
 				if err != nil {
 					t.Fatal(err)

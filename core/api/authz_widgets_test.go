@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -93,7 +93,7 @@ func TestAuthzWidgetSources(t *testing.T) {
 		// Models are read by role (queries:run or models:manage): a caller
 		// whose role reads none cannot bind one, and a real model answers
 		// as a made-up id does; an editor binds it.
-		ctx := identity.SystemContext(context.Background())
+		ctx := principal.System(context.Background())
 		c := e.store.Client
 		src := c.DataSource.Create().SetName("A6 source").SetType("none").SaveX(ctx)
 		admin := uuid.MustParse(e.want(e.do("GET", "/api/v1/me", e.admin, nil), 200, "me").str("id"))

@@ -29,6 +29,7 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/resultcache"
@@ -61,7 +62,7 @@ func init() {
 func newContractEnv(t *testing.T, tg storetest.Target) *env {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
-	facts, err := policy.Load(identity.SystemContext(context.Background()), st.Client, policy.RoleEditor)
+	facts, err := policy.Load(principal.System(context.Background()), st.Client, policy.RoleEditor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -752,7 +753,7 @@ func TestContract(t *testing.T) {
 		// login reads User-Agent from the request (not a declared parameter).
 		particular("POST", "/api/v1/auth/login", request{path: "/api/v1/auth/login", body: map[string]any{"email": adminEmail, "password": adminPass},
 			header: map[string]string{"User-Agent": "contract-test/1"}}, 200)
-		if ok, err := e.store.Client.Session.Query().Where(session.UserAgent("contract-test/1")).Exist(identity.SystemContext(context.Background())); err != nil || !ok {
+		if ok, err := e.store.Client.Session.Query().Where(session.UserAgent("contract-test/1")).Exist(principal.System(context.Background())); err != nil || !ok {
 			t.Errorf("login did not record the User-Agent in the session (%v)", err)
 		}
 		dep := f.department()
@@ -761,7 +762,7 @@ func TestContract(t *testing.T) {
 		particular("POST", "/api/v1/users", request{path: "/api/v1/users", token: e.admin, body: map[string]any{"email": adminEmail, "password": "some password 123"}}, 409)
 		particular("DELETE", "/api/v1/roles/{id}", request{path: "/api/v1/roles/" + policy.BuiltinRoles[0].ID.String(), token: e.admin}, 409)
 		// A source whose connector is not installed: 503.
-		ctx := identity.SystemContext(context.Background())
+		ctx := principal.System(context.Background())
 		adminID := e.want(e.do("GET", "/api/v1/me", e.admin, nil), 200, "me").str("id")
 		ghost := e.store.Client.DataSource.Create().SetName("Ghost").SetType("none").SetCreatedBy(uuid.MustParse(adminID)).SaveX(ctx)
 		gq := f.query(ghost.ID.String())

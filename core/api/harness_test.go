@@ -19,6 +19,7 @@ import (
 	"github.com/datapulse/datapulse/core/egress"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/notify"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/resultcache"
@@ -61,7 +62,7 @@ type envOption func(*host.Options)
 func newEnv(t *testing.T, tg storetest.Target, opts ...envOption) *env {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
-	facts, err := policy.Load(identity.SystemContext(context.Background()), st.Client, policy.RoleEditor)
+	facts, err := policy.Load(principal.System(context.Background()), st.Client, policy.RoleEditor)
 	if err != nil {
 		t.Fatal(err)
 	}

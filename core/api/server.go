@@ -24,6 +24,8 @@ import (
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/jobs"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
 	"github.com/datapulse/datapulse/core/store"
@@ -40,6 +42,7 @@ type Deps struct {
 	Rendering   *rendering.Service
 	Alerts      *alerting.Service
 	Connectors  *host.Host
+	Jobs        *jobs.Service // its collector goes on /metrics
 	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
 	StreamTimeout  time.Duration
 	Store          *store.Store
@@ -109,6 +112,9 @@ func New(d Deps) *Server {
 		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
 	}
 	methods := &methodIndex{}
+	if d.Jobs != nil {
+		s.reg.MustRegister(d.Jobs.Collector())
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
 		ErrorHandler:          fiberErrorHandler(d.Logger, methods),
@@ -253,7 +259,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(s.api, ctx, http.StatusForbidden, "this token is read-only")
 		return
 	}
-	next(huma.WithContext(ctx, identity.WithPrincipal(ctx.Context(), p)))
+	next(huma.WithContext(ctx, principal.With(ctx.Context(), p)))
 }
 
 type userAgentKey struct{}

@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/datasources"
-	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 )
 
@@ -29,7 +29,7 @@ func TestSourceChangeByGoCallerForgetsCachedResults(t *testing.T) {
 		}
 		run("miss")
 		run("hit")
-		sys := identity.SystemContext(context.Background())
+		sys := principal.System(context.Background())
 		ttl := 120
 		if _, err := e.ds.Update(sys, uuid.MustParse(id), datasources.Input{CacheTTLSeconds: &ttl}); err != nil {
 			t.Fatal(err)

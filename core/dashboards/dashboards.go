@@ -20,6 +20,7 @@ import (
 	"github.com/datapulse/datapulse/core/datasources"
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
@@ -529,29 +530,28 @@ func (s *Service) createWith(ctx context.Context, in Input, widgets []Widget) (D
 			return Dashboard{}, prefixField(err, i)
 		}
 	}
-	builders := make([]*ent.WidgetCreate, 0, len(widgets))
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return Dashboard{}, err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	d, err := tx.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).
-		SetFilters(filters).SetNillableCacheTTLSeconds(datasources.StoredTTL(in.CacheTTLSeconds)).Save(ctx)
-	if err != nil {
-		return Dashboard{}, err
-	}
 	for i, w := range widgets {
-		cfg := cfgs[i]
 		if err := checkPosition("position", w.Position); err != nil {
 			return Dashboard{}, prefixField(err, i)
 		}
-		builders = append(builders, tx.Widget.Create().SetDashboardID(d.ID).SetType(w.Type).SetConfig(cfg).SetPosition(w.Position))
 	}
-	ws, err := tx.Widget.CreateBulk(builders...).Save(ctx)
+	var d *ent.Dashboard
+	var ws []*ent.Widget
+	err = store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		var err error
+		d, err = tx.Dashboard.Create().SetOwnerID(sub.UserID).SetName(name).SetNillableDescription(in.Description).
+			SetFilters(filters).SetNillableCacheTTLSeconds(datasources.StoredTTL(in.CacheTTLSeconds)).Save(ctx)
+		if err != nil {
+			return err
+		}
+		builders := make([]*ent.WidgetCreate, 0, len(widgets))
+		for i, w := range widgets {
+			builders = append(builders, tx.Widget.Create().SetDashboardID(d.ID).SetType(w.Type).SetConfig(cfgs[i]).SetPosition(w.Position))
+		}
+		ws, err = tx.Widget.CreateBulk(builders...).Save(ctx)
+		return err
+	})
 	if err != nil {
-		return Dashboard{}, err
-	}
-	if err := tx.Commit(); err != nil {
 		return Dashboard{}, err
 	}
 	s.pol.Facts().SetOwner(policy.KindDashboard, d.ID, d.OwnerID)

@@ -17,6 +17,7 @@ import (
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent"
@@ -135,7 +136,7 @@ func setupList(b *testing.B, tg storetest.Target) *listBench {
 	}
 	loaded := time.Since(t0)
 
-	facts, err := policy.Load(identity.SystemContext(context.Background()), st.Client, policy.RoleEditor)
+	facts, err := policy.Load(principal.System(context.Background()), st.Client, policy.RoleEditor)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,8 +193,8 @@ func BenchmarkListShared(b *testing.B) {
 	for _, tg := range storetest.Targets() {
 		b.Run(tg.Name, func(b *testing.B) {
 			lb := setupList(b, tg)
-			asU := identity.WithPrincipal(context.Background(), &identity.Principal{UserID: lb.u, Role: identity.RoleUser})
-			asAdmin := identity.WithPrincipal(context.Background(), &identity.Principal{UserID: lb.admin, Role: identity.RoleAdmin})
+			asU := principal.With(context.Background(), &principal.Principal{UserID: lb.u, Role: identity.RoleUser})
+			asAdmin := principal.With(context.Background(), &principal.Principal{UserID: lb.admin, Role: identity.RoleAdmin})
 			cases := []struct {
 				name  string
 				ctx   context.Context

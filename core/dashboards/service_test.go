@@ -11,6 +11,7 @@ import (
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/privacy"
@@ -30,7 +31,7 @@ type world struct {
 func newWorld(t *testing.T, tg storetest.Target) *world {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
-	sys := identity.SystemContext(context.Background())
+	sys := principal.System(context.Background())
 	facts, err := policy.Load(sys, st.Client, policy.RoleEditor)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +50,7 @@ func newWorld(t *testing.T, tg storetest.Target) *world {
 		}
 		u := c.SaveX(sys)
 		facts.SetUser(u.ID, admin, nil)
-		return u.ID, identity.WithPrincipal(context.Background(), &identity.Principal{UserID: u.ID, Role: role})
+		return u.ID, principal.With(context.Background(), &principal.Principal{UserID: u.ID, Role: role})
 	}
 	w.ownerID, w.owner = mk("owner@example.com", false)
 	w.viewerID, w.viewer = mk("viewer@example.com", false)
@@ -107,7 +108,7 @@ func TestGoCallers(t *testing.T) {
 func TestPrivacyBackstop(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
 		w := newWorld(t, tg)
-		sys := identity.SystemContext(context.Background())
+		sys := principal.System(context.Background())
 		mine := w.db.Dashboard.Create().SetOwnerID(w.ownerID).SetName("mine").SaveX(sys)
 		shared := w.db.Dashboard.Create().SetOwnerID(w.ownerID).SetName("shared").SaveX(sys)
 		w.db.DashboardShare.Create().SetDashboardID(shared.ID).SetUserID(w.viewerID).ExecX(sys)

@@ -14,6 +14,7 @@ import (
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
@@ -52,7 +53,7 @@ var visWords = []string{"Revenue", "Sales", "Ops", "Churn", "Funnel", "Latency",
 func newVisWorld(t *testing.T, tg storetest.Target, seed uint64) *visWorld {
 	t.Helper()
 	st := storetest.Migrated(t, tg)
-	ctx := identity.SystemContext(context.Background())
+	ctx := principal.System(context.Background())
 	db := st.Client
 	r := rand.New(rand.NewPCG(seed, 0xda5b))
 
@@ -152,15 +153,15 @@ func newVisWorld(t *testing.T, tg storetest.Target, seed uint64) *visWorld {
 	return w
 }
 
-func visPrincipal(p visPerson, scopes ...string) *identity.Principal {
+func visPrincipal(p visPerson, scopes ...string) *principal.Principal {
 	role := identity.RoleUser
 	if p.admin {
 		role = identity.RoleAdmin
 	}
-	return &identity.Principal{UserID: p.id, Role: role, Scopes: scopes}
+	return &principal.Principal{UserID: p.id, Role: role, Scopes: scopes}
 }
 
-func visSubject(pr *identity.Principal) policy.Subject {
+func visSubject(pr *principal.Principal) policy.Subject {
 	return policy.Subject{UserID: pr.UserID, Scopes: pr.Scopes, System: pr.System}
 }
 
@@ -230,7 +231,7 @@ func (w *visWorld) check(t *testing.T, cases []visFilterCase) {
 	t.Helper()
 	type caller struct {
 		name string
-		pr   *identity.Principal
+		pr   *principal.Principal
 	}
 	var callers []caller
 	for i, p := range w.people {
@@ -239,11 +240,11 @@ func (w *visWorld) check(t *testing.T, cases []visFilterCase) {
 			caller{fmt.Sprintf("user%d(%s)/read-token", i, p.kind), visPrincipal(p, identity.ScopeRead)},
 		)
 	}
-	callers = append(callers, caller{"system", &identity.Principal{System: true, Role: identity.RoleAdmin}})
+	callers = append(callers, caller{"system", &principal.Principal{System: true, Role: identity.RoleAdmin}})
 	ids := slices.Collect(maps.Keys(w.owner))
 	checked := 0
 	for _, c := range callers {
-		ctx := identity.WithPrincipal(context.Background(), c.pr)
+		ctx := principal.With(context.Background(), c.pr)
 		sub := visSubject(c.pr)
 		readable := map[uuid.UUID]bool{}
 		for _, d := range ids {
@@ -307,12 +308,12 @@ func (w *visWorld) ownerName(d uuid.UUID) string {
 // the facts current; w's own bookkeeping follows the database.
 func (w *visWorld) mutate(t *testing.T, r *rand.Rand) {
 	t.Helper()
-	sys := identity.SystemContext(context.Background())
+	sys := principal.System(context.Background())
 	done := map[string]int{}
 	defer func() { t.Logf("changes made through the service: %v", done) }()
 	for range 40 {
 		p := w.people[r.IntN(len(w.people))]
-		ctx := identity.WithPrincipal(context.Background(), visPrincipal(p))
+		ctx := principal.With(context.Background(), visPrincipal(p))
 		ids := slices.SortedFunc(maps.Keys(w.owner), func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
 		switch r.IntN(5) {
 		case 0: // create (allowed or not by the role)
@@ -334,7 +335,7 @@ func (w *visWorld) mutate(t *testing.T, r *rand.Rand) {
 			}
 			actor := ctx
 			if r.IntN(2) == 0 {
-				actor = identity.WithPrincipal(context.Background(), visPrincipal(w.personOf(w.owner[d])))
+				actor = principal.With(context.Background(), visPrincipal(w.personOf(w.owner[d])))
 			}
 			if _, err := w.svc.PutShare(actor, d, to, []string{"view", "edit"}[r.IntN(2)]); err == nil {
 				w.shareTo[d][to] = true
@@ -346,7 +347,7 @@ func (w *visWorld) mutate(t *testing.T, r *rand.Rand) {
 			}
 			d := ids[r.IntN(len(ids))]
 			for to := range w.shareTo[d] {
-				if err := w.svc.DeleteShare(identity.WithPrincipal(context.Background(), visPrincipal(w.personOf(w.owner[d]))), d, to); err != nil {
+				if err := w.svc.DeleteShare(principal.With(context.Background(), visPrincipal(w.personOf(w.owner[d]))), d, to); err != nil {
 					t.Fatalf("owner's DeleteShare: %v", err)
 				}
 				delete(w.shareTo[d], to)
@@ -385,7 +386,7 @@ func (w *visWorld) personOf(id uuid.UUID) visPerson {
 // facts loaded afresh from the database.
 func (w *visWorld) sameAsReload(t *testing.T) {
 	t.Helper()
-	ctx := identity.SystemContext(context.Background())
+	ctx := principal.System(context.Background())
 	fresh, err := policy.Load(ctx, w.st.Client, w.enf.Facts().DefaultRole())
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/widget"
@@ -173,21 +174,19 @@ func (s *Service) UpdateLayout(ctx context.Context, dashboardID uuid.UUID, moves
 			return nil, prefixField(err, i)
 		}
 	}
-	tx, err := s.db.Tx(ctx)
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		for _, m := range moves {
+			n, err := tx.Widget.Update().Where(widget.ID(m.WidgetID), widget.DashboardID(dashboardID)).SetPosition(m.Position).Save(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return errs.Invalid("widgets", "widget "+m.WidgetID.String()+" is not on this dashboard")
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	for _, m := range moves {
-		n, err := tx.Widget.Update().Where(widget.ID(m.WidgetID), widget.DashboardID(dashboardID)).SetPosition(m.Position).Save(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, errs.Invalid("widgets", "widget "+m.WidgetID.String()+" is not on this dashboard")
-		}
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	s.touch(ctx, dashboardID)

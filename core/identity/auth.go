@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/session"
@@ -245,7 +246,7 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 
 // Authenticate resolves a bearer credential (access token or API token) to a
 // principal. Every failure is the same 401 to the client; the reason is logged.
-func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, error) {
+func (s *Service) Authenticate(ctx context.Context, bearer string) (*principal.Principal, error) {
 	if strings.HasPrefix(bearer, APITokenPrefix) {
 		return s.authenticateAPIToken(ctx, bearer)
 	}
@@ -254,7 +255,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, 
 
 var errBadToken = errs.Unauthenticated("invalid or expired token")
 
-func (s *Service) authenticateAccessToken(ctx context.Context, raw string) (*Principal, error) {
+func (s *Service) authenticateAccessToken(ctx context.Context, raw string) (*principal.Principal, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.opt.SigningKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -282,10 +283,10 @@ func (s *Service) authenticateAccessToken(ctx context.Context, raw string) (*Pri
 		}
 		return nil, err
 	}
-	return &Principal{UserID: u.ID, Email: u.Email, Role: string(u.Role), SessionID: sid}, nil
+	return &principal.Principal{UserID: u.ID, Email: u.Email, Role: string(u.Role), SessionID: sid}, nil
 }
 
-func (s *Service) authenticateAPIToken(ctx context.Context, raw string) (*Principal, error) {
+func (s *Service) authenticateAPIToken(ctx context.Context, raw string) (*principal.Principal, error) {
 	if len(raw) > 128 {
 		return nil, errBadToken
 	}
@@ -308,7 +309,7 @@ func (s *Service) authenticateAPIToken(ctx context.Context, raw string) (*Princi
 		}
 	}
 	u := t.Edges.User
-	return &Principal{UserID: u.ID, Email: u.Email, Role: string(u.Role), TokenID: t.ID, Scopes: t.Scopes}, nil
+	return &principal.Principal{UserID: u.ID, Email: u.Email, Role: string(u.Role), TokenID: t.ID, Scopes: t.Scopes}, nil
 }
 
 // newSecret returns a random URL-safe secret and its stored hash.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 )
 
@@ -58,7 +59,7 @@ func TestHashConcurrencyIsBounded(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
 		const bound = 2
 		s := newGatedService(t, tg, identity.Options{MaxConcurrentHashes: bound, HashQueueWait: time.Minute})
-		sys := identity.SystemContext(context.Background())
+		sys := principal.System(context.Background())
 		const pw = "long enough pw 1"
 		users := make([]identity.User, 4)
 		for i := range users {
@@ -76,7 +77,7 @@ func TestHashConcurrencyIsBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		asU0 := identity.WithPrincipal(context.Background(), p)
+		asU0 := principal.With(context.Background(), p)
 
 		m := &concurrencyMeter{overlap: 5 * time.Millisecond}
 		defer identity.SetKDFForTest(m.kdf)()
@@ -139,7 +140,7 @@ func TestHashConcurrencyIsBounded(t *testing.T) {
 func TestHashQueueDeadline(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
 		s := newGatedService(t, tg, identity.Options{MaxConcurrentHashes: 1, HashQueueWait: 20 * time.Millisecond})
-		sys := identity.SystemContext(context.Background())
+		sys := principal.System(context.Background())
 		if _, err := s.CreateUser(sys, identity.CreateUserInput{Email: "a@example.com", Password: "long enough pw 1"}); err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 )
 
@@ -32,12 +33,12 @@ func TestServicesAuthorize(t *testing.T) {
 		if _, err := s.CreateUser(ctx, identity.CreateUserInput{Email: "x@example.com", Password: "long enough pw 1"}); !errors.Is(err, errs.ErrUnauthenticated) {
 			t.Fatalf("anonymous CreateUser: %v", err)
 		}
-		sys := identity.SystemContext(ctx)
+		sys := principal.System(ctx)
 		u, err := s.CreateUser(sys, identity.CreateUserInput{Email: "x@example.com", Password: "long enough pw 1"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		asUser := identity.WithPrincipal(ctx, &identity.Principal{UserID: u.ID, Role: identity.RoleUser})
+		asUser := principal.With(ctx, &principal.Principal{UserID: u.ID, Role: identity.RoleUser})
 		calls := map[string]func() error{
 			"CreateUser": func() error {
 				_, err := s.CreateUser(asUser, identity.CreateUserInput{Email: "y@example.com", Password: "long enough pw 1"})
@@ -98,7 +99,7 @@ func TestBootstrapAdminOnlyOnce(t *testing.T) {
 		if ok, err := s.BootstrapAdmin(ctx, "other@example.com", "bootstrap pass 1"); ok || err != nil {
 			t.Fatalf("bootstrap with users present: %v %v", ok, err)
 		}
-		page, err := s.ListUsers(identity.SystemContext(ctx), identity.UserFilter{}, paging.Params{})
+		page, err := s.ListUsers(principal.System(ctx), identity.UserFilter{}, paging.Params{})
 		if err != nil || page.Total != 1 || page.Items[0].Role != identity.RoleAdmin {
 			t.Fatalf("users after bootstrap: %+v %v", page, err)
 		}

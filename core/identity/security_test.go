@@ -12,6 +12,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store/storetest"
 )
 
@@ -29,7 +30,7 @@ func TestChangePasswordRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		sys := identity.SystemContext(ctx)
+		sys := principal.System(ctx)
 		const pw = "long enough pw 1"
 		sessionOf := func(email string) context.Context {
 			t.Helper()
@@ -44,7 +45,7 @@ func TestChangePasswordRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return identity.WithPrincipal(ctx, p)
+			return principal.With(ctx, p)
 		}
 		a, b := sessionOf("a@example.com"), sessionOf("b@example.com")
 
@@ -56,7 +57,7 @@ func TestChangePasswordRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.ChangePassword(identity.WithPrincipal(ctx, p), identity.ChangePasswordInput{Current: pw, New: "taken over account", ClientIP: "t"})
+		err = s.ChangePassword(principal.With(ctx, p), identity.ChangePasswordInput{Current: pw, New: "taken over account", ClientIP: "t"})
 		if !errors.Is(err, errs.ErrForbidden) {
 			t.Fatalf("change by API token: %v, want forbidden", err)
 		}
@@ -115,7 +116,7 @@ func TestRefreshTokensIssuedBeforeMACs(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		u, err := s.CreateUser(identity.SystemContext(ctx), identity.CreateUserInput{Email: "old@example.com", Password: "long enough pw 1"})
+		u, err := s.CreateUser(principal.System(ctx), identity.CreateUserInput{Email: "old@example.com", Password: "long enough pw 1"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -131,15 +132,7 @@ func notFound(err error, what string) error {
 	return err
 }
 
-// withTx runs fn in a transaction.
+// withTx runs fn in one transaction (store.WithTx).
 func (s *Service) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback() //nolint:errcheck // the original error matters
-		return err
-	}
-	return tx.Commit()
+	return store.WithTx(ctx, s.db, fn)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/paging"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/department"
@@ -504,5 +505,5 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 
 // CreateUserCLI creates an account from the command line (no HTTP caller).
 func (s *Service) CreateUserCLI(ctx context.Context, in CreateUserInput) (User, error) {
-	return s.CreateUser(SystemContext(ctx), in)
+	return s.CreateUser(principal.System(ctx), in)
 }

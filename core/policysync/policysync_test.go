@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent/dashboardshare"
@@ -35,7 +35,7 @@ func newReplica(t *testing.T, url string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := policy.Load(identity.SystemContext(ctx), st.Client, policy.RoleEditor)
+	f, err := policy.Load(principal.System(ctx), st.Client, policy.RoleEditor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	mig.Close()
 
 	a, b := newReplica(t, url), newReplica(t, url)
-	sys := identity.SystemContext(ctx)
+	sys := principal.System(ctx)
 	db := a.st.Client
 
 	// A user and a dashboard, made through replica A as a service would.

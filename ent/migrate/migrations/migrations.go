@@ -1,6 +1,8 @@
 // Package migrations embeds the versioned migration files of both dialects.
 // The files are generated from the ent schema by `datapulse migrate diff NAME`
-// and are never edited by hand: atlas.sum pins their checksums.
+// and are never edited by hand: atlas.sum pins their checksums. The
+// *_river_v*.sql files are River's own migrations for the job queue, written
+// by core/jobs's TestRiverMigrationFiles (see docs/jobs.md).
 package migrations
 
 import (
