@@ -209,7 +209,9 @@ func (a *App) init(ctx context.Context, version string) error {
 	alerts := alerting.New(st.Client, a.policy, dm, a.queries, alerting.Options{
 		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Allow: a.egress.Allow(), Logger: log})
 	alerts.SetTester(alerting.NotifyTester{N: a.notifier})
-	if err := a.workers.Add(ctx, alerting.NewPoller(alerts, time.Second)); err != nil {
+	// Evaluation is a periodic River job (leader-elected); deliveries are
+	// jobs inserted with the state change.
+	if err := alerts.UseJobs(a.jobs, a.notifier); err != nil {
 		return err
 	}
 	a.api = api.New(api.Deps{

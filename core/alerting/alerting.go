@@ -27,14 +27,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/datamodels"
-	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/egress"
+	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/paging"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/secrets"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/alert"
 	"github.com/datapulse/datapulse/ent/schema/types"
@@ -78,9 +79,12 @@ type Service struct {
 	linkKey []byte
 	disp    Dispatcher
 	tester  Tester
-	allow   egress.AllowList
-	log     *slog.Logger
-	now     func() time.Time
+	// txFn runs a state change's transaction (jobs.Service.WithTx when
+	// deliveries are jobs: InsertTx needs its transactions).
+	txFn  func(ctx context.Context, fn func(tx *ent.Tx) error) error
+	allow egress.AllowList
+	log   *slog.Logger
+	now   func() time.Time
 }
 
 // New returns the alerting service.
@@ -94,7 +98,9 @@ func New(db *ent.Client, pol *policy.Enforcer, dm *datamodels.Service, qs *queri
 	if o.Dispatcher == nil {
 		o.Dispatcher = RecordOnly{}
 	}
-	return &Service{db: db, pol: pol, models: dm, queries: qs, box: o.Box, linkKey: o.LinkKey, disp: o.Dispatcher, allow: o.Allow, log: o.Logger, now: o.Now}
+	sv := &Service{db: db, pol: pol, models: dm, queries: qs, box: o.Box, linkKey: o.LinkKey, disp: o.Dispatcher, allow: o.Allow, log: o.Logger, now: o.Now}
+	sv.txFn = func(ctx context.Context, fn func(tx *ent.Tx) error) error { return store.WithTx(ctx, db, fn) }
+	return sv
 }
 
 // SetDispatcher replaces the dispatcher (wiring, before the first evaluation).

@@ -23,6 +23,7 @@ import (
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/secrets"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/core/store/storetest"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/alert"
@@ -54,6 +55,8 @@ func TestMain(m *testing.M) {
 // SQLite data source (a file this test writes) on the builtin connector.
 type tenv struct {
 	t       *testing.T
+	st      *store.Store
+	so      store.Options
 	db      *ent.Client
 	facts   *policy.Facts
 	svc     *Service
@@ -97,7 +100,15 @@ func (e *tenv) exec(q string, args ...any) {
 
 func newTenv(t *testing.T, tg storetest.Target) *tenv {
 	t.Helper()
-	st := storetest.Migrated(t, tg)
+	so := tg.New(t)
+	st, err := store.Open(context.Background(), so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	sys := principal.System(context.Background())
 	facts, err := policy.Load(sys, st.Client, policy.RoleEditor)
 	if err != nil {
@@ -107,7 +118,7 @@ func newTenv(t *testing.T, tg storetest.Target) *tenv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &tenv{t: t, db: st.Client, facts: facts, now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	e := &tenv{t: t, st: st, so: so, db: st.Client, facts: facts, now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
 	mk := func(email string, admin bool, roles []string) uuid.UUID {
 		c := st.Client.User.Create().SetEmail(email).SetPassword("not a real hash")
 		if admin {

@@ -20,7 +20,6 @@ import (
 	"github.com/datapulse/datapulse/core/models"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
-	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/ent/alert"
 	"github.com/datapulse/datapulse/ent/alertevent"
@@ -323,7 +322,7 @@ func isNoRows(err error) bool {
 // instance first (nothing is written).
 func (s *Service) apply(ctx context.Context, a *ent.Alert, in *ent.AlertInstance, next string, value *float64, reason string, now time.Time) (bool, int, error) {
 	changed, notified := false, 0
-	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+	err := s.txFn(ctx, func(tx *ent.Tx) error {
 		up := tx.AlertInstance.Update().Where(alertinstance.ID(in.ID), alertinstance.Version(in.Version)).
 			SetState(alertinstance.State(next)).SetSince(now).SetVersion(in.Version + 1).SetLastEvaluatedAt(now).
 			SetNillableLastValue(value)
