@@ -14,6 +14,9 @@ import (
 	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/ent/alertnotification"
+	"github.com/datapulse/datapulse/ent/schema/types"
+	"github.com/datapulse/datapulse/ent/user"
 )
 
 // EvaluateDueArgs is the periodic job that evaluates the due alerts.
@@ -150,9 +153,38 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			"value": ev.Value, "threshold_type": string(a.ThresholdType), "threshold_value": ev.ThresholdValue,
 			"from": string(ev.FromState), "to": string(ev.ToState)},
 	}
+	if job.Args.Change == DeliveryFiring {
+		if path := w.ackLink(sys, a, ev, c); path != "" {
+			msg.LinkPath, msg.LinkText = path, "Acknowledge"
+		}
+	}
 	r := w.n.Send(ctx, clearChannel(c, secret), msg)
 	if r.Err != nil && r.Permanent {
 		return river.JobCancel(r.Err)
 	}
 	return r.Err
+}
+
+// LinkTTL is how long a one-click link in a message stays valid.
+const LinkTTL = 7 * 24 * time.Hour
+
+// ackLink is the one-click acknowledge link of the notification this
+// channel's message stands for: an email target's user's, or the owner's in
+// a Slack message. "" when there is none (e.g. an address of no user).
+func (w *deliverWorker) ackLink(ctx context.Context, a *ent.Alert, ev *ent.AlertEvent, c types.AlertChannel) string {
+	recipient := a.UserID
+	if c.Type == "email" {
+		u, err := w.s.db.User.Query().Where(user.Email(c.Target)).Only(ctx)
+		if err != nil {
+			return ""
+		}
+		recipient = u.ID
+	} else if c.Type != "slack" {
+		return ""
+	}
+	n, err := w.s.db.AlertNotification.Query().Where(alertnotification.EventID(ev.ID), alertnotification.UserID(recipient)).Only(ctx)
+	if err != nil {
+		return ""
+	}
+	return "/api/v1/alert-links/" + w.s.LinkFor(n.ID, recipient, ActionAcknowledge, LinkTTL)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,12 +46,21 @@ func TestDeliveriesThroughJobs(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}))
 		t.Cleanup(hook.Close)
+		var slackBodies []string
+		slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			slackBodies = append(slackBodies, string(body))
+			mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+		}))
+		t.Cleanup(slack.Close)
 		allow, err := egress.ParseAllowList("127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.svc.allow = allow
-		n, err := notify.New(notify.Config{Guard: egress.New(allow)})
+		n, err := notify.New(notify.Config{Guard: egress.New(allow), PublicURL: "https://bi.example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +96,8 @@ func TestDeliveriesThroughJobs(t *testing.T) {
 
 		e.setValue(500)
 		in := queryAlert(e, "above", 100, 0)
-		in.Channels = &[]ChannelInput{{Type: "webhook", Target: hook.URL + "/hook", Secret: ptr(secret)}}
+		in.Channels = &[]ChannelInput{{Type: "webhook", Target: hook.URL + "/hook", Secret: ptr(secret)},
+			{Type: "slack", Target: slack.URL + "/services/T/B/X"}}
 		a := e.create(e.owner, in)
 		// Due at once: the periodic job evaluates it (the clock is fixed).
 		waitFor("the firing delivery", func() bool { return count() == 1 })
@@ -97,6 +108,7 @@ func TestDeliveriesThroughJobs(t *testing.T) {
 		e.setValue(20)
 		e.advance(61 * time.Second)
 		waitFor("the resolve delivery", func() bool { return count() == 2 })
+		waitFor("both Slack messages", func() bool { mu.Lock(); defer mu.Unlock(); return len(slackBodies) == 2 })
 		mu.Lock()
 		defer mu.Unlock()
 		if bad != 0 {
@@ -111,6 +123,24 @@ func TestDeliveriesThroughJobs(t *testing.T) {
 		}
 		if kinds["alert.triggered"] != 1 || kinds["alert.resolved"] != 1 {
 			t.Errorf("events %v", events)
+		}
+		// The firing Slack message carries the owner's one-click link.
+		links := 0
+		for _, b := range slackBodies {
+			i := strings.Index(b, "https://bi.example.com/api/v1/alert-links/")
+			if i < 0 {
+				continue
+			}
+			links++
+			tok := b[i+len("https://bi.example.com/api/v1/alert-links/"):]
+			tok = tok[:strings.IndexAny(tok, `"|>\`)]
+			lt, err := e.svc.InspectLink(context.Background(), tok)
+			if err != nil || lt.Link.UserID != e.owner {
+				t.Errorf("link in the Slack message: %+v %v", lt, err)
+			}
+		}
+		if links != 1 {
+			t.Errorf("%d Slack messages with an acknowledge link, want 1 (the firing one): %v", links, slackBodies)
 		}
 	})
 }
