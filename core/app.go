@@ -177,10 +177,16 @@ func (a *App) init(ctx context.Context, version string) error {
 		MaxRows:            cfg.QueryMaxRows,
 		ForbiddenPaths:     forbidden,
 		ForbiddenDatabases: forbiddenDBs,
+		// Sent to connectors in Describe, checked against manifests'
+		// "datapulse" ranges. Their log level follows log's.
+		HostVersion: version,
 	})
 	if err != nil {
 		return err
 	}
+	// Describe every connector in the background now: the first listing
+	// and the first query find them ready, and none waits for another.
+	a.connectors.Warm()
 	a.datasources = datasources.New(st.Client, a.policy, a.connectors, box, log)
 	cache := resultcache.New[queries.Result](resultcache.Options{MaxBytes: cfg.CacheSize, ComputeTimeout: cfg.QueryTimeout + 5*time.Second})
 	caching := queries.Caching{Cache: cache, DefaultTTL: cfg.CacheTTL}

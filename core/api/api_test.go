@@ -73,6 +73,7 @@ var expectedRoutes = map[string]api.Access{
 	// Connectors, data sources and queries: the services decide by role
 	// (datasources:manage, queries:run, queries:create) and ownership.
 	"GET /api/v1/connectors":                               api.Authenticated,
+	"POST /api/v1/connectors/{name}/reload":                api.Admin,
 	"POST /api/v1/data-sources":                            api.Authenticated,
 	"GET /api/v1/data-sources":                             api.Authenticated,
 	"GET /api/v1/data-sources/{id}":                        api.Authenticated,
@@ -100,7 +101,7 @@ var expectedRoutes = map[string]api.Access{
 }
 
 func concrete(path string) string {
-	for _, param := range []string{"{id}", "{role_id}", "{widget_id}", "{user_id}"} {
+	for _, param := range []string{"{id}", "{role_id}", "{widget_id}", "{user_id}", "{name}"} {
 		path = strings.ReplaceAll(path, param, uuid.NewString())
 	}
 	return path

@@ -70,7 +70,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			// each (argon2, very slow under -race); the main pass ran it.
 			t.Skip("the authorization matrix runs without -short")
 		}
-		e := newEnv(t, tg)
+		// One connector ("fake") for the connector routes; the data sources
+		// below use a type no connector serves.
+		e := newEnv(t, tg, withFakeConnector(t))
 		// Fixtures are written directly, as the system, bypassing the API.
 		ctx := principal.System(context.Background())
 		c := e.store.Client
@@ -269,6 +271,11 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 			tok = "AAAA.BBBB"
 		}
 		path = strings.Replace(path, "{token}", tok, 1)
+	}
+	if state == "missing" {
+		path = strings.Replace(path, "{name}", "no-such-connector", 1)
+	} else {
+		path = strings.Replace(path, "{name}", "fake", 1)
 	}
 	path = strings.Replace(path, "{widget_id}", id(f.widget), 1)
 	path = strings.Replace(path, "{user_id}", id(f.subject), 1)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -13,15 +14,27 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/core/errs"
+	"github.com/datapulse/datapulse/core/lograte"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 )
+
+// retryAfterUnavailable is the Retry-After (seconds) of a 503 that does not
+// say otherwise: a database or data source that restarts is usually back
+// within seconds.
+const retryAfterUnavailable = 2
+
+// databaseUnavailable is the answer to a request that failed because the
+// metadata database could not be used (store.IsUnavailable); the cause is
+// in the server log, never in the answer.
+const databaseUnavailable = "the database is unavailable; try again shortly"
 
 // ErrorBody is the one error envelope of the API:
 // {"error": {"code", "message", "details", "request_id"}}.
 type ErrorBody struct {
 	Err    ErrorInfo `json:"error"`
 	status int
-	// retryAfter is sent as Retry-After with 429.
+	// retryAfter is sent as Retry-After (429, 503).
 	retryAfter int
 }
 
@@ -126,7 +139,16 @@ func fromDomain(err error) (*ErrorBody, bool) {
 	case errors.Is(err, errs.ErrUpstreamTimeout):
 		return kind(http.StatusGatewayTimeout, "upstream_timeout", "the data source did not answer in time"), true
 	case errors.Is(err, errs.ErrUnavailable):
-		return kind(http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; try again later"), true
+		e := kind(http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; try again later")
+		e.retryAfter = retryAfterUnavailable
+		if de != nil && de.RetryAfter > 0 {
+			e.retryAfter = int(de.RetryAfter.Seconds() + 0.999)
+		}
+		return e, true
+	case store.IsUnavailable(err):
+		e := newError(http.StatusServiceUnavailable, "unavailable", databaseUnavailable)
+		e.retryAfter = retryAfterUnavailable
+		return e, true
 	case errors.Is(err, errs.ErrRateLimited):
 		e := kind(http.StatusTooManyRequests, "rate_limited", "too many requests")
 		if de != nil && de.RetryAfter > 0 {
@@ -140,7 +162,7 @@ func fromDomain(err error) (*ErrorBody, bool) {
 // installErrorModel makes huma produce our envelope for every error it
 // reports (validation, body limits, handler errors), mapping domain errors to
 // their HTTP status in this one place.
-func installErrorModel(log *slog.Logger) {
+func installErrorModel(log *lograte.Limiter) {
 	huma.NewError = func(status int, msg string, es ...error) huma.StatusError {
 		return humaError(nil, log, status, msg, es...)
 	}
@@ -149,21 +171,45 @@ func installErrorModel(log *slog.Logger) {
 	}
 }
 
-func humaError(ctx huma.Context, log *slog.Logger, status int, msg string, es ...error) huma.StatusError {
+// logFailure logs a request that failed on the server's side: a database
+// outage at warn, anything else unexpected at error. Repeated failures of
+// one kind (the outage; the same error on the same route) are logged once
+// and then counted per interval, so an outage under load costs a few lines,
+// not one per request; the access log still has every request.
+func logFailure(ctx context.Context, log *lograte.Limiter, err error, requestID, route string) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if store.IsUnavailable(err) {
+		log.Log(ctx, slog.LevelWarn, "database unavailable", "database unavailable; answering 503",
+			slog.Any("error", err), slog.String("request_id", requestID), slog.String("route", route))
+		return
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	log.Log(ctx, slog.LevelError, "request failed\x00"+route+"\x00"+msg, "request failed",
+		slog.Any("error", err), slog.String("request_id", requestID), slog.String("route", route))
+}
+
+func humaError(ctx huma.Context, log *lograte.Limiter, status int, msg string, es ...error) huma.StatusError {
 	var e *ErrorBody
 	switch {
 	case status == http.StatusInternalServerError && len(es) == 1:
-		if de, ok := fromDomain(es[0]); ok {
+		de, ok := fromDomain(es[0])
+		if ok {
 			e = de
-			break
-		}
-		e = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
-		attrs := []any{"error", es[0]}
-		if ctx != nil {
-			attrs = append(attrs, "request_id", requestIDOf(humafiber.Unwrap(ctx)), "route", ctx.Operation().Path)
-			log.ErrorContext(ctx.Context(), "request failed", attrs...)
 		} else {
-			log.Error("request failed", attrs...)
+			e = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
+		}
+		if ok && !store.IsUnavailable(es[0]) {
+			break // the client's or a data source's failure: nothing to log
+		}
+		if ctx != nil {
+			logFailure(ctx.Context(), log, es[0], requestIDOf(humafiber.Unwrap(ctx)), ctx.Operation().Path)
+		} else {
+			logFailure(nil, log, es[0], "", "")
 		}
 	case status == http.StatusUnprocessableEntity || status == http.StatusBadRequest:
 		// Schema validation and malformed JSON are both the client's input.
@@ -185,6 +231,9 @@ func humaError(ctx huma.Context, log *slog.Logger, status int, msg string, es ..
 		e = newError(status, "", "send the request body as JSON with Content-Type: application/json")
 	default:
 		e = newError(status, "", msg)
+		if status == http.StatusServiceUnavailable {
+			e.retryAfter = retryAfterUnavailable
+		}
 	}
 	if ctx != nil {
 		e.Err.RequestID = requestIDOf(humafiber.Unwrap(ctx))
@@ -205,7 +254,7 @@ func validationMessage(msg string) string {
 
 // fiberErrorHandler renders errors raised outside huma (unknown routes, 405,
 // body too large at the server, panics) in the same envelope.
-func fiberErrorHandler(log *slog.Logger, methods *methodIndex) fiber.ErrorHandler {
+func fiberErrorHandler(log *lograte.Limiter, methods *methodIndex) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var fe *fiber.Error
 		var body *ErrorBody
@@ -226,12 +275,19 @@ func fiberErrorHandler(log *slog.Logger, methods *methodIndex) fiber.ErrorHandle
 			}
 			body = newError(fe.Code, "", msg)
 		default:
-			if de, ok := fromDomain(err); ok {
+			de, ok := fromDomain(err)
+			if ok {
 				body = de
-				break
+			} else {
+				body = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
 			}
-			log.ErrorContext(c.UserContext(), "request failed", "error", err, "request_id", requestIDOf(c), "path", c.Path())
-			body = newError(http.StatusInternalServerError, "internal", "internal error; quote the request id when reporting it")
+			if !ok || store.IsUnavailable(err) {
+				route, _ := c.Locals(routeKey{}).(string)
+				if route == "" {
+					route = c.Path()
+				}
+				logFailure(c.UserContext(), log, err, requestIDOf(c), route)
+			}
 		}
 		id := requestIDOf(c)
 		if id == "" {

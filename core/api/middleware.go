@@ -169,10 +169,7 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		}
 		m.requests.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(c.Method(), route).Observe(elapsed.Seconds())
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
+		level := accessLevel(status)
 		log.LogAttrs(c.UserContext(), level, "http request",
 			slog.String("request_id", requestIDOf(c)),
 			slog.String("method", c.Method()),
@@ -185,6 +182,20 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		)
 		return nil
 	}
+}
+
+// accessLevel is the access log's level for a status: error for the
+// server's own failures (500 and the like), warn for a dependency's (502,
+// 503, 504: a database or data source that is down or slow, which the
+// failure log reports once per interval), info otherwise.
+func accessLevel(status int) slog.Level {
+	switch {
+	case status == fiber.StatusBadGateway, status == fiber.StatusServiceUnavailable, status == fiber.StatusGatewayTimeout:
+		return slog.LevelWarn
+	case status >= 500:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // scalarQuery refuses query parameters in object or array form (page[x]=1,

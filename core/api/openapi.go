@@ -41,6 +41,10 @@ var (
 	upstreamErrors = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 )
 
+// databaseFree are the operations that never touch the metadata database;
+// every other one can answer 503 while the database is unavailable.
+var databaseFree = map[string]bool{"healthz": true}
+
 // errorResponses are the shared error responses (components/responses), by status.
 var errorResponses = map[int]struct{ name, desc string }{
 	http.StatusBadRequest:                  {"BadRequest", "The request is invalid: malformed JSON, a parameter or body field failing validation (code validation_failed, details.fields lists them)."},
@@ -54,7 +58,7 @@ var errorResponses = map[int]struct{ name, desc string }{
 	http.StatusRequestHeaderFieldsTooLarge: {"RequestHeaderFieldsTooLarge", "The request headers are too large."},
 	http.StatusInternalServerError:         {"InternalError", "An unexpected failure (code internal); quote error.request_id when reporting it."},
 	http.StatusBadGateway:                  {"UpstreamError", "The data source or its connector failed (code upstream_error)."},
-	http.StatusServiceUnavailable:          {"Unavailable", "Temporarily unavailable (code unavailable), e.g. a connector that is not installed or not running."},
+	http.StatusServiceUnavailable:          {"Unavailable", "Temporarily unavailable (code unavailable): the metadata database is unreachable, restarting, in recovery or read-only, or a data source or its connector is down or not installed. Retry-After says when to try again."},
 	http.StatusGatewayTimeout:              {"UpstreamTimeout", "The data source did not answer in time (code upstream_timeout)."},
 }
 
@@ -192,7 +196,7 @@ func configureOpenAPI(cfg *huma.Config) {
 		switch status {
 		case http.StatusUnauthorized:
 			resp.Headers["WWW-Authenticate"] = &huma.Param{Description: "Bearer challenge", Schema: &huma.Schema{Type: huma.TypeString}}
-		case http.StatusTooManyRequests:
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 			resp.Headers["Retry-After"] = &huma.Param{Description: "seconds to wait", Schema: &huma.Schema{Type: huma.TypeInteger, Minimum: ptr(0.0)}}
 		}
 		cfg.Components.Responses[r.name] = resp
@@ -209,6 +213,9 @@ func documentOperation(_ *huma.OpenAPI, op *huma.Operation) {
 		return // not from register: documented by hand
 	}
 	set := map[int]bool{http.StatusInternalServerError: true, http.StatusRequestHeaderFieldsTooLarge: true}
+	if !databaseFree[op.OperationID] {
+		set[http.StatusServiceUnavailable] = true
+	}
 	for _, c := range op.Errors {
 		if c != http.StatusUnprocessableEntity { // huma's; the server answers 400 instead
 			set[c] = true

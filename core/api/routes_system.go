@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -35,7 +36,7 @@ func (s *Server) systemRoutes() {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		if err := s.deps.Store.Ping(ctx); err != nil {
-			s.log.WarnContext(ctx, "readiness: database unreachable", "error", err)
+			s.failures.Log(ctx, slog.LevelWarn, "readiness", "readiness: database unreachable", slog.Any("error", err))
 			return nil, huma.NewError(http.StatusServiceUnavailable, "database unreachable")
 		}
 		current, err := s.deps.Store.Current(ctx)

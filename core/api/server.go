@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,8 +24,10 @@ import (
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/errs"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/jobs"
+	"github.com/datapulse/datapulse/core/lograte"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
@@ -85,6 +88,8 @@ type Server struct {
 	doc     *huma.OpenAPI // the served document (see openapi.go)
 	metrics *metrics
 	reg     *prometheus.Registry
+	// failures logs server-side failures, repeated ones counted per interval.
+	failures *lograte.Limiter
 
 	mu sync.Mutex
 	ln *trackingListener
@@ -104,12 +109,15 @@ func New(d Deps) *Server {
 	if d.StreamTimeout <= 0 {
 		d.StreamTimeout = 10 * time.Minute
 	}
-	installErrorModel(d.Logger)
-	s := &Server{deps: d, log: d.Logger, reg: prometheus.NewRegistry()}
+	s := &Server{deps: d, log: d.Logger, failures: lograte.New(d.Logger, lograte.DefaultInterval), reg: prometheus.NewRegistry()}
+	installErrorModel(s.failures)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	if d.Queries != nil {
 		s.reg.MustRegister(newCacheCollector(d.Queries.CacheStats))
+	}
+	if d.Connectors != nil {
+		s.reg.MustRegister(newConnectorCollector(d.Connectors.Stats))
 	}
 	methods := &methodIndex{}
 	if d.Jobs != nil {
@@ -117,7 +125,7 @@ func New(d Deps) *Server {
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "datapulse",
-		ErrorHandler:          fiberErrorHandler(d.Logger, methods),
+		ErrorHandler:          fiberErrorHandler(s.failures, methods),
 		BodyLimit:             d.BodyLimit,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          d.RequestTimeout + 10*time.Second,
@@ -158,7 +166,9 @@ func New(d Deps) *Server {
 	s.dashboardRoutes()
 	s.widgetRoutes()
 	s.shareRoutes()
-	s.dataRoutes()
+	s.connectorRoutes()
+	s.dataSourceRoutes()
+	s.queryRoutes()
 	s.modelRoutes()
 	s.renderRoutes()
 	s.alertRoutes()
@@ -188,6 +198,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, drops connections that never sent a
 // request, and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.failures.Flush() // the counts of failures not yet reported
 	s.mu.Lock()
 	tl := s.ln
 	s.mu.Unlock()
@@ -247,7 +258,10 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	}
 	p, err := s.deps.Identity.Authenticate(ctx.Context(), bearer)
 	if err != nil {
-		ctx.SetHeader("WWW-Authenticate", `Bearer realm="datapulse", error="invalid_token"`)
+		if errors.Is(err, errs.ErrUnauthenticated) {
+			// Not on a 503: the token may be fine, the database is not.
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="datapulse", error="invalid_token"`)
+		}
 		huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "", err)
 		return
 	}

@@ -351,6 +351,14 @@ func (s *Service) problems(ctx context.Context, cfg models.Config, saving bool) 
 			}
 		}
 	}
+	// Last, once the connector has answered (and so described itself):
+	// a model on a connector whose dialect the compiler does not know
+	// would be saved and then fail on every query.
+	if p, err := s.dialectProblem(ctx, dsID); err != nil {
+		return nil, err
+	} else if p != nil {
+		out = append(out, *p)
+	}
 	if cfg.Table != nil && tables[models.BaseAlias] == nil {
 		out = append(out, errs.FieldError{Field: "table", Message: fmt.Sprintf("table %s does not exist in the data source", tableName(*cfg.Table))})
 	}
@@ -505,6 +513,40 @@ func (s *Service) builderFor(ctx context.Context, cfg models.Config, req models.
 	}, nil
 }
 
+// dialectProblem reports a data source whose connector declares an SQL
+// dialect models cannot be compiled to.
+func (s *Service) dialectProblem(ctx context.Context, dsID uuid.UUID) (*errs.FieldError, error) {
+	connector, dialect, err := s.ds.SQLDialect(ctx, dsID)
+	if err != nil {
+		return nil, err
+	}
+	return unsupportedDialect(connector, dialect), nil
+}
+
+// unsupportedDialect is the data_source_id problem of a connector declaring
+// dialect, nil when models compile to it.
+func unsupportedDialect(connector, dialect string) *errs.FieldError {
+	if _, ok := modelDialect(dialect); ok {
+		return nil
+	}
+	what := fmt.Sprintf("the %q SQL dialect", trunc(dialect, 64))
+	if dialect == "" {
+		what = "no SQL dialect"
+	}
+	// The dialects are not listed: one of them is also a metadata database
+	// whose name error messages do not show.
+	return &errs.FieldError{Field: "data_source_id", Message: fmt.Sprintf(
+		"the data source's connector %q declares %s, which data models cannot compile to: a connector supports models by declaring one of sdk.ModelDialects (docs/plugins.md, \"Data models and SQL dialects\")",
+		trunc(connector, 64), what)}
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 func modelDialect(d string) (string, bool) {
 	switch d {
 	case "postgres", "postgresql":
@@ -513,6 +555,8 @@ func modelDialect(d string) (string, bool) {
 		return "mysql", true
 	case "sqlite":
 		return "sqlite", true
+	case "ansi":
+		return "ansi", true
 	}
 	return "", false
 }

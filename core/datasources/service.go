@@ -105,29 +105,53 @@ func (s *Service) requireUse(ctx context.Context) (policy.Subject, error) {
 	return s.require(ctx, policy.DataSourcesUse)
 }
 
-// schemaOf returns a connector's compiled config schema.
+// schemaOf returns a connector's compiled config schema. It asks the host
+// about that one connector: it waits (within ctx) only for that connector's
+// first start, never for another's, and a connector that cannot start
+// answers with the reason.
 func (s *Service) schemaOf(ctx context.Context, connector string) (*connectorSchema, host.ConnectorInfo, error) {
-	for _, c := range s.conns.Connectors(ctx) {
-		if c.Name != connector {
-			continue
-		}
-		key := c.Name + "@" + c.Version
-		s.mu.Lock()
-		cs, ok := s.schemas[key]
-		s.mu.Unlock()
-		if ok {
-			return cs, c, nil
-		}
-		cs, err := compileSchema(json.RawMessage(c.ConfigSchema))
-		if err != nil {
-			return nil, c, errs.Upstream(fmt.Sprintf("connector %s: %v", connector, err))
-		}
-		s.mu.Lock()
-		s.schemas[key] = cs
-		s.mu.Unlock()
+	c, err := s.conns.Connector(ctx, connector)
+	if errors.Is(err, host.ErrUnknownConnector) {
+		return nil, host.ConnectorInfo{}, errs.Invalid("type", fmt.Sprintf("no connector named %q", connector))
+	}
+	if err != nil && len(c.ConfigSchema) == 0 {
+		return nil, c, ConnectorError(err)
+	}
+	return s.compiled(connector, c)
+}
+
+// compiled compiles (once per connector version) a described connector's
+// config schema.
+func (s *Service) compiled(connector string, c host.ConnectorInfo) (*connectorSchema, host.ConnectorInfo, error) {
+	if len(c.ConfigSchema) == 0 {
+		return nil, c, errs.Upstream(fmt.Sprintf("connector %s has not described its configuration (status %s: %s)", connector, c.Status, c.Reason))
+	}
+	key := c.Name + "@" + c.Version
+	s.mu.Lock()
+	cs, ok := s.schemas[key]
+	s.mu.Unlock()
+	if ok {
 		return cs, c, nil
 	}
-	return nil, host.ConnectorInfo{}, errs.Invalid("type", fmt.Sprintf("no connector named %q", connector))
+	cs, err := compileSchema(json.RawMessage(c.ConfigSchema))
+	if err != nil {
+		return nil, c, errs.Upstream(fmt.Sprintf("connector %s: %v", connector, err))
+	}
+	s.mu.Lock()
+	s.schemas[key] = cs
+	s.mu.Unlock()
+	return cs, c, nil
+}
+
+// shownSchema is schemaOf for showing a data source (which of its fields
+// are secrets): it never waits for a connector, and nil means unknown yet.
+func (s *Service) shownSchema(connector string) *connectorSchema {
+	c, err := s.conns.Info(connector)
+	if err != nil || len(c.ConfigSchema) == 0 {
+		return nil
+	}
+	cs, _, _ := s.compiled(connector, c)
+	return cs
 }
 
 func binding(id uuid.UUID, field string) string { return "data_source/" + id.String() + "/" + field }
@@ -362,7 +386,7 @@ func (s *Service) Create(ctx context.Context, in Input) (DataSource, error) {
 	if err != nil {
 		return DataSource{}, err
 	}
-	cs, _, _ := s.schemaOf(ctx, d.Type)
+	cs := s.shownSchema(d.Type)
 	return s.toAPI(d, cs), nil
 }
 
@@ -391,7 +415,7 @@ func (s *Service) List(ctx context.Context, q string, p paging.Params) (paging.P
 		func(ctx context.Context, off, n int) ([]*ent.DataSource, error) {
 			return query.Order(order, ent.Asc(datasource.FieldID)).Offset(off).Limit(n).All(ctx)
 		}, func(d *ent.DataSource) DataSource {
-			cs, _, _ := s.schemaOf(ctx, d.Type)
+			cs := s.shownSchema(d.Type)
 			return s.toAPI(d, cs)
 		})
 }
@@ -413,7 +437,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (DataSource, error) {
 	if err != nil {
 		return DataSource{}, err
 	}
-	cs, _, _ := s.schemaOf(ctx, d.Type)
+	cs := s.shownSchema(d.Type)
 	return s.toAPI(d, cs), nil
 }
 
@@ -496,7 +520,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) (DataSourc
 		// What was derived from the old settings must not outlive them.
 		s.notifyChanged(d.ID)
 	}
-	cs, _, _ := s.schemaOf(ctx, nd.Type)
+	cs := s.shownSchema(nd.Type)
 	return s.toAPI(nd, cs), nil
 }
 
@@ -551,7 +575,7 @@ func (s *Service) Health(ctx context.Context, id uuid.UUID) (DataSource, host.He
 	if err != nil {
 		return DataSource{}, h, err
 	}
-	cs, _, _ := s.schemaOf(ctx, nd.Type)
+	cs := s.shownSchema(nd.Type)
 	return s.toAPI(nd, cs), h, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 )
 
@@ -26,25 +27,12 @@ import (
 // WithTx runs fn in one transaction, like store.WithTx: committed when fn
 // returns nil, rolled back when it returns an error or panics. Jobs inserted
 // with InsertTx inside fn commit or roll back with fn's changes.
-func (s *Service) WithTx(ctx context.Context, fn func(tx *ent.Tx) error) (err error) {
+func (s *Service) WithTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 	tx, err := s.BeginTx(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			tx.Rollback() //nolint:errcheck // the panic matters more
-			panic(p)
-		}
-	}()
-	if err := fn(tx); err != nil {
-		tx.Rollback() //nolint:errcheck // the original error matters
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction: %w", err)
-	}
-	return nil
+	return store.Finish(tx, fn)
 }
 
 // BeginTx opens a transaction InsertTx can insert jobs into. The caller

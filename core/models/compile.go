@@ -14,7 +14,18 @@ const (
 	DialectPostgres = "postgres"
 	DialectMySQL    = "mysql"
 	DialectSQLite   = "sqlite"
+	// DialectANSI is a small ANSI SQL subset for connectors with a query
+	// engine of their own: double-quoted identifiers, ? placeholders bound
+	// in textual order (times bound as timestamps, never spliced), GROUP BY
+	// select-list positions (GROUP BY 1, 2), CASE WHEN inside aggregates for
+	// filtered measures, LIKE … ESCAPE '!' for contains, || and COALESCE,
+	// NULLS FIRST / LAST, FETCH FIRST n ROWS ONLY. It has no date
+	// truncation: time grains are refused.
+	DialectANSI = "ansi"
 )
+
+// Dialects lists the dialects Compile knows.
+var Dialects = []string{DialectPostgres, DialectMySQL, DialectSQLite, DialectANSI}
 
 // Request limits.
 const (
@@ -67,9 +78,9 @@ func Compile(cfg Config, req Request, dialect string, now time.Time) (string, []
 // CompileWith is Compile with a resolved derived table.
 func CompileWith(cfg Config, req Request, opt Options) (string, []any, error) {
 	switch opt.Dialect {
-	case DialectPostgres, DialectMySQL, DialectSQLite:
+	case DialectPostgres, DialectMySQL, DialectSQLite, DialectANSI:
 	default:
-		return "", nil, errs.Invalid("dialect", fmt.Sprintf("unknown dialect %q (want postgres, mysql or sqlite)", trunc(opt.Dialect)))
+		return "", nil, errs.Invalid("dialect", fmt.Sprintf("unknown dialect %q (want postgres, mysql, sqlite or ansi)", trunc(opt.Dialect)))
 	}
 	if err := Validate(cfg); err != nil {
 		return "", nil, err
@@ -144,7 +155,7 @@ func (c *compiler) quote(id string) string {
 const timeLayout = "2006-01-02 15:04:05.999999"
 
 func (c *compiler) bind(v any) string {
-	if t, ok := v.(time.Time); ok && c.d != DialectPostgres {
+	if t, ok := v.(time.Time); ok && (c.d == DialectMySQL || c.d == DialectSQLite) {
 		v = t.Format(timeLayout)
 	}
 	c.args = append(c.args, v)
@@ -329,6 +340,9 @@ func (c *compiler) resolveDim(where, ref, defGrain string) (field, error) {
 	if !hasGrain && d.Type == TypeTime {
 		grain = defGrain
 	}
+	if c.d == DialectANSI && (grain != "" || (d.Expr != nil && d.Expr.Fn == FnDateTrunc)) {
+		return field{}, errs.Invalid(where, fmt.Sprintf("%s: %q needs date truncation, which the ansi SQL dialect of this data source does not have (request the dimension without a time grain)", where, trunc(ref)))
+	}
 	if grain != "" && !d.allows(grain) {
 		return field{}, errs.Invalid(where, fmt.Sprintf("%s: dimension %q does not allow grain %q", where, name, trunc(grain)))
 	}
@@ -427,6 +441,8 @@ func (c *compiler) condition(where string, fd field, f Filter) (string, error) {
 			return "strpos(" + x + ", " + c.bind(vals[0]) + ") > 0", nil
 		case DialectMySQL:
 			return "INSTR(" + x + ", " + c.bind(vals[0]) + ") > 0", nil
+		case DialectANSI:
+			return x + " LIKE " + c.bind("%"+likeEscape(fmt.Sprint(vals[0]))+"%") + " ESCAPE '!'", nil
 		default:
 			return "instr(" + x + ", " + c.bind(vals[0]) + ") > 0", nil
 		}
@@ -614,7 +630,7 @@ func (c *compiler) compile(req Request, derived *DerivedTable) (string, error) {
 		if desc {
 			dir = " DESC"
 		}
-		if c.d == DialectPostgres {
+		if c.d == DialectPostgres || c.d == DialectANSI {
 			if desc {
 				dir += " NULLS LAST"
 			} else {
@@ -626,6 +642,16 @@ func (c *compiler) compile(req Request, derived *DerivedTable) (string, error) {
 	if len(order) > 0 {
 		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
 	}
-	b.WriteString(" LIMIT " + strconv.Itoa(limit))
+	if c.d == DialectANSI {
+		b.WriteString(" FETCH FIRST " + strconv.Itoa(limit) + " ROWS ONLY")
+	} else {
+		b.WriteString(" LIMIT " + strconv.Itoa(limit))
+	}
 	return b.String(), nil
+}
+
+// likeEscape escapes LIKE's wildcards (and its escape character, '!') so
+// that s matches itself.
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }

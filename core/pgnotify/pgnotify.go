@@ -8,13 +8,15 @@ package pgnotify
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +24,31 @@ import (
 
 // queueSize bounds the announcements waiting to be sent.
 const queueSize = 4096
+
+// Reconnect backoff: the first retry after minBackoff, doubling up to
+// maxBackoff, each wait drawn from [d/2, d] so that replicas do not retry in
+// step. The cap keeps a listener that lost its connection within about half
+// a second (plus one connect) of the database accepting connections again.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 500 * time.Millisecond
+)
+
+// stillDownEvery is how often a listener that cannot reconnect says so (the
+// first failure is logged at once, then one line per interval with the
+// number of attempts).
+const stillDownEvery = 10 * time.Second
+
+// backoff returns the wait before reconnect attempt n (0-based) and the
+// nominal delay it was drawn under; rnd returns a value in [0, 1).
+func backoff(n int, rnd func() float64) time.Duration {
+	d := minBackoff
+	for i := 0; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	return d/2 + time.Duration(rnd()*float64(d/2))
+}
 
 type envelope struct {
 	Origin  string          `json:"o"`
@@ -39,6 +66,20 @@ type Channel struct {
 	out    chan json.RawMessage
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	attempts  atomic.Int64 // reconnect attempts, failed or not
+	reconnect atomic.Int64 // reconnects that succeeded
+}
+
+// Stats are a channel's reconnect counters.
+type Stats struct {
+	// Attempts counts reconnect attempts, Reconnects the successful ones.
+	Attempts, Reconnects int64
+}
+
+// Stats returns the reconnect counters (for diagnostics and tests).
+func (c *Channel) Stats() Stats {
+	return Stats{Attempts: c.attempts.Load(), Reconnects: c.reconnect.Load()}
 }
 
 // Listen connects to PostgreSQL at url and starts listening on the named
@@ -48,7 +89,7 @@ func Listen(ctx context.Context, url, name string, db *sql.DB, log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := make([]byte, 8)
-	rand.Read(b)
+	crand.Read(b)
 	c := &Channel{url: url, name: name, db: db, log: log.With("channel", name), origin: hex.EncodeToString(b),
 		out: make(chan json.RawMessage, queueSize)}
 	conn, err := c.connect(ctx)
@@ -128,21 +169,38 @@ func (c *Channel) publish(ctx context.Context) {
 
 func (c *Channel) listen(ctx context.Context, onMessage func(context.Context, json.RawMessage), startOver func(context.Context)) {
 	defer c.wg.Done()
-	backoff := 100 * time.Millisecond
+	var (
+		failures  int       // consecutive failed attempts
+		lostAt    time.Time // when the connection was lost
+		lastShout time.Time // when the outage was last logged
+	)
 	for ctx.Err() == nil {
 		if c.conn == nil {
+			c.attempts.Add(1)
 			conn, err := c.connect(ctx)
 			if err != nil {
-				c.log.Warn("reconnect failed", "error", err, "retry_in", backoff.String())
+				if ctx.Err() != nil {
+					return
+				}
+				wait := backoff(failures, rand.Float64)
+				failures++
+				// The first failure at once, then one line per interval.
+				if failures == 1 || time.Since(lastShout) >= stillDownEvery {
+					lastShout = time.Now()
+					c.log.Warn("reconnect failed; retrying", "error", err, "attempts", failures,
+						"down_for", time.Since(lostAt).Round(time.Millisecond).String(), "retry_in", wait.Round(time.Millisecond).String())
+				}
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(backoff):
+				case <-time.After(wait):
 				}
-				backoff = min(2*backoff, 10*time.Second)
 				continue
 			}
-			c.conn, backoff = conn, 100*time.Millisecond
+			c.conn = conn
+			c.reconnect.Add(1)
+			c.log.Info("listening again", "attempts", failures+1, "down_for", time.Since(lostAt).Round(time.Millisecond).String())
+			failures = 0
 			// Announcements made while disconnected are lost.
 			startOver(ctx)
 		}
@@ -151,9 +209,10 @@ func (c *Channel) listen(ctx context.Context, onMessage func(context.Context, js
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("listening connection lost", "error", err)
+			c.log.Warn("listening connection lost; reconnecting", "error", err)
 			c.conn.Close(context.Background())
 			c.conn = nil
+			lostAt, lastShout = time.Now(), time.Time{}
 			continue
 		}
 		var m envelope

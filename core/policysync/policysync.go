@@ -14,6 +14,7 @@ import (
 
 	"github.com/datapulse/datapulse/core/pgnotify"
 	"github.com/datapulse/datapulse/core/principal"
+	"github.com/datapulse/datapulse/core/store"
 	"github.com/datapulse/datapulse/ent"
 	"github.com/datapulse/datapulse/policy"
 )
@@ -90,7 +91,13 @@ func (s *Sync) apply(ctx context.Context, payload json.RawMessage) {
 func (s *Sync) reloadAll(ctx context.Context) {
 	fresh, err := policy.Load(principal.System(ctx), s.client, s.facts.DefaultRole())
 	if err != nil {
-		if !errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.Canceled):
+		case store.IsUnavailable(err):
+			// An outage: the listening connection goes with it, and the
+			// reconnect reloads everything once the database is back.
+			s.log.Warn("policy sync: full reload failed: database unavailable", "error", err)
+		default:
 			s.log.Error("policy sync: full reload failed", "error", err)
 		}
 		return

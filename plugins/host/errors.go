@@ -57,14 +57,19 @@ func (e *ConnectorError) Error() string {
 
 const maxMessageLen = 2048
 
+// minRedactLen is the shortest secret value redact removes. Shorter values
+// (a password "admin", a token "test") are ordinary words: replacing them
+// everywhere would rewrite messages ("[redacted]istrator") while hiding
+// nothing an attacker could not guess.
+const minRedactLen = 8
+
 // redact removes every secret value from a connector-provided message and
-// bounds its length. Short values (< 4 bytes) are left alone: they would
-// shred ordinary words and are not meaningful secrets.
+// bounds its length. Values shorter than minRedactLen are left alone.
 func redact(msg string, secrets map[string]string) string {
 	if len(secrets) > 0 {
 		vals := make([]string, 0, len(secrets))
 		for _, v := range secrets {
-			if len(v) >= 4 {
+			if len(v) >= minRedactLen {
 				vals = append(vals, v)
 			}
 		}

@@ -84,8 +84,22 @@ type Options struct {
 	CrashLoopThreshold int
 	CrashLoopWindow    time.Duration
 	CrashLoopCooldown  time.Duration
-	// HostVersion is sent to connectors in Describe.
+	// HostVersion is sent to connectors in Describe and checked against a
+	// manifest's "datapulse" range (not checked when it is not a semantic
+	// version, e.g. "dev").
 	HostVersion string
+	// LogLevel is given to connectors (LogLevelEnv): trace, debug, info,
+	// warn or error. Default: the lowest level Logger accepts.
+	LogLevel string
+	// HangGrace is how long after a query's deadline a connector may still
+	// run it (it should stop at the deadline): past it, the process is
+	// killed and started again (default 5s).
+	HangGrace time.Duration
+	// ListWait bounds how long Connectors waits for builtin connectors
+	// starting for the first time (default 5s; negative: never waits).
+	// Third-party connectors are never waited for: Connectors starts them
+	// in the background and reports them as starting.
+	ListWait time.Duration
 }
 
 func (o *Options) defaults() {
@@ -104,6 +118,13 @@ func (o *Options) defaults() {
 	def(&o.MaxRestartBackoff, 30*time.Second)
 	def(&o.CrashLoopWindow, time.Minute)
 	def(&o.CrashLoopCooldown, time.Minute)
+	def(&o.HangGrace, 5*time.Second)
+	if o.ListWait == 0 {
+		o.ListWait = 5 * time.Second
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = logLevelOf(o.Logger)
+	}
 	if o.MaxRows <= 0 {
 		o.MaxRows = 100_000
 	}
@@ -127,6 +148,13 @@ type Host struct {
 	forbidDB []string
 	order    []string
 	conns    map[string]*connector
+	// pluginDir is Options.PluginDir resolved ("" when there is none).
+	pluginDir string
+	logLevel  string
+
+	certOnce sync.Once
+	cert     *hostCert
+	certErr  error
 
 	ctx    context.Context // cancelled by Close: every call derives from it
 	cancel context.CancelFunc
@@ -146,10 +174,13 @@ type ConnectorInfo struct {
 	Capabilities []string
 	SQLDialect   string
 	Status       string // StatusReady, StatusStarting, StatusCrashed, StatusUnavailable, StatusDisabled, StatusStopped
-	LastError    string // the last start failure, crash or refusal (kept after recovery)
-	Crashes      int    // failures since the host started
-	RetryAt      time.Time
-	PID          int // of the running process, 0 if none
+	// Reason explains a status other than ready: why it is disabled,
+	// failing or paused, and when it is tried again.
+	Reason    string
+	LastError string // the last start failure, crash or refusal (kept after recovery)
+	Crashes   int    // failures since the host started
+	RetryAt   time.Time
+	PID       int // of the running process, 0 if none
 }
 
 // DataSource is what a connector receives with every call. Version must
@@ -210,7 +241,7 @@ type TableInfo struct {
 // a cold start costs ~10–20 ms, paid once.
 func New(ctx context.Context, o Options) (*Host, error) {
 	o.defaults()
-	h := &Host{o: o, log: o.Logger, conns: map[string]*connector{}}
+	h := &Host{o: o, log: o.Logger, conns: map[string]*connector{}, logLevel: strings.ToLower(o.LogLevel)}
 	if len(o.Builtins) > 0 {
 		h.exe = o.Executable
 		if h.exe == "" {
@@ -316,6 +347,7 @@ func (h *Host) discover() error {
 	if !st.IsDir() {
 		return fmt.Errorf("plugins host: plugin directory %s is not a directory", dir)
 	}
+	h.pluginDir = dir
 	worldWritable := st.Mode().Perm()&0o002 != 0
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -340,6 +372,9 @@ func (h *Host) discover() error {
 			c.disabledErr = fmt.Errorf("%w: connector %q: plugin directory %s is world-writable", ErrConnectorDisabled, name, dir)
 		} else if _, inst, err := loadManifest(dir, name); err != nil {
 			c.disabledErr = fmt.Errorf("%w: connector %q: %v", ErrConnectorDisabled, name, err)
+		} else if err := h.checkHostRange(inst.manifest); err != nil {
+			c.disabledErr = fmt.Errorf("%w: connector %q: %v", ErrConnectorDisabled, name, err)
+			c.inst = inst
 		} else {
 			c.inst = inst
 		}
@@ -403,34 +438,186 @@ func (h *Host) Close() error {
 	return os.RemoveAll(h.home)
 }
 
-// Connectors lists every connector with its description and status. A
-// connector that never ran is started here to be described (bounded by ctx
-// and StartTimeout); failures show up as its status and LastError.
+// Connectors lists every connector with its description and status,
+// answered from each connector's state. A connector never described is
+// started in the background; the listing waits (at most ListWait) only for
+// builtins starting for the first time, never for a third-party connector
+// nor for one that failed before: one broken connector cannot slow it.
 func (h *Host) Connectors(ctx context.Context) []ConnectorInfo {
-	var wg sync.WaitGroup
+	var waits []*startOp
 	for _, name := range h.order {
 		c := h.conns[name]
 		c.mu.Lock()
-		now := time.Now()
-		need := c.desc == nil && c.disabledErr == nil && c.cur == nil &&
-			now.After(c.openUntil) && now.After(c.nextStart) && !h.closed.Load()
+		// Only a connector never tried: one that failed is retried by its
+		// next call (or Reload), not by every listing.
+		need := c.desc == nil && c.crashes == 0
 		c.mu.Unlock()
-		if need {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cctx, cancel := h.callCtx(ctx, h.o.StartTimeout+h.o.CallTimeout)
-				defer cancel()
-				_, _ = c.acquire(cctx)
-			}()
+		if !need {
+			continue
+		}
+		if op := c.kick(); op != nil && op.first && c.builtin && h.o.ListWait > 0 {
+			waits = append(waits, op)
 		}
 	}
-	wg.Wait()
+	if len(waits) > 0 {
+		t := time.NewTimer(h.o.ListWait)
+	wait:
+		for _, op := range waits {
+			select {
+			case <-op.done:
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+		t.Stop()
+	}
 	out := make([]ConnectorInfo, 0, len(h.order))
 	for _, name := range h.order {
 		out = append(out, h.conns[name].info())
 	}
 	return out
+}
+
+// Warm starts every connector not running yet in the background (a server
+// calls it once at start so that the first listing finds them described).
+// It never blocks.
+func (h *Host) Warm() {
+	for _, name := range h.order {
+		h.conns[name].kick()
+	}
+}
+
+// Connector returns one connector's description and status. A connector
+// never described is started first (waiting for it alone, within ctx and
+// StartTimeout): the error then says why it cannot start. A connector that
+// was described once answers from that description at once, whatever its
+// state now (its calls report the state).
+func (h *Host) Connector(ctx context.Context, name string) (ConnectorInfo, error) {
+	c, err := h.lookup(name)
+	if err != nil {
+		return ConnectorInfo{}, err
+	}
+	c.mu.Lock()
+	described := c.desc != nil
+	wait, last, disabled := time.Until(c.nextStart), c.lastErr, c.disabledErr != nil
+	c.mu.Unlock()
+	if described {
+		return c.info(), nil
+	}
+	if wait > 0 && !disabled {
+		// It failed before: say why now rather than wait for its backoff.
+		return c.info(), fmt.Errorf("%w: connector %q cannot start (next attempt in %s): %s",
+			ErrConnectorUnavailable, name, wait.Round(time.Millisecond), last)
+	}
+	cctx, cancel := h.callCtx(ctx, h.o.StartTimeout+h.o.CallTimeout)
+	defer cancel()
+	_, err = c.acquire(cctx)
+	return c.info(), err
+}
+
+// Info returns one connector's description and status as they are now,
+// without waiting; a connector never tried is started in the background.
+func (h *Host) Info(name string) (ConnectorInfo, error) {
+	c, err := h.lookup(name)
+	if err != nil {
+		return ConnectorInfo{}, err
+	}
+	c.mu.Lock()
+	never := c.desc == nil && c.crashes == 0
+	c.mu.Unlock()
+	if never {
+		c.kick()
+	}
+	return c.info(), nil
+}
+
+// Reload stops a connector's process, forgets its failures (backoff,
+// crash-loop pause, refusal), reads a third-party connector's manifest
+// again (checking its checksum and version range) and starts it, waiting
+// for that start within ctx. Calls in flight on the old process fail with
+// ErrConnectorCrashed. The returned info says how it went: a refused
+// manifest is StatusDisabled with its reason, a failed start
+// StatusCrashed with LastError (and the error of the start).
+func (h *Host) Reload(ctx context.Context, name string) (ConnectorInfo, error) {
+	c, err := h.lookup(name)
+	if err != nil {
+		return ConnectorInfo{}, err
+	}
+	if h.closed.Load() {
+		return c.info(), fmt.Errorf("%w: connector %q: the host is shutting down", ErrConnectorUnavailable, name)
+	}
+	var old *instance
+	for {
+		c.mu.Lock()
+		op := c.starting
+		if op == nil {
+			old = c.cur
+			c.cur = nil
+			if old != nil {
+				old.expected.Store(true)
+				old.handled = true
+			}
+			c.disabledErr, c.checksumRetry = nil, false
+			c.openUntil, c.nextStart = time.Time{}, time.Time{}
+			c.consecutive, c.crashTimes = 0, nil
+			if !c.builtin {
+				c.reloadManifestLocked()
+			}
+			c.mu.Unlock()
+			break
+		}
+		c.mu.Unlock()
+		op.kill() // a start in progress runs the old executable
+		select {
+		case <-op.done:
+		case <-ctx.Done():
+			return c.info(), c.ctxErr(ctx, "waiting for a start in progress to end")
+		}
+	}
+	if old != nil {
+		reason := fmt.Sprintf("process %d stopped: the connector was reloaded", old.pid)
+		old.reason.Store(&reason)
+		h.stopInstance(old)
+	}
+	h.log.Info("connector reloaded", "connector", name)
+	c.mu.Lock()
+	disabled := c.disabledErr
+	c.mu.Unlock()
+	if disabled != nil {
+		return c.info(), nil
+	}
+	cctx, cancel := h.callCtx(ctx, h.o.StartTimeout+h.o.CallTimeout)
+	defer cancel()
+	_, err = c.acquire(cctx)
+	return c.info(), err
+}
+
+// reloadManifestLocked validates a third-party connector's directory,
+// manifest, checksum and version range again.
+func (c *connector) reloadManifestLocked() {
+	h := c.h
+	var err error
+	if h.pluginDir == "" {
+		err = errors.New("the plugin directory is gone")
+	} else if st, serr := os.Stat(h.pluginDir); serr != nil {
+		err = fmt.Errorf("plugin directory: %v", serr)
+	} else if st.Mode().Perm()&0o002 != 0 {
+		err = fmt.Errorf("plugin directory %s is world-writable", h.pluginDir)
+	} else {
+		var inst *installed
+		if _, inst, err = loadManifest(h.pluginDir, c.name); err == nil {
+			c.inst = inst
+			err = h.checkHostRange(inst.manifest)
+		}
+	}
+	if err != nil {
+		c.disabledErr = fmt.Errorf("%w: connector %q: %v", ErrConnectorDisabled, c.name, err)
+		c.lastErr = c.disabledErr.Error()
+		c.desc = nil
+		h.log.Error("connector refused", "connector", c.name, "error", c.disabledErr)
+	}
 }
 
 func (c *connector) info() ConnectorInfo {
@@ -453,21 +640,33 @@ func (c *connector) info() ConnectorInfo {
 	switch {
 	case c.disabledErr != nil:
 		in.Status = StatusDisabled
+		in.Reason = c.disabledErr.Error()
+		if c.checksumRetry {
+			in.RetryAt = c.nextStart
+		}
 	case c.cur != nil && !c.cur.hasExited():
 		in.Status = StatusReady
 		in.PID = c.cur.pid
 	case c.starting != nil:
 		in.Status = StatusStarting
+		in.Reason = "the process is starting"
+		if c.lastErr != "" && c.consecutive > 0 {
+			in.Reason += " (after a failure: " + c.lastErr + ")"
+		}
 	case now.Before(c.openUntil):
 		in.Status = StatusUnavailable
 		in.RetryAt = c.openUntil
+		in.Reason = fmt.Sprintf("paused after repeated failures until %s; last error: %s", c.openUntil.UTC().Format(time.RFC3339), c.lastErr)
 	case c.h.closed.Load():
 		in.Status = StatusStopped
+		in.Reason = "the server is shutting down"
 	case c.consecutive > 0 || (c.cur != nil && c.cur.hasExited()):
 		in.Status = StatusCrashed
 		in.RetryAt = c.nextStart
+		in.Reason = "failing: " + c.lastErr
 	default:
 		in.Status = StatusStopped
+		in.Reason = "not started yet (it starts on first use)"
 	}
 	return in
 }
@@ -514,6 +713,14 @@ func (h *Host) unary(ctx context.Context, name, op string, secrets map[string]st
 	}
 	ctx, cancel := h.callCtx(ctx, h.o.CallTimeout)
 	defer cancel()
+	start := time.Now()
+	err = h.unaryOn(ctx, c, op, secrets, fn)
+	c.stats.observe(time.Since(start), err)
+	return err
+}
+
+func (h *Host) unaryOn(ctx context.Context, c *connector, op string, secrets map[string]string,
+	fn func(context.Context, connectorv1.ConnectorClient) error) error {
 	inst, err := c.acquire(ctx)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,24 +243,34 @@ func TestKillMidStream(t *testing.T) {
 	}
 }
 
-// A query that hangs hits its deadline; the process still answers the
-// health check, so it is kept and serves the next call.
-func TestHangHitsDeadline(t *testing.T) {
-	th := newHost(t, host.Options{Builtins: []string{"fake"}})
+// A query that reaches its deadline and that the connector stops (as it
+// must) leaves the process alone, also after the grace period. (One that
+// ignores cancellation is restarted: TestBrokenConnectorsNeverBlockOthers.)
+func TestDeadlineRespectedKeepsConnector(t *testing.T) {
+	th := newHost(t, host.Options{Builtins: []string{"fake"}, HangGrace: 200 * time.Millisecond})
 	pid := th.pid("fake")
-	start := time.Now()
-	_, err := th.Query(ctxT(t), "fake", ds, host.Query{SQL: "hang", Timeout: 300 * time.Millisecond})
-	wantErr(t, err, host.ErrConnectorTimeout)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("timeout does not wrap DeadlineExceeded: %v", err)
+	r := th.query("fake", host.Query{SQL: "slowcancel", Timeout: 300 * time.Millisecond})
+	wantErr(t, r.err, host.ErrConnectorTimeout)
+	if !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("timeout does not wrap DeadlineExceeded: %v", r.err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("timeout took %s", d)
-	}
-	time.Sleep(300 * time.Millisecond) // the health probe runs and passes
+	time.Sleep(600 * time.Millisecond) // past the grace period: the check ran
 	if got := th.pid("fake"); got != pid {
-		t.Fatalf("a responsive connector was restarted: %d -> %d", pid, got)
+		t.Fatalf("a connector that stopped its query was restarted: %d -> %d", pid, got)
 	}
+	if s := stats(th, "fake"); s.HungKills != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func stats(th *testHost, name string) host.ConnectorStats {
+	for _, s := range th.Stats() {
+		if s.Name == name {
+			return s
+		}
+	}
+	th.t.Fatalf("no stats for %s", name)
+	return host.ConnectorStats{}
 }
 
 // A wedged connector (every call blocks) hits the deadline, fails the health
@@ -289,8 +300,9 @@ func TestStartFailures(t *testing.T) {
 		StartTimeout: 700 * time.Millisecond,
 	})
 	cases := map[string][]string{
-		"garbage":    {"Unrecognized remote plugin message: hello, I am not a connector", "did not complete the go-plugin handshake"},
-		"crashstart": {"exited before the handshake", "exit status 3"},
+		"garbage": {"Unrecognized remote plugin message: hello, I am not a connector", "did not complete the go-plugin handshake"},
+		// What the process said on stderr before dying is the reason.
+		"crashstart": {"exited before the handshake", "exit status 3", "fatal: cannot read license file /etc/fake.lic: permission denied"},
 		"v2":         {"incompatible API version with plugin. Plugin version: 2"},
 		"misnamed":   {`describes itself as "something-else"`},
 		"slowstart":  {"timeout while waiting for plugin to start"},
@@ -308,6 +320,14 @@ func TestStartFailures(t *testing.T) {
 		return r.msg == "connector failed to start" && r.attrs["connector"] == "garbage"
 	}); !ok {
 		t.Errorf("start failure not logged")
+	}
+	// Plain stderr before the handshake is logged at warn under the
+	// connector's name (not at debug, where a log.Fatal went unseen).
+	if _, ok := th.logs.find(func(r logRecord) bool {
+		return r.level == slog.LevelWarn && r.attrs["connector"] == "crashstart" &&
+			strings.Contains(r.msg, "fatal: cannot read license file")
+	}); !ok {
+		t.Errorf("pre-handshake stderr not logged at warn")
 	}
 }
 
@@ -546,12 +566,18 @@ func TestEnvironmentScrubbed(t *testing.T) {
 	for k := range env {
 		switch {
 		case k == "PATH", k == "HOME", k == "TMPDIR", k == "TZ", k == "LANG":
+		case k == host.LogLevelEnv:
+			// the host's level, passed on explicitly
 		case strings.HasPrefix(k, "PLUGIN_"), k == "DATAPULSE_CONNECTOR":
 			// go-plugin's handshake variables (the magic cookie is not a secret)
 		case strings.HasPrefix(k, "cwd:"):
 		default:
 			t.Errorf("unexpected variable in the connector's environment: %s", k)
 		}
+	}
+	// newHost's logger accepts everything: the connector logs at trace.
+	if env[host.LogLevelEnv] != "trace" {
+		t.Errorf("%s = %q, want trace", host.LogLevelEnv, env[host.LogLevelEnv])
 	}
 	if env["TZ"] != "Europe/Paris" || env["HOME"] == "" || env["HOME"] != env["TMPDIR"] || env["PATH"] == "" {
 		t.Errorf("environment: %v", env)

@@ -27,9 +27,13 @@ type Manifest struct {
 	Executable      string `json:"executable"` // relative to the connector directory
 	SHA256          string `json:"sha256"`     // hex, of the executable
 	ProtocolVersion int    `json:"protocol_version"`
+	// Datapulse optionally bounds the DataPulse versions the connector works
+	// with: space-separated comparisons that must all hold, e.g.
+	// ">=0.9.0 <2.0.0". A server outside the range refuses the connector.
+	Datapulse string `json:"datapulse,omitempty"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var nameRE = regexp.MustCompile(sdk.NamePattern) // the rule sdktest checks too
 
 // Checksum returns the hex SHA-256 of the file at path: the value a
 // manifest's "sha256" must hold (`datapulse plugin checksum <path>`).

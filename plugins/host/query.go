@@ -84,6 +84,8 @@ type Result struct {
 	err       error
 	closed    bool
 	start     time.Time
+	queryID   string
+	callStart time.Time // for the call duration metric, observed by Close
 }
 
 // Query runs q on the connector and returns once the result schema has
@@ -96,6 +98,15 @@ func (h *Host) Query(ctx context.Context, connector string, ds DataSource, q Que
 	if err != nil {
 		return nil, err
 	}
+	callStart := time.Now()
+	r, err := h.query(ctx, c, ds, q, callStart)
+	if err != nil {
+		c.stats.observe(time.Since(callStart), err)
+	}
+	return r, err
+}
+
+func (h *Host) query(ctx context.Context, c *connector, ds DataSource, q Query, callStart time.Time) (*Result, error) {
 	params, err := toParams(q.Params)
 	if err != nil {
 		return nil, err
@@ -135,6 +146,7 @@ func (h *Host) Query(ctx context.Context, connector string, ds DataSource, q Que
 	r := &Result{
 		c: c, inst: inst, ctx: qctx, cancel: cancel, secrets: ds.Secrets, maxRows: maxRows,
 		ch: make(chan []byte, pipeDepth), recvDone: make(chan struct{}), start: time.Now(),
+		queryID: req.QueryId, callStart: callStart,
 	}
 	go r.receive(stream, maxBytes)
 
@@ -147,7 +159,7 @@ func (h *Host) Query(ctx context.Context, connector string, ds DataSource, q Que
 		if r.bytesCut && !errors.Is(err, ErrConnectorCrashed) && !errors.Is(err, ErrConnectorTimeout) {
 			err = fmt.Errorf("%w: connector %q: the first batch alone exceeds the %d-byte cap", ErrResultTooLarge, c.name, maxBytes)
 		}
-		r.Close()
+		r.closeQuiet()
 		return nil, err
 	}
 	r.rd = rd
@@ -326,6 +338,15 @@ func (r *Result) Close() {
 	if r.closed {
 		return
 	}
+	r.closeQuiet()
+	r.c.stats.observe(time.Since(r.callStart), r.err)
+}
+
+// closeQuiet closes without recording the call (Query records a failed one).
+func (r *Result) closeQuiet() {
+	if r.closed {
+		return
+	}
 	r.closed = true
 	r.stop()
 	for range r.ch {
@@ -350,6 +371,11 @@ func (r *Result) receive(stream grpc.ServerStreamingClient[connectorv1.QueryResp
 		if err != nil {
 			if !r.wasStopped() {
 				r.recvErr = r.c.classify(r.ctx, r.inst, "query", err, r.secrets)
+				if errors.Is(r.ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+					// The connector should stop now; if it still runs
+					// the query after the grace period, it is restarted.
+					r.c.checkOverdue(r.inst, r.queryID)
+				}
 			}
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	connectorv1 "github.com/datapulse/datapulse/plugins/proto/connector/v1"
 	"github.com/datapulse/datapulse/plugins/sdk"
@@ -62,12 +64,20 @@ type connector struct {
 	crashes     int         // total, for ConnectorInfo
 	nextStart   time.Time   // backoff
 	openUntil   time.Time   // breaker
+	// checksumRetry: disabledErr is a checksum mismatch found at a start;
+	// the file is hashed again at the next start attempt (after backoff),
+	// so a restored executable is usable again without a server restart.
+	checksumRetry bool
+	tail          *stderrTail // of the latest process
+
+	stats connStats
 }
 
 type startOp struct {
-	done chan struct{}
-	err  error
-	kill context.CancelFunc // kills the process being started (Close)
+	done  chan struct{}
+	err   error
+	kill  context.CancelFunc // kills the process being started (Close)
+	first bool               // the connector never started nor failed before
 }
 
 // instance is one running connector process.
@@ -75,6 +85,7 @@ type instance struct {
 	c        *connector
 	client   *plugin.Client
 	cmd      *exec.Cmd
+	tail     *stderrTail
 	kill     context.CancelFunc // SIGKILL to the process group (via exec.CommandContext)
 	rpc      connectorv1.ConnectorClient
 	exited   <-chan struct{} // closed when the process has exited (go-plugin's doneCtx)
@@ -121,15 +132,23 @@ func (i *instance) exitStatus() string {
 }
 
 // acquire returns the running instance, starting the process if needed. It
-// waits for an ongoing start or a short backoff within ctx.
+// waits for an ongoing start or a short backoff within ctx — of this
+// connector only: nothing here ever waits on another connector.
 func (c *connector) acquire(ctx context.Context) (*instance, error) {
+	waited := false
+	wait := func() {
+		if !waited {
+			waited = true
+			c.stats.startWaits.Add(1)
+		}
+	}
 	for {
 		c.mu.Lock()
 		if c.h.closed.Load() {
 			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: connector %q: the host is shutting down", ErrConnectorUnavailable, c.name)
 		}
-		if c.disabledErr != nil {
+		if c.disabledErr != nil && !c.retryChecksumLocked(time.Now()) {
 			err := c.disabledErr
 			c.mu.Unlock()
 			return nil, err
@@ -143,6 +162,7 @@ func (c *connector) acquire(ctx context.Context) (*instance, error) {
 		}
 		if op := c.starting; op != nil {
 			c.mu.Unlock()
+			wait()
 			select {
 			case <-op.done:
 				if op.err != nil {
@@ -167,6 +187,8 @@ func (c *connector) acquire(ctx context.Context) (*instance, error) {
 				return nil, fmt.Errorf("%w: connector %q is restarting after a failure, next attempt in %s (last error: %s)",
 					ErrConnectorUnavailable, c.name, wait.Round(time.Millisecond), last)
 			}
+			c.stats.startWaits.Add(1)
+			waited = true
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -176,15 +198,91 @@ func (c *connector) acquire(ctx context.Context) (*instance, error) {
 				return nil, c.ctxErr(ctx, "waiting to restart the connector")
 			}
 		}
-		procCtx, kill := context.WithCancel(context.Background())
-		op := &startOp{done: make(chan struct{}), kill: kill}
-		c.starting = op
-		// wg.Add happens under c.mu after the closed check: Close sets
-		// closed, then locks every connector, then waits.
-		c.h.wg.Add(1)
+		c.beginStartLocked()
 		c.mu.Unlock()
-		go c.runStart(op, procCtx, kill)
 	}
+}
+
+// retryChecksumLocked re-enables a connector disabled by a checksum
+// mismatch once its backoff has passed: the start about to happen hashes
+// the executable again.
+func (c *connector) retryChecksumLocked(now time.Time) bool {
+	if !c.checksumRetry || now.Before(c.nextStart) || now.Before(c.openUntil) {
+		return false
+	}
+	c.disabledErr = nil
+	c.checksumRetry = false
+	return true
+}
+
+// beginStartLocked starts a process in the background (runStart).
+func (c *connector) beginStartLocked() *startOp {
+	procCtx, kill := context.WithCancel(context.Background())
+	op := &startOp{done: make(chan struct{}), kill: kill, first: c.desc == nil && c.crashes == 0}
+	c.starting = op
+	// wg.Add happens under c.mu after the closed check: Close sets
+	// closed, then locks every connector, then waits.
+	c.h.wg.Add(1)
+	go c.runStart(op, procCtx, kill)
+	return op
+}
+
+// kick starts the process in the background unless it is running,
+// starting, disabled, or waiting out a backoff or the breaker. It never
+// blocks. It returns the start in progress, if any.
+func (c *connector) kick() *startOp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.h.closed.Load() || (c.disabledErr != nil && !c.retryChecksumLocked(now)) {
+		return nil
+	}
+	if inst := c.cur; inst != nil {
+		if !inst.hasExited() {
+			return nil
+		}
+		c.handleExitLocked(inst)
+	}
+	if c.starting != nil {
+		return c.starting
+	}
+	if now.Before(c.openUntil) || now.Before(c.nextStart) {
+		return nil
+	}
+	return c.beginStartLocked()
+}
+
+// restartSoon starts the connector again once its backoff has passed (after
+// the host killed it), so that it is ready before the next call.
+func (c *connector) restartSoon(inst *instance) {
+	c.mu.Lock()
+	if c.h.closed.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.h.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.h.wg.Done()
+		select {
+		case <-inst.exited:
+		case <-c.h.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		wait := time.Until(c.nextStart)
+		c.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-c.h.ctx.Done():
+				return
+			}
+		}
+		c.kick()
+	}()
 }
 
 func (c *connector) ctxErr(ctx context.Context, what string) error {
@@ -218,12 +316,23 @@ func (c *connector) runStart(op *startOp, procCtx context.Context, kill context.
 	}
 	switch {
 	case err == nil:
+		if c.stats.starts.Add(1) > 1 {
+			c.stats.restarts.Add(1)
+		}
 		c.cur = inst
 		c.desc = inst.desc
 		c.consecutive = 0
 		c.nextStart = time.Time{}
+		c.checksumRetry = false
 		c.h.log.Info("connector started", "connector", c.name, "pid", inst.pid,
-			"version", inst.desc.GetVersion(), "elapsed", time.Since(inst.started).Round(time.Microsecond))
+			"version", inst.desc.GetVersion(), "sdk_version", inst.desc.GetSdkVersion(),
+			"elapsed", time.Since(inst.started).Round(time.Microsecond))
+	case errors.Is(err, errChecksumMismatch):
+		c.stats.startFailures.Add(1)
+		c.recordFailureLocked(err.Error())
+		c.disabledErr = err
+		c.checksumRetry = true
+		c.h.log.Error("connector refused", "connector", c.name, "error", err, "retry_at", c.nextStart)
 	case errors.Is(err, ErrConnectorDisabled):
 		c.disabledErr = err
 		c.lastErr = err.Error()
@@ -231,6 +340,7 @@ func (c *connector) runStart(op *startOp, procCtx context.Context, kill context.
 	case c.h.closed.Load():
 		err = fmt.Errorf("%w: connector %q: the host is shutting down", ErrConnectorUnavailable, c.name)
 	default:
+		c.stats.startFailures.Add(1)
 		c.recordFailureLocked(err.Error())
 		c.h.log.Error("connector failed to start", "connector", c.name, "error", err)
 	}
@@ -282,6 +392,10 @@ func (c *connector) handleExitLocked(inst *instance) {
 		return
 	}
 	reason := fmt.Sprintf("process %d exited unexpectedly (%s)", inst.pid, inst.exitStatus())
+	if t := inst.tail.String(); t != "" {
+		reason += "; last stderr: " + t
+	}
+	c.stats.crashes.Add(1)
 	c.recordFailureLocked(reason)
 	c.h.log.Warn("connector exited", "connector", c.name, "pid", inst.pid, "status", inst.exitStatus(),
 		"uptime", time.Since(inst.started).Round(time.Millisecond))
@@ -323,18 +437,89 @@ func (c *connector) probe(inst *instance) {
 		reason := fmt.Sprintf("process %d killed: it did not answer a health check within %s after a call timed out", inst.pid, pingTimeout)
 		inst.reason.Store(&reason)
 		c.h.log.Warn("connector hung: killing it", "connector", c.name, "pid", inst.pid)
-		// Retire it first so no new call is handed the dying process.
-		c.mu.Lock()
-		if !inst.handled {
-			inst.handled = true
-			if c.cur == inst {
-				c.cur = nil
-			}
-			c.recordFailureLocked(reason)
-		}
-		c.mu.Unlock()
-		inst.kill()
+		c.reclaim(inst, reason)
 	}()
+}
+
+// ActiveQueriesHeader is the gRPC response header of Describe in which a
+// connector lists the query ids whose Query handler is still running (the
+// SDK sets it). The host asks after a query's deadline plus HangGrace: a
+// connector still running that query ignores cancellation and is restarted.
+const ActiveQueriesHeader = "datapulse-active-queries"
+
+// checkOverdue runs after a query hit its deadline: once HangGrace has
+// passed, a connector that still runs the query (it ignores cancellation)
+// is killed and started again; the calls still in flight on that process
+// fail with ErrConnectorCrashed naming the reason.
+func (c *connector) checkOverdue(inst *instance, queryID string) {
+	c.mu.Lock()
+	if c.h.closed.Load() || queryID == "" {
+		c.mu.Unlock()
+		return
+	}
+	c.h.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.h.wg.Done()
+		grace := c.h.o.HangGrace
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-inst.exited:
+			return
+		case <-c.h.ctx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.h.ctx, pingTimeout)
+		var md metadata.MD
+		_, err := inst.rpc.Describe(ctx, &connectorv1.DescribeRequest{HostVersion: c.h.o.HostVersion}, grpc.Header(&md))
+		cancel()
+		if inst.hasExited() || c.h.closed.Load() {
+			return
+		}
+		var reason string
+		switch {
+		case err != nil:
+			reason = fmt.Sprintf("process %d killed: it did not answer a health check %s after a query's deadline", inst.pid, grace)
+		case slices.Contains(activeQueries(md), queryID):
+			reason = fmt.Sprintf("process %d killed: it was still running query %s %s after the query's deadline (the connector ignores cancellation)", inst.pid, queryID, grace)
+		default:
+			return
+		}
+		c.h.log.Warn("connector holds a call past its deadline: restarting it", "connector", c.name, "pid", inst.pid, "query_id", queryID)
+		c.reclaim(inst, reason)
+	}()
+}
+
+func activeQueries(md metadata.MD) []string {
+	var out []string
+	for _, v := range md.Get(ActiveQueriesHeader) {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// reclaim kills a hung process (retiring it first, so no new call is handed
+// the dying process) and starts the connector again after its backoff.
+func (c *connector) reclaim(inst *instance, reason string) {
+	inst.reason.Store(&reason)
+	c.mu.Lock()
+	if !inst.handled {
+		inst.handled = true
+		if c.cur == inst {
+			c.cur = nil
+		}
+		c.stats.hungKills.Add(1)
+		c.recordFailureLocked(reason)
+	}
+	c.mu.Unlock()
+	inst.kill()
+	c.restartSoon(inst)
 }
 
 // grpcPlugin is the host side of the go-plugin "connector" plugin: it only
@@ -378,7 +563,12 @@ func (c *connector) launch(procCtx context.Context, kill context.CancelFunc) (in
 		// go-plugin re-hashes the file right before exec.
 		secure = &plugin.SecureConfig{Checksum: c.inst.checksum, Hash: sha256.New()}
 	}
-	cmd.Env = h.connectorEnv(home)
+	cert, err := h.clientCert()
+	if err != nil {
+		kill()
+		return nil, fmt.Errorf("%w: connector %q: %v", ErrConnectorStart, c.name, err)
+	}
+	cmd.Env = append(h.connectorEnv(home), "PLUGIN_CLIENT_CERT="+cert.pem)
 	setSysProcAttr(cmd)
 	cmd.Cancel = func() error {
 		killGroup(cmd.Process.Pid)
@@ -387,19 +577,28 @@ func (c *connector) launch(procCtx context.Context, kill context.CancelFunc) (in
 	cmd.WaitDelay = 2 * time.Second
 
 	logger := newHclog(h.log, c.name)
+	tail := newStderrTail(h.log, c.name)
+	c.mu.Lock()
+	c.tail = tail
+	c.mu.Unlock()
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: grpcPlugin{}}},
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		SkipHostEnv:      true,
-		Managed:          false, // Host.Close kills every client
-		StartTimeout:     h.o.StartTimeout,
-		Logger:           logger,
-		SyncStdout:       lineWriter(func(s string) { logger.Info(s, "stream", "stdout") }),
-		SyncStderr:       lineWriter(func(s string) { logger.Info(s, "stream", "stderr") }),
+		// Mutual TLS as go-plugin's AutoMTLS does it, but with the host's
+		// certificate made once (AutoMTLS makes a P-521 key per start):
+		// the connector still makes its own key pair and sends its
+		// certificate back in the handshake, which go-plugin pins.
+		TLSConfig:    cert.config(),
+		SkipHostEnv:  true,
+		Managed:      false, // Host.Close kills every client
+		StartTimeout: h.o.StartTimeout,
+		Logger:       logger,
+		SyncStdout:   lineWriter(func(s string) { logger.Info(s, "stream", "stdout") }),
+		SyncStderr:   lineWriter(func(s string) { logger.Info(s, "stream", "stderr") }),
+		Stderr:       tail,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize))},
 	})
@@ -422,14 +621,18 @@ func (c *connector) launch(procCtx context.Context, kill context.CancelFunc) (in
 		kill()
 		client.Kill() // waits for go-plugin's goroutines: cmd.ProcessState is set after it
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("%w: connector %q: checksum mismatch: the executable changed since it was installed (manifest sha256 no longer matches)", ErrConnectorDisabled, c.name)
+			return nil, fmt.Errorf("%w: connector %q: %w", ErrConnectorDisabled, c.name, errChecksumMismatch)
 		}
 		msg := startMessage(err)
 		if ps := cmd.ProcessState; ps != nil && !strings.Contains(msg, "timeout") {
 			msg += " (" + ps.String() + ")"
 		}
+		if t := tail.String(); t != "" {
+			msg += "; stderr: " + t
+		}
 		return nil, fmt.Errorf("%w: connector %q: %s", ErrConnectorStart, c.name, msg)
 	}
+	tail.handshakeDone()
 	fail := func(format string, args ...any) (*instance, error) {
 		kill()
 		client.Kill()
@@ -446,7 +649,7 @@ func (c *connector) launch(procCtx context.Context, kill context.CancelFunc) (in
 	}
 	d := raw.(*dispensed)
 	inst = &instance{
-		c: c, client: client, cmd: cmd, kill: kill, rpc: d.rpc, exited: d.done.Done(),
+		c: c, client: client, cmd: cmd, tail: tail, kill: kill, rpc: d.rpc, exited: d.done.Done(),
 		release: release, pid: cmd.Process.Pid, started: started,
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, h.o.CallTimeout)
@@ -519,7 +722,9 @@ func (h *Host) connectorEnv(home string) []string {
 	if path == "" {
 		path = "/usr/local/bin:/usr/bin:/bin"
 	}
-	env := []string{"PATH=" + path, "HOME=" + home, "TMPDIR=" + home}
+	env := []string{"PATH=" + path, "HOME=" + home, "TMPDIR=" + home,
+		// The scrubbed environment would lose it: the SDK reads its level here.
+		LogLevelEnv + "=" + h.logLevel}
 	for _, k := range []string{"LANG", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)

@@ -64,8 +64,12 @@ type Description struct {
 	// must carry "x-secret": true: the host encrypts them at rest, never
 	// returns them, and passes them in Config.Secrets instead of the JSON.
 	ConfigSchema json.RawMessage
-	// SQLDialect tells the host how to write SQL for this connector
-	// ("postgres", "mysql", "sqlite"); empty if it does not take SQL.
+	// SQLDialect is the SQL Query takes. One of ModelDialects
+	// (DialectPostgres, DialectMySQL, DialectSQLite, DialectANSI) when the
+	// connector speaks it (or a superset): the host then compiles data
+	// models for it. Any other name (a language of your own) or "" works
+	// for saved queries, whose {{name}} placeholders become ? parameters
+	// ($1… for postgres), but data models refuse it when saved.
 	SQLDialect string
 }
 

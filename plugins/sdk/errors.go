@@ -117,8 +117,9 @@ func CodeOf(err error) Code {
 }
 
 // minScrubLen is the shortest secret value removed from messages: shorter
-// ones would mangle ordinary text and are not worth hiding.
-const minScrubLen = 4
+// ones are ordinary words ("admin", "test") whose removal would mangle
+// ordinary text; the host applies the same bound (plugins/host).
+const minScrubLen = 8
 
 const redacted = "[redacted]"
 

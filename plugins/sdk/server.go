@@ -7,18 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	hclog "github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	connectorv1 "github.com/datapulse/datapulse/plugins/proto/connector/v1"
 )
 
-// SDKVersion is reported to the host in Describe.
+// SDKVersion is this SDK's semantic version, reported to the host in
+// Describe (DescribeResponse.sdk_version). It equals the module's release
+// tag: plugins/sdk/v1.0.0 is SDKVersion "1.0.0". It is independent of
+// ProtocolVersion, the wire protocol's major version.
 const SDKVersion = "1.0.0"
 
 // server adapts a Connector to the generated gRPC service.
@@ -28,7 +34,15 @@ type server struct {
 	log  hclog.Logger
 	// mem is the allocator for results (tests swap in a checked one).
 	mem memory.Allocator
+	// active holds the ids of the queries whose Query method is running;
+	// Describe lists them (activeQueriesHeader) so that the host can tell
+	// a connector that ignores cancellation from one that stopped.
+	active sync.Map
 }
+
+// activeQueriesHeader is the Describe response header listing the running
+// query ids (the host's ActiveQueriesHeader).
+const activeQueriesHeader = "datapulse-active-queries"
 
 func newServer(impl Connector, log hclog.Logger) *server {
 	if log == nil {
@@ -86,6 +100,11 @@ func (s *server) guard(method string, fn func() error) (err error) {
 }
 
 func (s *server) Describe(ctx context.Context, req *connectorv1.DescribeRequest) (resp *connectorv1.DescribeResponse, err error) {
+	var ids []string
+	s.active.Range(func(k, _ any) bool { ids = append(ids, k.(string)); return true })
+	if len(ids) > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(activeQueriesHeader, strings.Join(ids, ",")))
+	}
 	err = s.guard("Describe", func() error {
 		d := s.impl.Describe()
 		resp = &connectorv1.DescribeResponse{
@@ -293,6 +312,10 @@ func (s *server) Query(req *connectorv1.QueryRequest, stream grpc.ServerStreamin
 	w := newResultWriter(ctx, q.Limits, s.mem, func(b []byte) error {
 		return stream.Send(&connectorv1.QueryResponse{Msg: &connectorv1.QueryResponse_ArrowIpc{ArrowIpc: b}})
 	})
+	if q.ID != "" {
+		s.active.Store(q.ID, struct{}{})
+		defer s.active.Delete(q.ID)
+	}
 	err = s.guard("Query", func() error {
 		qerr := s.impl.Query(ctx, cfg, q, w)
 		if qerr != nil && !errors.Is(qerr, ErrLimitReached) {

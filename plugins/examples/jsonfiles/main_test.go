@@ -73,6 +73,9 @@ func suiteConfig(dir string) sdktest.Config {
 			"DROP TABLE people",
 		},
 		Tables: []sdk.TableRef{{Name: "people"}, {Name: "events"}},
+		// Every column of a table, in this connector's language: the suite
+		// compares what it returns with DescribeTables.
+		TableQuery: func(t sdk.TableRef) string { return "SELECT * FROM " + t.Name },
 	}
 }
 
@@ -84,25 +87,19 @@ func TestConformanceInProcess(t *testing.T) {
 var (
 	buildOnce sync.Once
 	binPath   string
+	modDir    string // the third-party module the binary was built in
 	buildErr  error
 )
 
-// build compiles the connector once per test binary, as an author would.
+// build compiles the connector once per test binary as a third party
+// would: its files copied into a directory outside this repository, with a
+// go.mod of its own requiring the SDK module, which is replaced by this
+// checkout's plugins/sdk and plugins/proto (docs/plugins.md, "Depending on
+// the SDK"). Nothing of the server's module is in reach.
 func build(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jsonfiles-build-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "jsonfiles")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(goTool, "build", "-trimpath", "-o", binPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binPath, modDir, buildErr = buildThirdParty()
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -110,10 +107,143 @@ func build(t *testing.T) string {
 	return binPath
 }
 
+func buildThirdParty() (bin, dir string, err error) {
+	sdkDir, err := filepath.Abs("../../sdk")
+	if err != nil {
+		return "", "", err
+	}
+	protoDir := filepath.Join(filepath.Dir(sdkDir), "proto")
+	dir, err = os.MkdirTemp("", "jsonfiles-thirdparty-")
+	if err != nil {
+		return "", "", err
+	}
+	srcs, err := filepath.Glob("*.go")
+	if err != nil {
+		return "", dir, err
+	}
+	for _, f := range srcs {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", dir, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return "", dir, err
+		}
+	}
+	gomod := "module example.com/acme/jsonfiles\n\ngo 1.26.0\n\n" +
+		"require github.com/datapulse/datapulse/plugins/sdk v" + sdk.SDKVersion + "\n\n" +
+		"replace github.com/datapulse/datapulse/plugins/sdk => " + sdkDir + "\n\n" +
+		"replace github.com/datapulse/datapulse/plugins/proto => " + protoDir + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return "", dir, err
+	}
+	// The SDK's checksums: the build then needs no checksum database (only
+	// the module cache, or the proxy when the cache lacks something).
+	sums, err := os.ReadFile(filepath.Join(sdkDir, "go.sum"))
+	if err != nil {
+		return "", dir, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sums, 0o644); err != nil {
+		return "", dir, err
+	}
+	bin = filepath.Join(dir, "jsonfiles")
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-trimpath", "-o", bin, "."}} {
+		if out, err := goCmd(dir, args...).CombinedOutput(); err != nil {
+			return "", dir, fmt.Errorf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
+		}
+	}
+	return bin, dir, nil
+}
+
+// goCmd runs the go tool in dir outside any workspace, as in a third
+// party's checkout.
+func goCmd(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=mod")
+	return cmd
+}
+
+// A connector depending on the SDK module gets the SDK, Arrow, gRPC and
+// go-plugin, and nothing of the server: no server module is required by the
+// SDK, its protocol module or the connector (Arrow's own go.mod requires
+// modernc.org/sqlite for its tests: that one stays in the graph, never in
+// the binary), and the binary links none.
+func TestThirdPartyModuleGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the connector")
+	}
+	build(t)
+	out, err := goCmd(modDir, "list", "-m", "all").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -m all: %v\n%s", err, out)
+	}
+	mods := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, want := range []string{"github.com/datapulse/datapulse/plugins/sdk ", "github.com/datapulse/datapulse/plugins/proto ", "github.com/apache/arrow-go/v18 ", "github.com/hashicorp/go-plugin "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s is not in the module graph:\n%s", want, out)
+		}
+	}
+	graph, err := goCmd(modDir, "mod", "graph").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go mod graph: %v\n%s", err, graph)
+	}
+	ours := func(m string) bool {
+		return strings.HasPrefix(m, "example.com/acme/") || strings.HasPrefix(m, "github.com/datapulse/")
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(graph)), "\n") {
+		from, to, _ := strings.Cut(l, " ")
+		if isServerModule(to) && (ours(from) || strings.HasPrefix(to, "github.com/datapulse/datapulse@")) {
+			t.Errorf("the connector's module graph holds a server module: %s", l)
+		} else if isServerModule(to) {
+			t.Logf("in the graph through a dependency, not linked: %s", l)
+		}
+	}
+	linked, err := goCmd(modDir, "version", "-m", binPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, linked)
+	}
+	deps := 0
+	for _, l := range strings.Split(string(linked), "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "dep" {
+			deps++
+			if isServerModule(f[1] + "@" + f[2]) {
+				t.Errorf("the binary links a server module: %s", l)
+			}
+		}
+	}
+	if deps == 0 {
+		t.Fatalf("no linked modules in:\n%s", linked)
+	}
+	t.Logf("go list -m all: %d modules; go version -m: %d linked modules", len(mods), deps)
+}
+
+// isServerModule reports whether path@version is one of the server's
+// modules (none may reach a connector through the SDK).
+func isServerModule(pathVersion string) bool {
+	path, _, _ := strings.Cut(pathVersion, "@")
+	if path == "github.com/datapulse/datapulse" {
+		return true
+	}
+	for _, p := range []string{
+		"github.com/gofiber/", "entgo.io/", "ariga.io/", "github.com/casbin/", "github.com/jackc/",
+		"modernc.org/sqlite", "github.com/prometheus/", "github.com/danielgtaylor/huma", "github.com/spf13/cobra",
+		"github.com/go-sql-driver/mysql", "github.com/golang-jwt/", "github.com/valyala/fasthttp",
+	} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	if modDir != "" {
+		os.RemoveAll(modDir)
 	}
 	os.Exit(code)
 }

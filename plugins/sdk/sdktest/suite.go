@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,8 +42,18 @@ type Config struct {
 	// ManyRowsQuery returns at least 1,000 rows in a deterministic order.
 	ManyRowsQuery string
 	// SlowQuery runs for at least 10 seconds unless cancelled
-	// ("SELECT pg_sleep(60)", a huge recursive CTE).
+	// ("SELECT pg_sleep(60)", a huge recursive CTE). Leave it empty and set
+	// Slow when your language has no such thing.
 	SlowQuery string
+	// Slow (optional hook, instead of SlowQuery) prepares something slow
+	// and returns a query, in your connector's own language, that reads it
+	// and so runs for at least 10 seconds unless cancelled: a table behind
+	// a server that never answers, a row lock held by the test, a file that
+	// is a pipe nobody writes. Only that query may be slow: KnownQuery must
+	// still answer. It is called once per cancellation check; undo what it
+	// did with t.Cleanup. No test-only syntax (sleep functions) is needed
+	// in your query language.
+	Slow func(t testing.TB) string
 	// WriteStatements must each be refused (read-only) and change nothing:
 	// KnownQuery must still return KnownRows afterwards.
 	WriteStatements []string
@@ -56,6 +67,16 @@ type Config struct {
 	// BadQuery (optional) is not valid for the connector. Default:
 	// "THIS IS NOT A QUERY".
 	BadQuery string
+
+	// TableQuery (optional hook, strongly recommended) returns a query, in
+	// your connector's own language, that reads every column of table:
+	// "SELECT * FROM t", a JSON request, whatever your language uses (the
+	// suite caps the result at 1,000 rows). With it, the suite checks for
+	// each fixture table (Tables, else the first tables listed) that what
+	// Query emits matches what DescribeTables declares: the same column
+	// names, the same Arrow types, and no NULL in a column declared
+	// non-nullable (SchemaProblems). Without it that check is skipped.
+	TableQuery func(table sdk.TableRef) string
 }
 
 // Run runs the conformance suite against c, served in-process through the
@@ -94,11 +115,14 @@ func checkConfig(t *testing.T, cfg Config) {
 	missing := []string{}
 	for name, v := range map[string]string{
 		"ValidConfig": cfg.ValidConfig, "InvalidConfig": cfg.InvalidConfig, "KnownQuery": cfg.KnownQuery,
-		"EchoQuery": cfg.EchoQuery, "ManyRowsQuery": cfg.ManyRowsQuery, "SlowQuery": cfg.SlowQuery,
+		"EchoQuery": cfg.EchoQuery, "ManyRowsQuery": cfg.ManyRowsQuery,
 	} {
 		if strings.TrimSpace(v) == "" {
 			missing = append(missing, name)
 		}
+	}
+	if strings.TrimSpace(cfg.SlowQuery) == "" && cfg.Slow == nil {
+		missing = append(missing, "SlowQuery (or the Slow hook)")
 	}
 	if len(cfg.WriteStatements) == 0 {
 		missing = append(missing, "WriteStatements")
@@ -125,6 +149,7 @@ func run(t *testing.T, h *Harness, cfg Config, sp *spy) {
 	t.Run("ValidateConfig", s.validateConfig)
 	t.Run("CheckHealth", s.checkHealth)
 	t.Run("Introspection", s.introspection)
+	t.Run("ResultsMatchDeclaredSchema", s.schemaMatches)
 	t.Run("QueryKnownRows", s.queryKnown)
 	t.Run("QueryBatches", s.queryBatches)
 	t.Run("QueryMaxRows", s.queryMaxRows)
@@ -165,7 +190,6 @@ func (s *suite) noSecret(t *testing.T, what, msg string) {
 }
 
 var (
-	nameRe    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 	versionRe = regexp.MustCompile(`^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$`)
 	secretRe  = regexp.MustCompile(`(?i)(pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential)`)
 )
@@ -175,8 +199,8 @@ func (s *suite) describe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !nameRe.MatchString(d.Name) {
-		t.Errorf("name %q: want lower case letters, digits, '-' or '_'", d.Name)
+	if !sdk.ValidName(d.Name) {
+		t.Errorf("name %q does not match %s (the host's rule for connector names)", d.Name, sdk.NamePattern)
 	}
 	if !versionRe.MatchString(d.Version) {
 		t.Errorf("version %q is not semver", d.Version)
@@ -238,6 +262,9 @@ func (s *suite) describe(t *testing.T) {
 	inst, _ := jsonschema.UnmarshalJSON(strings.NewReader(mustJSON(merged)))
 	if err := compiled.Validate(inst); err != nil {
 		t.Errorf("the valid configuration does not satisfy the config schema: %v", err)
+	}
+	if !slices.Contains(sdk.ModelDialects, d.SQLDialect) {
+		t.Logf("note: SQL dialect %q is not one of %v: saved queries work, data models on this connector are refused (docs/plugins.md, \"Data models and SQL dialects\")", d.SQLDialect, sdk.ModelDialects)
 	}
 	if ap, ok := schema["additionalProperties"]; !ok || ap != false {
 		t.Logf(`note: config schema allows additional properties; "additionalProperties": false lets the host reject unknown parameters`)
@@ -557,6 +584,9 @@ func (s *suite) queryKnown(t *testing.T) {
 	if ok, diff := SameRows(res.Rows, s.cfg.KnownRows); !ok {
 		t.Errorf("KnownQuery: %s\ngot %v", diff, res.Rows)
 	}
+	for _, p := range NullProblems(res) {
+		t.Errorf("KnownQuery: %s", p)
+	}
 	if res.Truncated {
 		t.Error("truncated without a limit")
 	}
@@ -574,6 +604,9 @@ func (s *suite) manyRows(t *testing.T) *Result {
 	}
 	if len(s.many.Rows) < 1000 {
 		t.Fatalf("ManyRowsQuery returned %d rows; it must return at least 1000", len(s.many.Rows))
+	}
+	for _, p := range NullProblems(s.many) {
+		t.Errorf("ManyRowsQuery: %s", p)
 	}
 	return s.many
 }
@@ -715,11 +748,18 @@ func (s *suite) cancellation(t *testing.T) {
 		}
 	}
 
+	slow := func() string {
+		if s.cfg.Slow != nil {
+			return s.cfg.Slow(t)
+		}
+		return s.cfg.SlowQuery
+	}
 	drain()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	q := slow()
 	go func() {
-		_, err := h.Query(ctx, s.cfg.SlowQuery)
+		_, err := h.Query(ctx, q)
 		done <- err
 	}()
 	time.Sleep(300 * time.Millisecond)
@@ -738,8 +778,9 @@ func (s *suite) cancellation(t *testing.T) {
 	drain()
 	dctx, dcancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer dcancel()
+	q = slow()
 	start := time.Now()
-	_, err := h.Query(dctx, s.cfg.SlowQuery)
+	_, err := h.Query(dctx, q)
 	if Code(err) != codes.DeadlineExceeded {
 		t.Errorf("SlowQuery past its deadline: want DeadlineExceeded, got %v", err)
 	}

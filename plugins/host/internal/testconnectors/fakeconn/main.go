@@ -8,7 +8,8 @@
 // the process starts:
 //
 //	garbage     prints junk on stdout instead of the handshake and exits
-//	crashstart  exits before the handshake
+//	crashstart  says why on stderr (as log.Fatal does) and exits before the handshake
+//	nohandshake never completes the handshake (and never exits)
 //	slowstart   sleeps 1.5 s before serving
 //	v2          serves protocol version 2
 //	misnamed    describes itself under another name
@@ -37,6 +38,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	connectorv1 "github.com/datapulse/datapulse/plugins/proto/connector/v1"
@@ -63,7 +65,11 @@ func main() {
 		fmt.Println("hello, I am not a connector")
 		os.Exit(1)
 	case "crashstart":
+		fmt.Fprintln(os.Stderr, "2026/12/04 10:00:00 fatal: cannot read license file /etc/fake.lic: permission denied")
 		os.Exit(3)
+	case "nohandshake":
+		fmt.Fprintln(os.Stderr, "waiting for a license server that never answers")
+		select {}
 	case "slowstart":
 		time.Sleep(1500 * time.Millisecond)
 	case "v2":
@@ -95,8 +101,18 @@ type server struct {
 
 func gate() { wedge.Lock(); wedge.Unlock() }
 
-func (s *server) Describe(context.Context, *connectorv1.DescribeRequest) (*connectorv1.DescribeResponse, error) {
+// active holds the ids of the queries whose handler is running: Describe
+// lists them in the header the host reads after a query's deadline.
+var active sync.Map
+
+func (s *server) Describe(ctx context.Context, r *connectorv1.DescribeRequest) (*connectorv1.DescribeResponse, error) {
 	gate()
+	var ids []string
+	active.Range(func(k, _ any) bool { ids = append(ids, k.(string)); return true })
+	if len(ids) > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs("datapulse-active-queries", strings.Join(ids, ",")))
+	}
+	hostVersion.Store(r.GetHostVersion())
 	n := name
 	if n == "misnamed" {
 		n = "something-else"
@@ -302,8 +318,14 @@ func num(m map[string]string, k string, def int64) int64 {
 	return def
 }
 
+var hostVersion atomic.Value
+
 func (s *server) Query(r *connectorv1.QueryRequest, stream grpc.ServerStreamingServer[connectorv1.QueryResponse]) error {
 	gate()
+	if id := r.GetQueryId(); id != "" {
+		active.Store(id, true)
+		defer active.Delete(id)
+	}
 	ctx := stream.Context()
 	words := strings.Fields(r.GetSql())
 	if len(words) == 0 {
@@ -478,6 +500,22 @@ func (s *server) Query(r *connectorv1.QueryRequest, stream grpc.ServerStreamingS
 		return sendText(stream, lines)
 	case "pid":
 		return sendText(stream, []string{strconv.Itoa(os.Getpid())})
+	case "delay": // "delay <ms>": nothing, not even the schema, for a while; then one row
+		select {
+		case <-time.After(time.Duration(num(o, "delay", 0)) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w := newOut(stream, schema)
+		rec := batch(0, 1, 0)
+		defer rec.Release()
+		if err := w.write(rec); err != nil {
+			return err
+		}
+		return w.end(false)
+	case "host-version":
+		v, _ := hostVersion.Load().(string)
+		return sendText(stream, []string{v})
 	case "params":
 		var lines []string
 		for _, p := range r.GetParams() {

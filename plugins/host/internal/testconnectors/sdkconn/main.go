@@ -34,7 +34,10 @@ func (conn) DescribeTables(context.Context, sdk.Config, []sdk.TableRef) ([]sdk.T
 func (conn) Dispose(string) {}
 
 // Query returns 1000 rows (id 0..999) whatever the SQL.
-func (conn) Query(_ context.Context, _ sdk.Config, _ sdk.Query, w sdk.ResultWriter) error {
+func (conn) Query(_ context.Context, _ sdk.Config, q sdk.Query, w sdk.ResultWriter) error {
+	if q.SQL == "hang" {
+		select {} // ignores its context: the host must reclaim the process
+	}
 	s := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	if err := w.SetSchema(s); err != nil {
 		return err
