@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/backupjob"
 	"github.com/datapulse/datapulse/core/cachesync"
@@ -218,9 +219,17 @@ func (a *App) init(ctx context.Context, version string) error {
 	}); err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
+	alerts := alerting.New(st.Client, a.policy, dm, a.queries, alerting.Options{
+		LinkKey: alerting.DeriveLinkKey(cfg.TokenSigningKey), Box: box, Allow: a.egress.Allow(), Logger: log})
+	alerts.SetTester(alerting.NotifyTester{N: a.notifier})
+	// Evaluation is a periodic River job (leader-elected); deliveries are
+	// jobs inserted with the state change.
+	if err := alerts.UseJobs(a.jobs, a.notifier); err != nil {
+		return err
+	}
 	a.api = api.New(api.Deps{
 		Identity: a.identity, Dashboards: a.dashboards, DataSources: a.datasources, Queries: a.queries,
-		Models:     dm,
+		Models: dm, Alerts: alerts,
 		Rendering:  rendering.New(a.dashboards, a.queries, dm, a.policy, cfg.RenderConcurrency, log),
 		Connectors: a.connectors, Store: st, Logger: log, Version: version,
 		Jobs:      a.jobs,

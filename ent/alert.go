@@ -37,6 +37,28 @@ type Alert struct {
 	Channels []types.AlertChannel `json:"channels,omitempty"`
 	// Status holds the value of the "status" field.
 	Status alert.Status `json:"status,omitempty"`
+	// Source holds the value of the "source" field.
+	Source *types.AlertSource `json:"source,omitempty"`
+	// IntervalSeconds holds the value of the "interval_seconds" field.
+	IntervalSeconds int `json:"interval_seconds,omitempty"`
+	// ForSeconds holds the value of the "for_seconds" field.
+	ForSeconds int `json:"for_seconds,omitempty"`
+	// NoDataState holds the value of the "no_data_state" field.
+	NoDataState alert.NoDataState `json:"no_data_state,omitempty"`
+	// ErrorState holds the value of the "error_state" field.
+	ErrorState alert.ErrorState `json:"error_state,omitempty"`
+	// GroupBy holds the value of the "group_by" field.
+	GroupBy *string `json:"group_by,omitempty"`
+	// SnoozedUntil holds the value of the "snoozed_until" field.
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+	// State holds the value of the "state" field.
+	State alert.State `json:"state,omitempty"`
+	// NextEvalAt holds the value of the "next_eval_at" field.
+	NextEvalAt *time.Time `json:"next_eval_at,omitempty"`
+	// LastEvaluatedAt holds the value of the "last_evaluated_at" field.
+	LastEvaluatedAt *time.Time `json:"last_evaluated_at,omitempty"`
+	// LastError holds the value of the "last_error" field.
+	LastError *string `json:"last_error,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AlertQuery when eager-loading is set.
 	Edges        AlertEdges `json:"edges"`
@@ -49,9 +71,13 @@ type AlertEdges struct {
 	User *User `json:"user,omitempty"`
 	// Notifications holds the value of the notifications edge.
 	Notifications []*AlertNotification `json:"notifications,omitempty"`
+	// Instances holds the value of the instances edge.
+	Instances []*AlertInstance `json:"instances,omitempty"`
+	// Events holds the value of the events edge.
+	Events []*AlertEvent `json:"events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [4]bool
 }
 
 // UserOrErr returns the User value or an error if the edge
@@ -74,18 +100,38 @@ func (e AlertEdges) NotificationsOrErr() ([]*AlertNotification, error) {
 	return nil, &NotLoadedError{edge: "notifications"}
 }
 
+// InstancesOrErr returns the Instances value or an error if the edge
+// was not loaded in eager-loading.
+func (e AlertEdges) InstancesOrErr() ([]*AlertInstance, error) {
+	if e.loadedTypes[2] {
+		return e.Instances, nil
+	}
+	return nil, &NotLoadedError{edge: "instances"}
+}
+
+// EventsOrErr returns the Events value or an error if the edge
+// was not loaded in eager-loading.
+func (e AlertEdges) EventsOrErr() ([]*AlertEvent, error) {
+	if e.loadedTypes[3] {
+		return e.Events, nil
+	}
+	return nil, &NotLoadedError{edge: "events"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Alert) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case alert.FieldChannels:
+		case alert.FieldChannels, alert.FieldSource:
 			values[i] = new([]byte)
 		case alert.FieldThresholdValue:
 			values[i] = new(sql.NullFloat64)
-		case alert.FieldMetric, alert.FieldThresholdType, alert.FieldStatus:
+		case alert.FieldIntervalSeconds, alert.FieldForSeconds:
+			values[i] = new(sql.NullInt64)
+		case alert.FieldMetric, alert.FieldThresholdType, alert.FieldStatus, alert.FieldNoDataState, alert.FieldErrorState, alert.FieldGroupBy, alert.FieldState, alert.FieldLastError:
 			values[i] = new(sql.NullString)
-		case alert.FieldCreatedAt, alert.FieldUpdatedAt:
+		case alert.FieldCreatedAt, alert.FieldUpdatedAt, alert.FieldSnoozedUntil, alert.FieldNextEvalAt, alert.FieldLastEvaluatedAt:
 			values[i] = new(sql.NullTime)
 		case alert.FieldID, alert.FieldUserID:
 			values[i] = new(uuid.UUID)
@@ -160,6 +206,79 @@ func (_m *Alert) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = alert.Status(value.String)
 			}
+		case alert.FieldSource:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field source", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Source); err != nil {
+					return fmt.Errorf("unmarshal field source: %w", err)
+				}
+			}
+		case alert.FieldIntervalSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field interval_seconds", values[i])
+			} else if value.Valid {
+				_m.IntervalSeconds = int(value.Int64)
+			}
+		case alert.FieldForSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field for_seconds", values[i])
+			} else if value.Valid {
+				_m.ForSeconds = int(value.Int64)
+			}
+		case alert.FieldNoDataState:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field no_data_state", values[i])
+			} else if value.Valid {
+				_m.NoDataState = alert.NoDataState(value.String)
+			}
+		case alert.FieldErrorState:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field error_state", values[i])
+			} else if value.Valid {
+				_m.ErrorState = alert.ErrorState(value.String)
+			}
+		case alert.FieldGroupBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field group_by", values[i])
+			} else if value.Valid {
+				_m.GroupBy = new(string)
+				*_m.GroupBy = value.String
+			}
+		case alert.FieldSnoozedUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field snoozed_until", values[i])
+			} else if value.Valid {
+				_m.SnoozedUntil = new(time.Time)
+				*_m.SnoozedUntil = value.Time
+			}
+		case alert.FieldState:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field state", values[i])
+			} else if value.Valid {
+				_m.State = alert.State(value.String)
+			}
+		case alert.FieldNextEvalAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_eval_at", values[i])
+			} else if value.Valid {
+				_m.NextEvalAt = new(time.Time)
+				*_m.NextEvalAt = value.Time
+			}
+		case alert.FieldLastEvaluatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_evaluated_at", values[i])
+			} else if value.Valid {
+				_m.LastEvaluatedAt = new(time.Time)
+				*_m.LastEvaluatedAt = value.Time
+			}
+		case alert.FieldLastError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field last_error", values[i])
+			} else if value.Valid {
+				_m.LastError = new(string)
+				*_m.LastError = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -181,6 +300,16 @@ func (_m *Alert) QueryUser() *UserQuery {
 // QueryNotifications queries the "notifications" edge of the Alert entity.
 func (_m *Alert) QueryNotifications() *AlertNotificationQuery {
 	return NewAlertClient(_m.config).QueryNotifications(_m)
+}
+
+// QueryInstances queries the "instances" edge of the Alert entity.
+func (_m *Alert) QueryInstances() *AlertInstanceQuery {
+	return NewAlertClient(_m.config).QueryInstances(_m)
+}
+
+// QueryEvents queries the "events" edge of the Alert entity.
+func (_m *Alert) QueryEvents() *AlertEventQuery {
+	return NewAlertClient(_m.config).QueryEvents(_m)
 }
 
 // Update returns a builder for updating this Alert.
@@ -229,6 +358,49 @@ func (_m *Alert) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("source=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Source))
+	builder.WriteString(", ")
+	builder.WriteString("interval_seconds=")
+	builder.WriteString(fmt.Sprintf("%v", _m.IntervalSeconds))
+	builder.WriteString(", ")
+	builder.WriteString("for_seconds=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ForSeconds))
+	builder.WriteString(", ")
+	builder.WriteString("no_data_state=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NoDataState))
+	builder.WriteString(", ")
+	builder.WriteString("error_state=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ErrorState))
+	builder.WriteString(", ")
+	if v := _m.GroupBy; v != nil {
+		builder.WriteString("group_by=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.SnoozedUntil; v != nil {
+		builder.WriteString("snoozed_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("state=")
+	builder.WriteString(fmt.Sprintf("%v", _m.State))
+	builder.WriteString(", ")
+	if v := _m.NextEvalAt; v != nil {
+		builder.WriteString("next_eval_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.LastEvaluatedAt; v != nil {
+		builder.WriteString("last_evaluated_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.LastError; v != nil {
+		builder.WriteString("last_error=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/schema/types"
 	"github.com/datapulse/datapulse/ent/user"
@@ -99,6 +101,152 @@ func (_c *AlertCreate) SetNillableStatus(v *alert.Status) *AlertCreate {
 	return _c
 }
 
+// SetSource sets the "source" field.
+func (_c *AlertCreate) SetSource(v *types.AlertSource) *AlertCreate {
+	_c.mutation.SetSource(v)
+	return _c
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (_c *AlertCreate) SetIntervalSeconds(v int) *AlertCreate {
+	_c.mutation.SetIntervalSeconds(v)
+	return _c
+}
+
+// SetNillableIntervalSeconds sets the "interval_seconds" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableIntervalSeconds(v *int) *AlertCreate {
+	if v != nil {
+		_c.SetIntervalSeconds(*v)
+	}
+	return _c
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (_c *AlertCreate) SetForSeconds(v int) *AlertCreate {
+	_c.mutation.SetForSeconds(v)
+	return _c
+}
+
+// SetNillableForSeconds sets the "for_seconds" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableForSeconds(v *int) *AlertCreate {
+	if v != nil {
+		_c.SetForSeconds(*v)
+	}
+	return _c
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (_c *AlertCreate) SetNoDataState(v alert.NoDataState) *AlertCreate {
+	_c.mutation.SetNoDataState(v)
+	return _c
+}
+
+// SetNillableNoDataState sets the "no_data_state" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableNoDataState(v *alert.NoDataState) *AlertCreate {
+	if v != nil {
+		_c.SetNoDataState(*v)
+	}
+	return _c
+}
+
+// SetErrorState sets the "error_state" field.
+func (_c *AlertCreate) SetErrorState(v alert.ErrorState) *AlertCreate {
+	_c.mutation.SetErrorState(v)
+	return _c
+}
+
+// SetNillableErrorState sets the "error_state" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableErrorState(v *alert.ErrorState) *AlertCreate {
+	if v != nil {
+		_c.SetErrorState(*v)
+	}
+	return _c
+}
+
+// SetGroupBy sets the "group_by" field.
+func (_c *AlertCreate) SetGroupBy(v string) *AlertCreate {
+	_c.mutation.SetGroupBy(v)
+	return _c
+}
+
+// SetNillableGroupBy sets the "group_by" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableGroupBy(v *string) *AlertCreate {
+	if v != nil {
+		_c.SetGroupBy(*v)
+	}
+	return _c
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (_c *AlertCreate) SetSnoozedUntil(v time.Time) *AlertCreate {
+	_c.mutation.SetSnoozedUntil(v)
+	return _c
+}
+
+// SetNillableSnoozedUntil sets the "snoozed_until" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableSnoozedUntil(v *time.Time) *AlertCreate {
+	if v != nil {
+		_c.SetSnoozedUntil(*v)
+	}
+	return _c
+}
+
+// SetState sets the "state" field.
+func (_c *AlertCreate) SetState(v alert.State) *AlertCreate {
+	_c.mutation.SetState(v)
+	return _c
+}
+
+// SetNillableState sets the "state" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableState(v *alert.State) *AlertCreate {
+	if v != nil {
+		_c.SetState(*v)
+	}
+	return _c
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (_c *AlertCreate) SetNextEvalAt(v time.Time) *AlertCreate {
+	_c.mutation.SetNextEvalAt(v)
+	return _c
+}
+
+// SetNillableNextEvalAt sets the "next_eval_at" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableNextEvalAt(v *time.Time) *AlertCreate {
+	if v != nil {
+		_c.SetNextEvalAt(*v)
+	}
+	return _c
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (_c *AlertCreate) SetLastEvaluatedAt(v time.Time) *AlertCreate {
+	_c.mutation.SetLastEvaluatedAt(v)
+	return _c
+}
+
+// SetNillableLastEvaluatedAt sets the "last_evaluated_at" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableLastEvaluatedAt(v *time.Time) *AlertCreate {
+	if v != nil {
+		_c.SetLastEvaluatedAt(*v)
+	}
+	return _c
+}
+
+// SetLastError sets the "last_error" field.
+func (_c *AlertCreate) SetLastError(v string) *AlertCreate {
+	_c.mutation.SetLastError(v)
+	return _c
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_c *AlertCreate) SetNillableLastError(v *string) *AlertCreate {
+	if v != nil {
+		_c.SetLastError(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AlertCreate) SetID(v uuid.UUID) *AlertCreate {
 	_c.mutation.SetID(v)
@@ -131,6 +279,36 @@ func (_c *AlertCreate) AddNotifications(v ...*AlertNotification) *AlertCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddNotificationIDs(ids...)
+}
+
+// AddInstanceIDs adds the "instances" edge to the AlertInstance entity by IDs.
+func (_c *AlertCreate) AddInstanceIDs(ids ...uuid.UUID) *AlertCreate {
+	_c.mutation.AddInstanceIDs(ids...)
+	return _c
+}
+
+// AddInstances adds the "instances" edges to the AlertInstance entity.
+func (_c *AlertCreate) AddInstances(v ...*AlertInstance) *AlertCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddInstanceIDs(ids...)
+}
+
+// AddEventIDs adds the "events" edge to the AlertEvent entity by IDs.
+func (_c *AlertCreate) AddEventIDs(ids ...uuid.UUID) *AlertCreate {
+	_c.mutation.AddEventIDs(ids...)
+	return _c
+}
+
+// AddEvents adds the "events" edges to the AlertEvent entity.
+func (_c *AlertCreate) AddEvents(v ...*AlertEvent) *AlertCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddEventIDs(ids...)
 }
 
 // Mutation returns the AlertMutation object of the builder.
@@ -184,6 +362,26 @@ func (_c *AlertCreate) defaults() {
 		v := alert.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.IntervalSeconds(); !ok {
+		v := alert.DefaultIntervalSeconds
+		_c.mutation.SetIntervalSeconds(v)
+	}
+	if _, ok := _c.mutation.ForSeconds(); !ok {
+		v := alert.DefaultForSeconds
+		_c.mutation.SetForSeconds(v)
+	}
+	if _, ok := _c.mutation.NoDataState(); !ok {
+		v := alert.DefaultNoDataState
+		_c.mutation.SetNoDataState(v)
+	}
+	if _, ok := _c.mutation.ErrorState(); !ok {
+		v := alert.DefaultErrorState
+		_c.mutation.SetErrorState(v)
+	}
+	if _, ok := _c.mutation.State(); !ok {
+		v := alert.DefaultState
+		_c.mutation.SetState(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := alert.DefaultID()
 		_c.mutation.SetID(v)
@@ -229,6 +427,41 @@ func (_c *AlertCreate) check() error {
 	if v, ok := _c.mutation.Status(); ok {
 		if err := alert.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Alert.status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.IntervalSeconds(); !ok {
+		return &ValidationError{Name: "interval_seconds", err: errors.New(`ent: missing required field "Alert.interval_seconds"`)}
+	}
+	if _, ok := _c.mutation.ForSeconds(); !ok {
+		return &ValidationError{Name: "for_seconds", err: errors.New(`ent: missing required field "Alert.for_seconds"`)}
+	}
+	if _, ok := _c.mutation.NoDataState(); !ok {
+		return &ValidationError{Name: "no_data_state", err: errors.New(`ent: missing required field "Alert.no_data_state"`)}
+	}
+	if v, ok := _c.mutation.NoDataState(); ok {
+		if err := alert.NoDataStateValidator(v); err != nil {
+			return &ValidationError{Name: "no_data_state", err: fmt.Errorf(`ent: validator failed for field "Alert.no_data_state": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ErrorState(); !ok {
+		return &ValidationError{Name: "error_state", err: errors.New(`ent: missing required field "Alert.error_state"`)}
+	}
+	if v, ok := _c.mutation.ErrorState(); ok {
+		if err := alert.ErrorStateValidator(v); err != nil {
+			return &ValidationError{Name: "error_state", err: fmt.Errorf(`ent: validator failed for field "Alert.error_state": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.GroupBy(); ok {
+		if err := alert.GroupByValidator(v); err != nil {
+			return &ValidationError{Name: "group_by", err: fmt.Errorf(`ent: validator failed for field "Alert.group_by": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.State(); !ok {
+		return &ValidationError{Name: "state", err: errors.New(`ent: missing required field "Alert.state"`)}
+	}
+	if v, ok := _c.mutation.State(); ok {
+		if err := alert.StateValidator(v); err != nil {
+			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "Alert.state": %w`, err)}
 		}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
@@ -298,6 +531,50 @@ func (_c *AlertCreate) createSpec() (*Alert, *sqlgraph.CreateSpec) {
 		_spec.SetField(alert.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
 	}
+	if value, ok := _c.mutation.Source(); ok {
+		_spec.SetField(alert.FieldSource, field.TypeJSON, value)
+		_node.Source = value
+	}
+	if value, ok := _c.mutation.IntervalSeconds(); ok {
+		_spec.SetField(alert.FieldIntervalSeconds, field.TypeInt, value)
+		_node.IntervalSeconds = value
+	}
+	if value, ok := _c.mutation.ForSeconds(); ok {
+		_spec.SetField(alert.FieldForSeconds, field.TypeInt, value)
+		_node.ForSeconds = value
+	}
+	if value, ok := _c.mutation.NoDataState(); ok {
+		_spec.SetField(alert.FieldNoDataState, field.TypeEnum, value)
+		_node.NoDataState = value
+	}
+	if value, ok := _c.mutation.ErrorState(); ok {
+		_spec.SetField(alert.FieldErrorState, field.TypeEnum, value)
+		_node.ErrorState = value
+	}
+	if value, ok := _c.mutation.GroupBy(); ok {
+		_spec.SetField(alert.FieldGroupBy, field.TypeString, value)
+		_node.GroupBy = &value
+	}
+	if value, ok := _c.mutation.SnoozedUntil(); ok {
+		_spec.SetField(alert.FieldSnoozedUntil, field.TypeTime, value)
+		_node.SnoozedUntil = &value
+	}
+	if value, ok := _c.mutation.State(); ok {
+		_spec.SetField(alert.FieldState, field.TypeEnum, value)
+		_node.State = value
+	}
+	if value, ok := _c.mutation.NextEvalAt(); ok {
+		_spec.SetField(alert.FieldNextEvalAt, field.TypeTime, value)
+		_node.NextEvalAt = &value
+	}
+	if value, ok := _c.mutation.LastEvaluatedAt(); ok {
+		_spec.SetField(alert.FieldLastEvaluatedAt, field.TypeTime, value)
+		_node.LastEvaluatedAt = &value
+	}
+	if value, ok := _c.mutation.LastError(); ok {
+		_spec.SetField(alert.FieldLastError, field.TypeString, value)
+		_node.LastError = &value
+	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -324,6 +601,38 @@ func (_c *AlertCreate) createSpec() (*Alert, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(alertnotification.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InstancesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -470,6 +779,186 @@ func (u *AlertUpsert) SetStatus(v alert.Status) *AlertUpsert {
 // UpdateStatus sets the "status" field to the value that was provided on create.
 func (u *AlertUpsert) UpdateStatus() *AlertUpsert {
 	u.SetExcluded(alert.FieldStatus)
+	return u
+}
+
+// SetSource sets the "source" field.
+func (u *AlertUpsert) SetSource(v *types.AlertSource) *AlertUpsert {
+	u.Set(alert.FieldSource, v)
+	return u
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateSource() *AlertUpsert {
+	u.SetExcluded(alert.FieldSource)
+	return u
+}
+
+// ClearSource clears the value of the "source" field.
+func (u *AlertUpsert) ClearSource() *AlertUpsert {
+	u.SetNull(alert.FieldSource)
+	return u
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (u *AlertUpsert) SetIntervalSeconds(v int) *AlertUpsert {
+	u.Set(alert.FieldIntervalSeconds, v)
+	return u
+}
+
+// UpdateIntervalSeconds sets the "interval_seconds" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateIntervalSeconds() *AlertUpsert {
+	u.SetExcluded(alert.FieldIntervalSeconds)
+	return u
+}
+
+// AddIntervalSeconds adds v to the "interval_seconds" field.
+func (u *AlertUpsert) AddIntervalSeconds(v int) *AlertUpsert {
+	u.Add(alert.FieldIntervalSeconds, v)
+	return u
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (u *AlertUpsert) SetForSeconds(v int) *AlertUpsert {
+	u.Set(alert.FieldForSeconds, v)
+	return u
+}
+
+// UpdateForSeconds sets the "for_seconds" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateForSeconds() *AlertUpsert {
+	u.SetExcluded(alert.FieldForSeconds)
+	return u
+}
+
+// AddForSeconds adds v to the "for_seconds" field.
+func (u *AlertUpsert) AddForSeconds(v int) *AlertUpsert {
+	u.Add(alert.FieldForSeconds, v)
+	return u
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (u *AlertUpsert) SetNoDataState(v alert.NoDataState) *AlertUpsert {
+	u.Set(alert.FieldNoDataState, v)
+	return u
+}
+
+// UpdateNoDataState sets the "no_data_state" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateNoDataState() *AlertUpsert {
+	u.SetExcluded(alert.FieldNoDataState)
+	return u
+}
+
+// SetErrorState sets the "error_state" field.
+func (u *AlertUpsert) SetErrorState(v alert.ErrorState) *AlertUpsert {
+	u.Set(alert.FieldErrorState, v)
+	return u
+}
+
+// UpdateErrorState sets the "error_state" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateErrorState() *AlertUpsert {
+	u.SetExcluded(alert.FieldErrorState)
+	return u
+}
+
+// SetGroupBy sets the "group_by" field.
+func (u *AlertUpsert) SetGroupBy(v string) *AlertUpsert {
+	u.Set(alert.FieldGroupBy, v)
+	return u
+}
+
+// UpdateGroupBy sets the "group_by" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateGroupBy() *AlertUpsert {
+	u.SetExcluded(alert.FieldGroupBy)
+	return u
+}
+
+// ClearGroupBy clears the value of the "group_by" field.
+func (u *AlertUpsert) ClearGroupBy() *AlertUpsert {
+	u.SetNull(alert.FieldGroupBy)
+	return u
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (u *AlertUpsert) SetSnoozedUntil(v time.Time) *AlertUpsert {
+	u.Set(alert.FieldSnoozedUntil, v)
+	return u
+}
+
+// UpdateSnoozedUntil sets the "snoozed_until" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateSnoozedUntil() *AlertUpsert {
+	u.SetExcluded(alert.FieldSnoozedUntil)
+	return u
+}
+
+// ClearSnoozedUntil clears the value of the "snoozed_until" field.
+func (u *AlertUpsert) ClearSnoozedUntil() *AlertUpsert {
+	u.SetNull(alert.FieldSnoozedUntil)
+	return u
+}
+
+// SetState sets the "state" field.
+func (u *AlertUpsert) SetState(v alert.State) *AlertUpsert {
+	u.Set(alert.FieldState, v)
+	return u
+}
+
+// UpdateState sets the "state" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateState() *AlertUpsert {
+	u.SetExcluded(alert.FieldState)
+	return u
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (u *AlertUpsert) SetNextEvalAt(v time.Time) *AlertUpsert {
+	u.Set(alert.FieldNextEvalAt, v)
+	return u
+}
+
+// UpdateNextEvalAt sets the "next_eval_at" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateNextEvalAt() *AlertUpsert {
+	u.SetExcluded(alert.FieldNextEvalAt)
+	return u
+}
+
+// ClearNextEvalAt clears the value of the "next_eval_at" field.
+func (u *AlertUpsert) ClearNextEvalAt() *AlertUpsert {
+	u.SetNull(alert.FieldNextEvalAt)
+	return u
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (u *AlertUpsert) SetLastEvaluatedAt(v time.Time) *AlertUpsert {
+	u.Set(alert.FieldLastEvaluatedAt, v)
+	return u
+}
+
+// UpdateLastEvaluatedAt sets the "last_evaluated_at" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateLastEvaluatedAt() *AlertUpsert {
+	u.SetExcluded(alert.FieldLastEvaluatedAt)
+	return u
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (u *AlertUpsert) ClearLastEvaluatedAt() *AlertUpsert {
+	u.SetNull(alert.FieldLastEvaluatedAt)
+	return u
+}
+
+// SetLastError sets the "last_error" field.
+func (u *AlertUpsert) SetLastError(v string) *AlertUpsert {
+	u.Set(alert.FieldLastError, v)
+	return u
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *AlertUpsert) UpdateLastError() *AlertUpsert {
+	u.SetExcluded(alert.FieldLastError)
+	return u
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (u *AlertUpsert) ClearLastError() *AlertUpsert {
+	u.SetNull(alert.FieldLastError)
 	return u
 }
 
@@ -626,6 +1115,216 @@ func (u *AlertUpsertOne) SetStatus(v alert.Status) *AlertUpsertOne {
 func (u *AlertUpsertOne) UpdateStatus() *AlertUpsertOne {
 	return u.Update(func(s *AlertUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetSource sets the "source" field.
+func (u *AlertUpsertOne) SetSource(v *types.AlertSource) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetSource(v)
+	})
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateSource() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateSource()
+	})
+}
+
+// ClearSource clears the value of the "source" field.
+func (u *AlertUpsertOne) ClearSource() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearSource()
+	})
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (u *AlertUpsertOne) SetIntervalSeconds(v int) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetIntervalSeconds(v)
+	})
+}
+
+// AddIntervalSeconds adds v to the "interval_seconds" field.
+func (u *AlertUpsertOne) AddIntervalSeconds(v int) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.AddIntervalSeconds(v)
+	})
+}
+
+// UpdateIntervalSeconds sets the "interval_seconds" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateIntervalSeconds() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateIntervalSeconds()
+	})
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (u *AlertUpsertOne) SetForSeconds(v int) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetForSeconds(v)
+	})
+}
+
+// AddForSeconds adds v to the "for_seconds" field.
+func (u *AlertUpsertOne) AddForSeconds(v int) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.AddForSeconds(v)
+	})
+}
+
+// UpdateForSeconds sets the "for_seconds" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateForSeconds() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateForSeconds()
+	})
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (u *AlertUpsertOne) SetNoDataState(v alert.NoDataState) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetNoDataState(v)
+	})
+}
+
+// UpdateNoDataState sets the "no_data_state" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateNoDataState() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateNoDataState()
+	})
+}
+
+// SetErrorState sets the "error_state" field.
+func (u *AlertUpsertOne) SetErrorState(v alert.ErrorState) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetErrorState(v)
+	})
+}
+
+// UpdateErrorState sets the "error_state" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateErrorState() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateErrorState()
+	})
+}
+
+// SetGroupBy sets the "group_by" field.
+func (u *AlertUpsertOne) SetGroupBy(v string) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetGroupBy(v)
+	})
+}
+
+// UpdateGroupBy sets the "group_by" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateGroupBy() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateGroupBy()
+	})
+}
+
+// ClearGroupBy clears the value of the "group_by" field.
+func (u *AlertUpsertOne) ClearGroupBy() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearGroupBy()
+	})
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (u *AlertUpsertOne) SetSnoozedUntil(v time.Time) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetSnoozedUntil(v)
+	})
+}
+
+// UpdateSnoozedUntil sets the "snoozed_until" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateSnoozedUntil() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateSnoozedUntil()
+	})
+}
+
+// ClearSnoozedUntil clears the value of the "snoozed_until" field.
+func (u *AlertUpsertOne) ClearSnoozedUntil() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearSnoozedUntil()
+	})
+}
+
+// SetState sets the "state" field.
+func (u *AlertUpsertOne) SetState(v alert.State) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetState(v)
+	})
+}
+
+// UpdateState sets the "state" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateState() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateState()
+	})
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (u *AlertUpsertOne) SetNextEvalAt(v time.Time) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetNextEvalAt(v)
+	})
+}
+
+// UpdateNextEvalAt sets the "next_eval_at" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateNextEvalAt() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateNextEvalAt()
+	})
+}
+
+// ClearNextEvalAt clears the value of the "next_eval_at" field.
+func (u *AlertUpsertOne) ClearNextEvalAt() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearNextEvalAt()
+	})
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (u *AlertUpsertOne) SetLastEvaluatedAt(v time.Time) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetLastEvaluatedAt(v)
+	})
+}
+
+// UpdateLastEvaluatedAt sets the "last_evaluated_at" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateLastEvaluatedAt() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateLastEvaluatedAt()
+	})
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (u *AlertUpsertOne) ClearLastEvaluatedAt() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearLastEvaluatedAt()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *AlertUpsertOne) SetLastError(v string) *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *AlertUpsertOne) UpdateLastError() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (u *AlertUpsertOne) ClearLastError() *AlertUpsertOne {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearLastError()
 	})
 }
 
@@ -949,6 +1648,216 @@ func (u *AlertUpsertBulk) SetStatus(v alert.Status) *AlertUpsertBulk {
 func (u *AlertUpsertBulk) UpdateStatus() *AlertUpsertBulk {
 	return u.Update(func(s *AlertUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetSource sets the "source" field.
+func (u *AlertUpsertBulk) SetSource(v *types.AlertSource) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetSource(v)
+	})
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateSource() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateSource()
+	})
+}
+
+// ClearSource clears the value of the "source" field.
+func (u *AlertUpsertBulk) ClearSource() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearSource()
+	})
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (u *AlertUpsertBulk) SetIntervalSeconds(v int) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetIntervalSeconds(v)
+	})
+}
+
+// AddIntervalSeconds adds v to the "interval_seconds" field.
+func (u *AlertUpsertBulk) AddIntervalSeconds(v int) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.AddIntervalSeconds(v)
+	})
+}
+
+// UpdateIntervalSeconds sets the "interval_seconds" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateIntervalSeconds() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateIntervalSeconds()
+	})
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (u *AlertUpsertBulk) SetForSeconds(v int) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetForSeconds(v)
+	})
+}
+
+// AddForSeconds adds v to the "for_seconds" field.
+func (u *AlertUpsertBulk) AddForSeconds(v int) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.AddForSeconds(v)
+	})
+}
+
+// UpdateForSeconds sets the "for_seconds" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateForSeconds() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateForSeconds()
+	})
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (u *AlertUpsertBulk) SetNoDataState(v alert.NoDataState) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetNoDataState(v)
+	})
+}
+
+// UpdateNoDataState sets the "no_data_state" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateNoDataState() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateNoDataState()
+	})
+}
+
+// SetErrorState sets the "error_state" field.
+func (u *AlertUpsertBulk) SetErrorState(v alert.ErrorState) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetErrorState(v)
+	})
+}
+
+// UpdateErrorState sets the "error_state" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateErrorState() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateErrorState()
+	})
+}
+
+// SetGroupBy sets the "group_by" field.
+func (u *AlertUpsertBulk) SetGroupBy(v string) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetGroupBy(v)
+	})
+}
+
+// UpdateGroupBy sets the "group_by" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateGroupBy() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateGroupBy()
+	})
+}
+
+// ClearGroupBy clears the value of the "group_by" field.
+func (u *AlertUpsertBulk) ClearGroupBy() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearGroupBy()
+	})
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (u *AlertUpsertBulk) SetSnoozedUntil(v time.Time) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetSnoozedUntil(v)
+	})
+}
+
+// UpdateSnoozedUntil sets the "snoozed_until" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateSnoozedUntil() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateSnoozedUntil()
+	})
+}
+
+// ClearSnoozedUntil clears the value of the "snoozed_until" field.
+func (u *AlertUpsertBulk) ClearSnoozedUntil() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearSnoozedUntil()
+	})
+}
+
+// SetState sets the "state" field.
+func (u *AlertUpsertBulk) SetState(v alert.State) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetState(v)
+	})
+}
+
+// UpdateState sets the "state" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateState() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateState()
+	})
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (u *AlertUpsertBulk) SetNextEvalAt(v time.Time) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetNextEvalAt(v)
+	})
+}
+
+// UpdateNextEvalAt sets the "next_eval_at" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateNextEvalAt() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateNextEvalAt()
+	})
+}
+
+// ClearNextEvalAt clears the value of the "next_eval_at" field.
+func (u *AlertUpsertBulk) ClearNextEvalAt() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearNextEvalAt()
+	})
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (u *AlertUpsertBulk) SetLastEvaluatedAt(v time.Time) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetLastEvaluatedAt(v)
+	})
+}
+
+// UpdateLastEvaluatedAt sets the "last_evaluated_at" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateLastEvaluatedAt() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateLastEvaluatedAt()
+	})
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (u *AlertUpsertBulk) ClearLastEvaluatedAt() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearLastEvaluatedAt()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *AlertUpsertBulk) SetLastError(v string) *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *AlertUpsertBulk) UpdateLastError() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (u *AlertUpsertBulk) ClearLastError() *AlertUpsertBulk {
+	return u.Update(func(s *AlertUpsert) {
+		s.ClearLastError()
 	})
 }
 

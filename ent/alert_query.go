@@ -14,6 +14,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/user"
@@ -29,6 +31,8 @@ type AlertQuery struct {
 	predicates        []predicate.Alert
 	withUser          *UserQuery
 	withNotifications *AlertNotificationQuery
+	withInstances     *AlertInstanceQuery
+	withEvents        *AlertEventQuery
 	modifiers         []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -103,6 +107,50 @@ func (_q *AlertQuery) QueryNotifications() *AlertNotificationQuery {
 			sqlgraph.From(alert.Table, alert.FieldID, selector),
 			sqlgraph.To(alertnotification.Table, alertnotification.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, alert.NotificationsTable, alert.NotificationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInstances chains the current query on the "instances" edge.
+func (_q *AlertQuery) QueryInstances() *AlertInstanceQuery {
+	query := (&AlertInstanceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alert.Table, alert.FieldID, selector),
+			sqlgraph.To(alertinstance.Table, alertinstance.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alert.InstancesTable, alert.InstancesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryEvents chains the current query on the "events" edge.
+func (_q *AlertQuery) QueryEvents() *AlertEventQuery {
+	query := (&AlertEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alert.Table, alert.FieldID, selector),
+			sqlgraph.To(alertevent.Table, alertevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alert.EventsTable, alert.EventsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -304,6 +352,8 @@ func (_q *AlertQuery) Clone() *AlertQuery {
 		predicates:        append([]predicate.Alert{}, _q.predicates...),
 		withUser:          _q.withUser.Clone(),
 		withNotifications: _q.withNotifications.Clone(),
+		withInstances:     _q.withInstances.Clone(),
+		withEvents:        _q.withEvents.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -329,6 +379,28 @@ func (_q *AlertQuery) WithNotifications(opts ...func(*AlertNotificationQuery)) *
 		opt(query)
 	}
 	_q.withNotifications = query
+	return _q
+}
+
+// WithInstances tells the query-builder to eager-load the nodes that are connected to
+// the "instances" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AlertQuery) WithInstances(opts ...func(*AlertInstanceQuery)) *AlertQuery {
+	query := (&AlertInstanceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInstances = query
+	return _q
+}
+
+// WithEvents tells the query-builder to eager-load the nodes that are connected to
+// the "events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AlertQuery) WithEvents(opts ...func(*AlertEventQuery)) *AlertQuery {
+	query := (&AlertEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEvents = query
 	return _q
 }
 
@@ -410,9 +482,11 @@ func (_q *AlertQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Alert,
 	var (
 		nodes       = []*Alert{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [4]bool{
 			_q.withUser != nil,
 			_q.withNotifications != nil,
+			_q.withInstances != nil,
+			_q.withEvents != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -446,6 +520,20 @@ func (_q *AlertQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Alert,
 		if err := _q.loadNotifications(ctx, query, nodes,
 			func(n *Alert) { n.Edges.Notifications = []*AlertNotification{} },
 			func(n *Alert, e *AlertNotification) { n.Edges.Notifications = append(n.Edges.Notifications, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInstances; query != nil {
+		if err := _q.loadInstances(ctx, query, nodes,
+			func(n *Alert) { n.Edges.Instances = []*AlertInstance{} },
+			func(n *Alert, e *AlertInstance) { n.Edges.Instances = append(n.Edges.Instances, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEvents; query != nil {
+		if err := _q.loadEvents(ctx, query, nodes,
+			func(n *Alert) { n.Edges.Events = []*AlertEvent{} },
+			func(n *Alert, e *AlertEvent) { n.Edges.Events = append(n.Edges.Events, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -496,6 +584,66 @@ func (_q *AlertQuery) loadNotifications(ctx context.Context, query *AlertNotific
 	}
 	query.Where(predicate.AlertNotification(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(alert.NotificationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AlertID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "alert_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AlertQuery) loadInstances(ctx context.Context, query *AlertInstanceQuery, nodes []*Alert, init func(*Alert), assign func(*Alert, *AlertInstance)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Alert)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(alertinstance.FieldAlertID)
+	}
+	query.Where(predicate.AlertInstance(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(alert.InstancesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AlertID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "alert_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AlertQuery) loadEvents(ctx context.Context, query *AlertEventQuery, nodes []*Alert, init func(*Alert), assign func(*Alert, *AlertEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Alert)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(alertevent.FieldAlertID)
+	}
+	query.Where(predicate.AlertEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(alert.EventsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/schema/types"
@@ -128,6 +130,202 @@ func (_u *AlertUpdate) SetNillableStatus(v *alert.Status) *AlertUpdate {
 	return _u
 }
 
+// SetSource sets the "source" field.
+func (_u *AlertUpdate) SetSource(v *types.AlertSource) *AlertUpdate {
+	_u.mutation.SetSource(v)
+	return _u
+}
+
+// ClearSource clears the value of the "source" field.
+func (_u *AlertUpdate) ClearSource() *AlertUpdate {
+	_u.mutation.ClearSource()
+	return _u
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (_u *AlertUpdate) SetIntervalSeconds(v int) *AlertUpdate {
+	_u.mutation.ResetIntervalSeconds()
+	_u.mutation.SetIntervalSeconds(v)
+	return _u
+}
+
+// SetNillableIntervalSeconds sets the "interval_seconds" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableIntervalSeconds(v *int) *AlertUpdate {
+	if v != nil {
+		_u.SetIntervalSeconds(*v)
+	}
+	return _u
+}
+
+// AddIntervalSeconds adds value to the "interval_seconds" field.
+func (_u *AlertUpdate) AddIntervalSeconds(v int) *AlertUpdate {
+	_u.mutation.AddIntervalSeconds(v)
+	return _u
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (_u *AlertUpdate) SetForSeconds(v int) *AlertUpdate {
+	_u.mutation.ResetForSeconds()
+	_u.mutation.SetForSeconds(v)
+	return _u
+}
+
+// SetNillableForSeconds sets the "for_seconds" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableForSeconds(v *int) *AlertUpdate {
+	if v != nil {
+		_u.SetForSeconds(*v)
+	}
+	return _u
+}
+
+// AddForSeconds adds value to the "for_seconds" field.
+func (_u *AlertUpdate) AddForSeconds(v int) *AlertUpdate {
+	_u.mutation.AddForSeconds(v)
+	return _u
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (_u *AlertUpdate) SetNoDataState(v alert.NoDataState) *AlertUpdate {
+	_u.mutation.SetNoDataState(v)
+	return _u
+}
+
+// SetNillableNoDataState sets the "no_data_state" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableNoDataState(v *alert.NoDataState) *AlertUpdate {
+	if v != nil {
+		_u.SetNoDataState(*v)
+	}
+	return _u
+}
+
+// SetErrorState sets the "error_state" field.
+func (_u *AlertUpdate) SetErrorState(v alert.ErrorState) *AlertUpdate {
+	_u.mutation.SetErrorState(v)
+	return _u
+}
+
+// SetNillableErrorState sets the "error_state" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableErrorState(v *alert.ErrorState) *AlertUpdate {
+	if v != nil {
+		_u.SetErrorState(*v)
+	}
+	return _u
+}
+
+// SetGroupBy sets the "group_by" field.
+func (_u *AlertUpdate) SetGroupBy(v string) *AlertUpdate {
+	_u.mutation.SetGroupBy(v)
+	return _u
+}
+
+// SetNillableGroupBy sets the "group_by" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableGroupBy(v *string) *AlertUpdate {
+	if v != nil {
+		_u.SetGroupBy(*v)
+	}
+	return _u
+}
+
+// ClearGroupBy clears the value of the "group_by" field.
+func (_u *AlertUpdate) ClearGroupBy() *AlertUpdate {
+	_u.mutation.ClearGroupBy()
+	return _u
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (_u *AlertUpdate) SetSnoozedUntil(v time.Time) *AlertUpdate {
+	_u.mutation.SetSnoozedUntil(v)
+	return _u
+}
+
+// SetNillableSnoozedUntil sets the "snoozed_until" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableSnoozedUntil(v *time.Time) *AlertUpdate {
+	if v != nil {
+		_u.SetSnoozedUntil(*v)
+	}
+	return _u
+}
+
+// ClearSnoozedUntil clears the value of the "snoozed_until" field.
+func (_u *AlertUpdate) ClearSnoozedUntil() *AlertUpdate {
+	_u.mutation.ClearSnoozedUntil()
+	return _u
+}
+
+// SetState sets the "state" field.
+func (_u *AlertUpdate) SetState(v alert.State) *AlertUpdate {
+	_u.mutation.SetState(v)
+	return _u
+}
+
+// SetNillableState sets the "state" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableState(v *alert.State) *AlertUpdate {
+	if v != nil {
+		_u.SetState(*v)
+	}
+	return _u
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (_u *AlertUpdate) SetNextEvalAt(v time.Time) *AlertUpdate {
+	_u.mutation.SetNextEvalAt(v)
+	return _u
+}
+
+// SetNillableNextEvalAt sets the "next_eval_at" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableNextEvalAt(v *time.Time) *AlertUpdate {
+	if v != nil {
+		_u.SetNextEvalAt(*v)
+	}
+	return _u
+}
+
+// ClearNextEvalAt clears the value of the "next_eval_at" field.
+func (_u *AlertUpdate) ClearNextEvalAt() *AlertUpdate {
+	_u.mutation.ClearNextEvalAt()
+	return _u
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (_u *AlertUpdate) SetLastEvaluatedAt(v time.Time) *AlertUpdate {
+	_u.mutation.SetLastEvaluatedAt(v)
+	return _u
+}
+
+// SetNillableLastEvaluatedAt sets the "last_evaluated_at" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableLastEvaluatedAt(v *time.Time) *AlertUpdate {
+	if v != nil {
+		_u.SetLastEvaluatedAt(*v)
+	}
+	return _u
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (_u *AlertUpdate) ClearLastEvaluatedAt() *AlertUpdate {
+	_u.mutation.ClearLastEvaluatedAt()
+	return _u
+}
+
+// SetLastError sets the "last_error" field.
+func (_u *AlertUpdate) SetLastError(v string) *AlertUpdate {
+	_u.mutation.SetLastError(v)
+	return _u
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_u *AlertUpdate) SetNillableLastError(v *string) *AlertUpdate {
+	if v != nil {
+		_u.SetLastError(*v)
+	}
+	return _u
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (_u *AlertUpdate) ClearLastError() *AlertUpdate {
+	_u.mutation.ClearLastError()
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *AlertUpdate) SetUser(v *User) *AlertUpdate {
 	return _u.SetUserID(v.ID)
@@ -146,6 +344,36 @@ func (_u *AlertUpdate) AddNotifications(v ...*AlertNotification) *AlertUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddNotificationIDs(ids...)
+}
+
+// AddInstanceIDs adds the "instances" edge to the AlertInstance entity by IDs.
+func (_u *AlertUpdate) AddInstanceIDs(ids ...uuid.UUID) *AlertUpdate {
+	_u.mutation.AddInstanceIDs(ids...)
+	return _u
+}
+
+// AddInstances adds the "instances" edges to the AlertInstance entity.
+func (_u *AlertUpdate) AddInstances(v ...*AlertInstance) *AlertUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInstanceIDs(ids...)
+}
+
+// AddEventIDs adds the "events" edge to the AlertEvent entity by IDs.
+func (_u *AlertUpdate) AddEventIDs(ids ...uuid.UUID) *AlertUpdate {
+	_u.mutation.AddEventIDs(ids...)
+	return _u
+}
+
+// AddEvents adds the "events" edges to the AlertEvent entity.
+func (_u *AlertUpdate) AddEvents(v ...*AlertEvent) *AlertUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEventIDs(ids...)
 }
 
 // Mutation returns the AlertMutation object of the builder.
@@ -178,6 +406,48 @@ func (_u *AlertUpdate) RemoveNotifications(v ...*AlertNotification) *AlertUpdate
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveNotificationIDs(ids...)
+}
+
+// ClearInstances clears all "instances" edges to the AlertInstance entity.
+func (_u *AlertUpdate) ClearInstances() *AlertUpdate {
+	_u.mutation.ClearInstances()
+	return _u
+}
+
+// RemoveInstanceIDs removes the "instances" edge to AlertInstance entities by IDs.
+func (_u *AlertUpdate) RemoveInstanceIDs(ids ...uuid.UUID) *AlertUpdate {
+	_u.mutation.RemoveInstanceIDs(ids...)
+	return _u
+}
+
+// RemoveInstances removes "instances" edges to AlertInstance entities.
+func (_u *AlertUpdate) RemoveInstances(v ...*AlertInstance) *AlertUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInstanceIDs(ids...)
+}
+
+// ClearEvents clears all "events" edges to the AlertEvent entity.
+func (_u *AlertUpdate) ClearEvents() *AlertUpdate {
+	_u.mutation.ClearEvents()
+	return _u
+}
+
+// RemoveEventIDs removes the "events" edge to AlertEvent entities by IDs.
+func (_u *AlertUpdate) RemoveEventIDs(ids ...uuid.UUID) *AlertUpdate {
+	_u.mutation.RemoveEventIDs(ids...)
+	return _u
+}
+
+// RemoveEvents removes "events" edges to AlertEvent entities.
+func (_u *AlertUpdate) RemoveEvents(v ...*AlertEvent) *AlertUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEventIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -233,6 +503,26 @@ func (_u *AlertUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Alert.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.NoDataState(); ok {
+		if err := alert.NoDataStateValidator(v); err != nil {
+			return &ValidationError{Name: "no_data_state", err: fmt.Errorf(`ent: validator failed for field "Alert.no_data_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ErrorState(); ok {
+		if err := alert.ErrorStateValidator(v); err != nil {
+			return &ValidationError{Name: "error_state", err: fmt.Errorf(`ent: validator failed for field "Alert.error_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.GroupBy(); ok {
+		if err := alert.GroupByValidator(v); err != nil {
+			return &ValidationError{Name: "group_by", err: fmt.Errorf(`ent: validator failed for field "Alert.group_by": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.State(); ok {
+		if err := alert.StateValidator(v); err != nil {
+			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "Alert.state": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Alert.user"`)
 	}
@@ -276,6 +566,63 @@ func (_u *AlertUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(alert.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Source(); ok {
+		_spec.SetField(alert.FieldSource, field.TypeJSON, value)
+	}
+	if _u.mutation.SourceCleared() {
+		_spec.ClearField(alert.FieldSource, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.IntervalSeconds(); ok {
+		_spec.SetField(alert.FieldIntervalSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedIntervalSeconds(); ok {
+		_spec.AddField(alert.FieldIntervalSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ForSeconds(); ok {
+		_spec.SetField(alert.FieldForSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedForSeconds(); ok {
+		_spec.AddField(alert.FieldForSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NoDataState(); ok {
+		_spec.SetField(alert.FieldNoDataState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.ErrorState(); ok {
+		_spec.SetField(alert.FieldErrorState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.GroupBy(); ok {
+		_spec.SetField(alert.FieldGroupBy, field.TypeString, value)
+	}
+	if _u.mutation.GroupByCleared() {
+		_spec.ClearField(alert.FieldGroupBy, field.TypeString)
+	}
+	if value, ok := _u.mutation.SnoozedUntil(); ok {
+		_spec.SetField(alert.FieldSnoozedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.SnoozedUntilCleared() {
+		_spec.ClearField(alert.FieldSnoozedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.State(); ok {
+		_spec.SetField(alert.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.NextEvalAt(); ok {
+		_spec.SetField(alert.FieldNextEvalAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextEvalAtCleared() {
+		_spec.ClearField(alert.FieldNextEvalAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastEvaluatedAt(); ok {
+		_spec.SetField(alert.FieldLastEvaluatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastEvaluatedAtCleared() {
+		_spec.ClearField(alert.FieldLastEvaluatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastError(); ok {
+		_spec.SetField(alert.FieldLastError, field.TypeString, value)
+	}
+	if _u.mutation.LastErrorCleared() {
+		_spec.ClearField(alert.FieldLastError, field.TypeString)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -344,6 +691,96 @@ func (_u *AlertUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(alertnotification.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InstancesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInstancesIDs(); len(nodes) > 0 && !_u.mutation.InstancesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InstancesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEventsIDs(); len(nodes) > 0 && !_u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -466,6 +903,202 @@ func (_u *AlertUpdateOne) SetNillableStatus(v *alert.Status) *AlertUpdateOne {
 	return _u
 }
 
+// SetSource sets the "source" field.
+func (_u *AlertUpdateOne) SetSource(v *types.AlertSource) *AlertUpdateOne {
+	_u.mutation.SetSource(v)
+	return _u
+}
+
+// ClearSource clears the value of the "source" field.
+func (_u *AlertUpdateOne) ClearSource() *AlertUpdateOne {
+	_u.mutation.ClearSource()
+	return _u
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (_u *AlertUpdateOne) SetIntervalSeconds(v int) *AlertUpdateOne {
+	_u.mutation.ResetIntervalSeconds()
+	_u.mutation.SetIntervalSeconds(v)
+	return _u
+}
+
+// SetNillableIntervalSeconds sets the "interval_seconds" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableIntervalSeconds(v *int) *AlertUpdateOne {
+	if v != nil {
+		_u.SetIntervalSeconds(*v)
+	}
+	return _u
+}
+
+// AddIntervalSeconds adds value to the "interval_seconds" field.
+func (_u *AlertUpdateOne) AddIntervalSeconds(v int) *AlertUpdateOne {
+	_u.mutation.AddIntervalSeconds(v)
+	return _u
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (_u *AlertUpdateOne) SetForSeconds(v int) *AlertUpdateOne {
+	_u.mutation.ResetForSeconds()
+	_u.mutation.SetForSeconds(v)
+	return _u
+}
+
+// SetNillableForSeconds sets the "for_seconds" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableForSeconds(v *int) *AlertUpdateOne {
+	if v != nil {
+		_u.SetForSeconds(*v)
+	}
+	return _u
+}
+
+// AddForSeconds adds value to the "for_seconds" field.
+func (_u *AlertUpdateOne) AddForSeconds(v int) *AlertUpdateOne {
+	_u.mutation.AddForSeconds(v)
+	return _u
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (_u *AlertUpdateOne) SetNoDataState(v alert.NoDataState) *AlertUpdateOne {
+	_u.mutation.SetNoDataState(v)
+	return _u
+}
+
+// SetNillableNoDataState sets the "no_data_state" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableNoDataState(v *alert.NoDataState) *AlertUpdateOne {
+	if v != nil {
+		_u.SetNoDataState(*v)
+	}
+	return _u
+}
+
+// SetErrorState sets the "error_state" field.
+func (_u *AlertUpdateOne) SetErrorState(v alert.ErrorState) *AlertUpdateOne {
+	_u.mutation.SetErrorState(v)
+	return _u
+}
+
+// SetNillableErrorState sets the "error_state" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableErrorState(v *alert.ErrorState) *AlertUpdateOne {
+	if v != nil {
+		_u.SetErrorState(*v)
+	}
+	return _u
+}
+
+// SetGroupBy sets the "group_by" field.
+func (_u *AlertUpdateOne) SetGroupBy(v string) *AlertUpdateOne {
+	_u.mutation.SetGroupBy(v)
+	return _u
+}
+
+// SetNillableGroupBy sets the "group_by" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableGroupBy(v *string) *AlertUpdateOne {
+	if v != nil {
+		_u.SetGroupBy(*v)
+	}
+	return _u
+}
+
+// ClearGroupBy clears the value of the "group_by" field.
+func (_u *AlertUpdateOne) ClearGroupBy() *AlertUpdateOne {
+	_u.mutation.ClearGroupBy()
+	return _u
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (_u *AlertUpdateOne) SetSnoozedUntil(v time.Time) *AlertUpdateOne {
+	_u.mutation.SetSnoozedUntil(v)
+	return _u
+}
+
+// SetNillableSnoozedUntil sets the "snoozed_until" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableSnoozedUntil(v *time.Time) *AlertUpdateOne {
+	if v != nil {
+		_u.SetSnoozedUntil(*v)
+	}
+	return _u
+}
+
+// ClearSnoozedUntil clears the value of the "snoozed_until" field.
+func (_u *AlertUpdateOne) ClearSnoozedUntil() *AlertUpdateOne {
+	_u.mutation.ClearSnoozedUntil()
+	return _u
+}
+
+// SetState sets the "state" field.
+func (_u *AlertUpdateOne) SetState(v alert.State) *AlertUpdateOne {
+	_u.mutation.SetState(v)
+	return _u
+}
+
+// SetNillableState sets the "state" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableState(v *alert.State) *AlertUpdateOne {
+	if v != nil {
+		_u.SetState(*v)
+	}
+	return _u
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (_u *AlertUpdateOne) SetNextEvalAt(v time.Time) *AlertUpdateOne {
+	_u.mutation.SetNextEvalAt(v)
+	return _u
+}
+
+// SetNillableNextEvalAt sets the "next_eval_at" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableNextEvalAt(v *time.Time) *AlertUpdateOne {
+	if v != nil {
+		_u.SetNextEvalAt(*v)
+	}
+	return _u
+}
+
+// ClearNextEvalAt clears the value of the "next_eval_at" field.
+func (_u *AlertUpdateOne) ClearNextEvalAt() *AlertUpdateOne {
+	_u.mutation.ClearNextEvalAt()
+	return _u
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (_u *AlertUpdateOne) SetLastEvaluatedAt(v time.Time) *AlertUpdateOne {
+	_u.mutation.SetLastEvaluatedAt(v)
+	return _u
+}
+
+// SetNillableLastEvaluatedAt sets the "last_evaluated_at" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableLastEvaluatedAt(v *time.Time) *AlertUpdateOne {
+	if v != nil {
+		_u.SetLastEvaluatedAt(*v)
+	}
+	return _u
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (_u *AlertUpdateOne) ClearLastEvaluatedAt() *AlertUpdateOne {
+	_u.mutation.ClearLastEvaluatedAt()
+	return _u
+}
+
+// SetLastError sets the "last_error" field.
+func (_u *AlertUpdateOne) SetLastError(v string) *AlertUpdateOne {
+	_u.mutation.SetLastError(v)
+	return _u
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_u *AlertUpdateOne) SetNillableLastError(v *string) *AlertUpdateOne {
+	if v != nil {
+		_u.SetLastError(*v)
+	}
+	return _u
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (_u *AlertUpdateOne) ClearLastError() *AlertUpdateOne {
+	_u.mutation.ClearLastError()
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *AlertUpdateOne) SetUser(v *User) *AlertUpdateOne {
 	return _u.SetUserID(v.ID)
@@ -484,6 +1117,36 @@ func (_u *AlertUpdateOne) AddNotifications(v ...*AlertNotification) *AlertUpdate
 		ids[i] = v[i].ID
 	}
 	return _u.AddNotificationIDs(ids...)
+}
+
+// AddInstanceIDs adds the "instances" edge to the AlertInstance entity by IDs.
+func (_u *AlertUpdateOne) AddInstanceIDs(ids ...uuid.UUID) *AlertUpdateOne {
+	_u.mutation.AddInstanceIDs(ids...)
+	return _u
+}
+
+// AddInstances adds the "instances" edges to the AlertInstance entity.
+func (_u *AlertUpdateOne) AddInstances(v ...*AlertInstance) *AlertUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInstanceIDs(ids...)
+}
+
+// AddEventIDs adds the "events" edge to the AlertEvent entity by IDs.
+func (_u *AlertUpdateOne) AddEventIDs(ids ...uuid.UUID) *AlertUpdateOne {
+	_u.mutation.AddEventIDs(ids...)
+	return _u
+}
+
+// AddEvents adds the "events" edges to the AlertEvent entity.
+func (_u *AlertUpdateOne) AddEvents(v ...*AlertEvent) *AlertUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEventIDs(ids...)
 }
 
 // Mutation returns the AlertMutation object of the builder.
@@ -516,6 +1179,48 @@ func (_u *AlertUpdateOne) RemoveNotifications(v ...*AlertNotification) *AlertUpd
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveNotificationIDs(ids...)
+}
+
+// ClearInstances clears all "instances" edges to the AlertInstance entity.
+func (_u *AlertUpdateOne) ClearInstances() *AlertUpdateOne {
+	_u.mutation.ClearInstances()
+	return _u
+}
+
+// RemoveInstanceIDs removes the "instances" edge to AlertInstance entities by IDs.
+func (_u *AlertUpdateOne) RemoveInstanceIDs(ids ...uuid.UUID) *AlertUpdateOne {
+	_u.mutation.RemoveInstanceIDs(ids...)
+	return _u
+}
+
+// RemoveInstances removes "instances" edges to AlertInstance entities.
+func (_u *AlertUpdateOne) RemoveInstances(v ...*AlertInstance) *AlertUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInstanceIDs(ids...)
+}
+
+// ClearEvents clears all "events" edges to the AlertEvent entity.
+func (_u *AlertUpdateOne) ClearEvents() *AlertUpdateOne {
+	_u.mutation.ClearEvents()
+	return _u
+}
+
+// RemoveEventIDs removes the "events" edge to AlertEvent entities by IDs.
+func (_u *AlertUpdateOne) RemoveEventIDs(ids ...uuid.UUID) *AlertUpdateOne {
+	_u.mutation.RemoveEventIDs(ids...)
+	return _u
+}
+
+// RemoveEvents removes "events" edges to AlertEvent entities.
+func (_u *AlertUpdateOne) RemoveEvents(v ...*AlertEvent) *AlertUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEventIDs(ids...)
 }
 
 // Where appends a list predicates to the AlertUpdate builder.
@@ -584,6 +1289,26 @@ func (_u *AlertUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Alert.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.NoDataState(); ok {
+		if err := alert.NoDataStateValidator(v); err != nil {
+			return &ValidationError{Name: "no_data_state", err: fmt.Errorf(`ent: validator failed for field "Alert.no_data_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ErrorState(); ok {
+		if err := alert.ErrorStateValidator(v); err != nil {
+			return &ValidationError{Name: "error_state", err: fmt.Errorf(`ent: validator failed for field "Alert.error_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.GroupBy(); ok {
+		if err := alert.GroupByValidator(v); err != nil {
+			return &ValidationError{Name: "group_by", err: fmt.Errorf(`ent: validator failed for field "Alert.group_by": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.State(); ok {
+		if err := alert.StateValidator(v); err != nil {
+			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "Alert.state": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Alert.user"`)
 	}
@@ -644,6 +1369,63 @@ func (_u *AlertUpdateOne) sqlSave(ctx context.Context) (_node *Alert, err error)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(alert.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Source(); ok {
+		_spec.SetField(alert.FieldSource, field.TypeJSON, value)
+	}
+	if _u.mutation.SourceCleared() {
+		_spec.ClearField(alert.FieldSource, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.IntervalSeconds(); ok {
+		_spec.SetField(alert.FieldIntervalSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedIntervalSeconds(); ok {
+		_spec.AddField(alert.FieldIntervalSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ForSeconds(); ok {
+		_spec.SetField(alert.FieldForSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedForSeconds(); ok {
+		_spec.AddField(alert.FieldForSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NoDataState(); ok {
+		_spec.SetField(alert.FieldNoDataState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.ErrorState(); ok {
+		_spec.SetField(alert.FieldErrorState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.GroupBy(); ok {
+		_spec.SetField(alert.FieldGroupBy, field.TypeString, value)
+	}
+	if _u.mutation.GroupByCleared() {
+		_spec.ClearField(alert.FieldGroupBy, field.TypeString)
+	}
+	if value, ok := _u.mutation.SnoozedUntil(); ok {
+		_spec.SetField(alert.FieldSnoozedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.SnoozedUntilCleared() {
+		_spec.ClearField(alert.FieldSnoozedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.State(); ok {
+		_spec.SetField(alert.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.NextEvalAt(); ok {
+		_spec.SetField(alert.FieldNextEvalAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextEvalAtCleared() {
+		_spec.ClearField(alert.FieldNextEvalAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastEvaluatedAt(); ok {
+		_spec.SetField(alert.FieldLastEvaluatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastEvaluatedAtCleared() {
+		_spec.ClearField(alert.FieldLastEvaluatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastError(); ok {
+		_spec.SetField(alert.FieldLastError, field.TypeString, value)
+	}
+	if _u.mutation.LastErrorCleared() {
+		_spec.ClearField(alert.FieldLastError, field.TypeString)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -712,6 +1494,96 @@ func (_u *AlertUpdateOne) sqlSave(ctx context.Context) (_node *Alert, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(alertnotification.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InstancesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInstancesIDs(); len(nodes) > 0 && !_u.mutation.InstancesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InstancesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.InstancesTable,
+			Columns: []string{alert.InstancesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEventsIDs(); len(nodes) > 0 && !_u.mutation.EventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   alert.EventsTable,
+			Columns: []string{alert.EventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

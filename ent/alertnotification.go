@@ -10,6 +10,8 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
@@ -30,6 +32,20 @@ type AlertNotification struct {
 	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
 	// ResolvedAt holds the value of the "resolved_at" field.
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// InstanceID holds the value of the "instance_id" field.
+	InstanceID *uuid.UUID `json:"instance_id,omitempty"`
+	// EventID holds the value of the "event_id" field.
+	EventID *uuid.UUID `json:"event_id,omitempty"`
+	// State holds the value of the "state" field.
+	State alertnotification.State `json:"state,omitempty"`
+	// Value holds the value of the "value" field.
+	Value *float64 `json:"value,omitempty"`
+	// AcknowledgedBy holds the value of the "acknowledged_by" field.
+	AcknowledgedBy *uuid.UUID `json:"acknowledged_by,omitempty"`
+	// ResolvedBy holds the value of the "resolved_by" field.
+	ResolvedBy *uuid.UUID `json:"resolved_by,omitempty"`
+	// Resolution holds the value of the "resolution" field.
+	Resolution *string `json:"resolution,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AlertNotificationQuery when eager-loading is set.
 	Edges        AlertNotificationEdges `json:"edges"`
@@ -42,9 +58,13 @@ type AlertNotificationEdges struct {
 	Alert *Alert `json:"alert,omitempty"`
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// Instance holds the value of the instance edge.
+	Instance *AlertInstance `json:"instance,omitempty"`
+	// Event holds the value of the event edge.
+	Event *AlertEvent `json:"event,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [4]bool
 }
 
 // AlertOrErr returns the Alert value or an error if the edge
@@ -69,11 +89,39 @@ func (e AlertNotificationEdges) UserOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "user"}
 }
 
+// InstanceOrErr returns the Instance value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AlertNotificationEdges) InstanceOrErr() (*AlertInstance, error) {
+	if e.Instance != nil {
+		return e.Instance, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: alertinstance.Label}
+	}
+	return nil, &NotLoadedError{edge: "instance"}
+}
+
+// EventOrErr returns the Event value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AlertNotificationEdges) EventOrErr() (*AlertEvent, error) {
+	if e.Event != nil {
+		return e.Event, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: alertevent.Label}
+	}
+	return nil, &NotLoadedError{edge: "event"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*AlertNotification) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case alertnotification.FieldInstanceID, alertnotification.FieldEventID, alertnotification.FieldAcknowledgedBy, alertnotification.FieldResolvedBy:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case alertnotification.FieldValue:
+			values[i] = new(sql.NullFloat64)
+		case alertnotification.FieldState, alertnotification.FieldResolution:
+			values[i] = new(sql.NullString)
 		case alertnotification.FieldSentAt, alertnotification.FieldAcknowledgedAt, alertnotification.FieldResolvedAt:
 			values[i] = new(sql.NullTime)
 		case alertnotification.FieldID, alertnotification.FieldAlertID, alertnotification.FieldUserID:
@@ -131,6 +179,54 @@ func (_m *AlertNotification) assignValues(columns []string, values []any) error 
 				_m.ResolvedAt = new(time.Time)
 				*_m.ResolvedAt = value.Time
 			}
+		case alertnotification.FieldInstanceID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field instance_id", values[i])
+			} else if value.Valid {
+				_m.InstanceID = new(uuid.UUID)
+				*_m.InstanceID = *value.S.(*uuid.UUID)
+			}
+		case alertnotification.FieldEventID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field event_id", values[i])
+			} else if value.Valid {
+				_m.EventID = new(uuid.UUID)
+				*_m.EventID = *value.S.(*uuid.UUID)
+			}
+		case alertnotification.FieldState:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field state", values[i])
+			} else if value.Valid {
+				_m.State = alertnotification.State(value.String)
+			}
+		case alertnotification.FieldValue:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field value", values[i])
+			} else if value.Valid {
+				_m.Value = new(float64)
+				*_m.Value = value.Float64
+			}
+		case alertnotification.FieldAcknowledgedBy:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field acknowledged_by", values[i])
+			} else if value.Valid {
+				_m.AcknowledgedBy = new(uuid.UUID)
+				*_m.AcknowledgedBy = *value.S.(*uuid.UUID)
+			}
+		case alertnotification.FieldResolvedBy:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field resolved_by", values[i])
+			} else if value.Valid {
+				_m.ResolvedBy = new(uuid.UUID)
+				*_m.ResolvedBy = *value.S.(*uuid.UUID)
+			}
+		case alertnotification.FieldResolution:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field resolution", values[i])
+			} else if value.Valid {
+				_m.Resolution = new(string)
+				*_m.Resolution = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -138,9 +234,9 @@ func (_m *AlertNotification) assignValues(columns []string, values []any) error 
 	return nil
 }
 
-// Value returns the ent.Value that was dynamically selected and assigned to the AlertNotification.
+// GetValue returns the ent.Value that was dynamically selected and assigned to the AlertNotification.
 // This includes values selected through modifiers, order, etc.
-func (_m *AlertNotification) Value(name string) (ent.Value, error) {
+func (_m *AlertNotification) GetValue(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
 }
 
@@ -152,6 +248,16 @@ func (_m *AlertNotification) QueryAlert() *AlertQuery {
 // QueryUser queries the "user" edge of the AlertNotification entity.
 func (_m *AlertNotification) QueryUser() *UserQuery {
 	return NewAlertNotificationClient(_m.config).QueryUser(_m)
+}
+
+// QueryInstance queries the "instance" edge of the AlertNotification entity.
+func (_m *AlertNotification) QueryInstance() *AlertInstanceQuery {
+	return NewAlertNotificationClient(_m.config).QueryInstance(_m)
+}
+
+// QueryEvent queries the "event" edge of the AlertNotification entity.
+func (_m *AlertNotification) QueryEvent() *AlertEventQuery {
+	return NewAlertNotificationClient(_m.config).QueryEvent(_m)
 }
 
 // Update returns a builder for updating this AlertNotification.
@@ -194,6 +300,39 @@ func (_m *AlertNotification) String() string {
 	if v := _m.ResolvedAt; v != nil {
 		builder.WriteString("resolved_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.InstanceID; v != nil {
+		builder.WriteString("instance_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.EventID; v != nil {
+		builder.WriteString("event_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("state=")
+	builder.WriteString(fmt.Sprintf("%v", _m.State))
+	builder.WriteString(", ")
+	if v := _m.Value; v != nil {
+		builder.WriteString("value=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.AcknowledgedBy; v != nil {
+		builder.WriteString("acknowledged_by=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ResolvedBy; v != nil {
+		builder.WriteString("resolved_by=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.Resolution; v != nil {
+		builder.WriteString("resolution=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

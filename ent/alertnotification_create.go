@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/user"
 	"github.com/google/uuid"
@@ -80,6 +82,104 @@ func (_c *AlertNotificationCreate) SetNillableResolvedAt(v *time.Time) *AlertNot
 	return _c
 }
 
+// SetInstanceID sets the "instance_id" field.
+func (_c *AlertNotificationCreate) SetInstanceID(v uuid.UUID) *AlertNotificationCreate {
+	_c.mutation.SetInstanceID(v)
+	return _c
+}
+
+// SetNillableInstanceID sets the "instance_id" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableInstanceID(v *uuid.UUID) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetInstanceID(*v)
+	}
+	return _c
+}
+
+// SetEventID sets the "event_id" field.
+func (_c *AlertNotificationCreate) SetEventID(v uuid.UUID) *AlertNotificationCreate {
+	_c.mutation.SetEventID(v)
+	return _c
+}
+
+// SetNillableEventID sets the "event_id" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableEventID(v *uuid.UUID) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetEventID(*v)
+	}
+	return _c
+}
+
+// SetState sets the "state" field.
+func (_c *AlertNotificationCreate) SetState(v alertnotification.State) *AlertNotificationCreate {
+	_c.mutation.SetState(v)
+	return _c
+}
+
+// SetNillableState sets the "state" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableState(v *alertnotification.State) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetState(*v)
+	}
+	return _c
+}
+
+// SetValue sets the "value" field.
+func (_c *AlertNotificationCreate) SetValue(v float64) *AlertNotificationCreate {
+	_c.mutation.SetValue(v)
+	return _c
+}
+
+// SetNillableValue sets the "value" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableValue(v *float64) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetValue(*v)
+	}
+	return _c
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (_c *AlertNotificationCreate) SetAcknowledgedBy(v uuid.UUID) *AlertNotificationCreate {
+	_c.mutation.SetAcknowledgedBy(v)
+	return _c
+}
+
+// SetNillableAcknowledgedBy sets the "acknowledged_by" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableAcknowledgedBy(v *uuid.UUID) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetAcknowledgedBy(*v)
+	}
+	return _c
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (_c *AlertNotificationCreate) SetResolvedBy(v uuid.UUID) *AlertNotificationCreate {
+	_c.mutation.SetResolvedBy(v)
+	return _c
+}
+
+// SetNillableResolvedBy sets the "resolved_by" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableResolvedBy(v *uuid.UUID) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetResolvedBy(*v)
+	}
+	return _c
+}
+
+// SetResolution sets the "resolution" field.
+func (_c *AlertNotificationCreate) SetResolution(v string) *AlertNotificationCreate {
+	_c.mutation.SetResolution(v)
+	return _c
+}
+
+// SetNillableResolution sets the "resolution" field if the given value is not nil.
+func (_c *AlertNotificationCreate) SetNillableResolution(v *string) *AlertNotificationCreate {
+	if v != nil {
+		_c.SetResolution(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AlertNotificationCreate) SetID(v uuid.UUID) *AlertNotificationCreate {
 	_c.mutation.SetID(v)
@@ -102,6 +202,16 @@ func (_c *AlertNotificationCreate) SetAlert(v *Alert) *AlertNotificationCreate {
 // SetUser sets the "user" edge to the User entity.
 func (_c *AlertNotificationCreate) SetUser(v *User) *AlertNotificationCreate {
 	return _c.SetUserID(v.ID)
+}
+
+// SetInstance sets the "instance" edge to the AlertInstance entity.
+func (_c *AlertNotificationCreate) SetInstance(v *AlertInstance) *AlertNotificationCreate {
+	return _c.SetInstanceID(v.ID)
+}
+
+// SetEvent sets the "event" edge to the AlertEvent entity.
+func (_c *AlertNotificationCreate) SetEvent(v *AlertEvent) *AlertNotificationCreate {
+	return _c.SetEventID(v.ID)
 }
 
 // Mutation returns the AlertNotificationMutation object of the builder.
@@ -143,6 +253,10 @@ func (_c *AlertNotificationCreate) defaults() {
 		v := alertnotification.DefaultSentAt()
 		_c.mutation.SetSentAt(v)
 	}
+	if _, ok := _c.mutation.State(); !ok {
+		v := alertnotification.DefaultState
+		_c.mutation.SetState(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := alertnotification.DefaultID()
 		_c.mutation.SetID(v)
@@ -159,6 +273,19 @@ func (_c *AlertNotificationCreate) check() error {
 	}
 	if _, ok := _c.mutation.SentAt(); !ok {
 		return &ValidationError{Name: "sent_at", err: errors.New(`ent: missing required field "AlertNotification.sent_at"`)}
+	}
+	if _, ok := _c.mutation.State(); !ok {
+		return &ValidationError{Name: "state", err: errors.New(`ent: missing required field "AlertNotification.state"`)}
+	}
+	if v, ok := _c.mutation.State(); ok {
+		if err := alertnotification.StateValidator(v); err != nil {
+			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "AlertNotification.state": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.Resolution(); ok {
+		if err := alertnotification.ResolutionValidator(v); err != nil {
+			return &ValidationError{Name: "resolution", err: fmt.Errorf(`ent: validator failed for field "AlertNotification.resolution": %w`, err)}
+		}
 	}
 	if len(_c.mutation.AlertIDs()) == 0 {
 		return &ValidationError{Name: "alert", err: errors.New(`ent: missing required edge "AlertNotification.alert"`)}
@@ -214,6 +341,26 @@ func (_c *AlertNotificationCreate) createSpec() (*AlertNotification, *sqlgraph.C
 		_spec.SetField(alertnotification.FieldResolvedAt, field.TypeTime, value)
 		_node.ResolvedAt = &value
 	}
+	if value, ok := _c.mutation.State(); ok {
+		_spec.SetField(alertnotification.FieldState, field.TypeEnum, value)
+		_node.State = value
+	}
+	if value, ok := _c.mutation.Value(); ok {
+		_spec.SetField(alertnotification.FieldValue, field.TypeFloat64, value)
+		_node.Value = &value
+	}
+	if value, ok := _c.mutation.AcknowledgedBy(); ok {
+		_spec.SetField(alertnotification.FieldAcknowledgedBy, field.TypeUUID, value)
+		_node.AcknowledgedBy = &value
+	}
+	if value, ok := _c.mutation.ResolvedBy(); ok {
+		_spec.SetField(alertnotification.FieldResolvedBy, field.TypeUUID, value)
+		_node.ResolvedBy = &value
+	}
+	if value, ok := _c.mutation.Resolution(); ok {
+		_spec.SetField(alertnotification.FieldResolution, field.TypeString, value)
+		_node.Resolution = &value
+	}
 	if nodes := _c.mutation.AlertIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -246,6 +393,40 @@ func (_c *AlertNotificationCreate) createSpec() (*AlertNotification, *sqlgraph.C
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.UserID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InstanceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.InstanceTable,
+			Columns: []string{alertnotification.InstanceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.InstanceID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EventIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.EventTable,
+			Columns: []string{alertnotification.EventColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.EventID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -369,6 +550,132 @@ func (u *AlertNotificationUpsert) UpdateResolvedAt() *AlertNotificationUpsert {
 // ClearResolvedAt clears the value of the "resolved_at" field.
 func (u *AlertNotificationUpsert) ClearResolvedAt() *AlertNotificationUpsert {
 	u.SetNull(alertnotification.FieldResolvedAt)
+	return u
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (u *AlertNotificationUpsert) SetInstanceID(v uuid.UUID) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldInstanceID, v)
+	return u
+}
+
+// UpdateInstanceID sets the "instance_id" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateInstanceID() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldInstanceID)
+	return u
+}
+
+// ClearInstanceID clears the value of the "instance_id" field.
+func (u *AlertNotificationUpsert) ClearInstanceID() *AlertNotificationUpsert {
+	u.SetNull(alertnotification.FieldInstanceID)
+	return u
+}
+
+// SetEventID sets the "event_id" field.
+func (u *AlertNotificationUpsert) SetEventID(v uuid.UUID) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldEventID, v)
+	return u
+}
+
+// UpdateEventID sets the "event_id" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateEventID() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldEventID)
+	return u
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (u *AlertNotificationUpsert) ClearEventID() *AlertNotificationUpsert {
+	u.SetNull(alertnotification.FieldEventID)
+	return u
+}
+
+// SetState sets the "state" field.
+func (u *AlertNotificationUpsert) SetState(v alertnotification.State) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldState, v)
+	return u
+}
+
+// UpdateState sets the "state" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateState() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldState)
+	return u
+}
+
+// SetValue sets the "value" field.
+func (u *AlertNotificationUpsert) SetValue(v float64) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldValue, v)
+	return u
+}
+
+// UpdateValue sets the "value" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateValue() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldValue)
+	return u
+}
+
+// AddValue adds v to the "value" field.
+func (u *AlertNotificationUpsert) AddValue(v float64) *AlertNotificationUpsert {
+	u.Add(alertnotification.FieldValue, v)
+	return u
+}
+
+// ClearValue clears the value of the "value" field.
+func (u *AlertNotificationUpsert) ClearValue() *AlertNotificationUpsert {
+	u.SetNull(alertnotification.FieldValue)
+	return u
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (u *AlertNotificationUpsert) SetAcknowledgedBy(v uuid.UUID) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldAcknowledgedBy, v)
+	return u
+}
+
+// UpdateAcknowledgedBy sets the "acknowledged_by" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateAcknowledgedBy() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldAcknowledgedBy)
+	return u
+}
+
+// ClearAcknowledgedBy clears the value of the "acknowledged_by" field.
+func (u *AlertNotificationUpsert) ClearAcknowledgedBy() *AlertNotificationUpsert {
+	u.SetNull(alertnotification.FieldAcknowledgedBy)
+	return u
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (u *AlertNotificationUpsert) SetResolvedBy(v uuid.UUID) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldResolvedBy, v)
+	return u
+}
+
+// UpdateResolvedBy sets the "resolved_by" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateResolvedBy() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldResolvedBy)
+	return u
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (u *AlertNotificationUpsert) ClearResolvedBy() *AlertNotificationUpsert {
+	u.SetNull(alertnotification.FieldResolvedBy)
+	return u
+}
+
+// SetResolution sets the "resolution" field.
+func (u *AlertNotificationUpsert) SetResolution(v string) *AlertNotificationUpsert {
+	u.Set(alertnotification.FieldResolution, v)
+	return u
+}
+
+// UpdateResolution sets the "resolution" field to the value that was provided on create.
+func (u *AlertNotificationUpsert) UpdateResolution() *AlertNotificationUpsert {
+	u.SetExcluded(alertnotification.FieldResolution)
+	return u
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (u *AlertNotificationUpsert) ClearResolution() *AlertNotificationUpsert {
+	u.SetNull(alertnotification.FieldResolution)
 	return u
 }
 
@@ -501,6 +808,153 @@ func (u *AlertNotificationUpsertOne) UpdateResolvedAt() *AlertNotificationUpsert
 func (u *AlertNotificationUpsertOne) ClearResolvedAt() *AlertNotificationUpsertOne {
 	return u.Update(func(s *AlertNotificationUpsert) {
 		s.ClearResolvedAt()
+	})
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (u *AlertNotificationUpsertOne) SetInstanceID(v uuid.UUID) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetInstanceID(v)
+	})
+}
+
+// UpdateInstanceID sets the "instance_id" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateInstanceID() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateInstanceID()
+	})
+}
+
+// ClearInstanceID clears the value of the "instance_id" field.
+func (u *AlertNotificationUpsertOne) ClearInstanceID() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearInstanceID()
+	})
+}
+
+// SetEventID sets the "event_id" field.
+func (u *AlertNotificationUpsertOne) SetEventID(v uuid.UUID) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetEventID(v)
+	})
+}
+
+// UpdateEventID sets the "event_id" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateEventID() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateEventID()
+	})
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (u *AlertNotificationUpsertOne) ClearEventID() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearEventID()
+	})
+}
+
+// SetState sets the "state" field.
+func (u *AlertNotificationUpsertOne) SetState(v alertnotification.State) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetState(v)
+	})
+}
+
+// UpdateState sets the "state" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateState() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateState()
+	})
+}
+
+// SetValue sets the "value" field.
+func (u *AlertNotificationUpsertOne) SetValue(v float64) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetValue(v)
+	})
+}
+
+// AddValue adds v to the "value" field.
+func (u *AlertNotificationUpsertOne) AddValue(v float64) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.AddValue(v)
+	})
+}
+
+// UpdateValue sets the "value" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateValue() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateValue()
+	})
+}
+
+// ClearValue clears the value of the "value" field.
+func (u *AlertNotificationUpsertOne) ClearValue() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearValue()
+	})
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (u *AlertNotificationUpsertOne) SetAcknowledgedBy(v uuid.UUID) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetAcknowledgedBy(v)
+	})
+}
+
+// UpdateAcknowledgedBy sets the "acknowledged_by" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateAcknowledgedBy() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateAcknowledgedBy()
+	})
+}
+
+// ClearAcknowledgedBy clears the value of the "acknowledged_by" field.
+func (u *AlertNotificationUpsertOne) ClearAcknowledgedBy() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearAcknowledgedBy()
+	})
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (u *AlertNotificationUpsertOne) SetResolvedBy(v uuid.UUID) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetResolvedBy(v)
+	})
+}
+
+// UpdateResolvedBy sets the "resolved_by" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateResolvedBy() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateResolvedBy()
+	})
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (u *AlertNotificationUpsertOne) ClearResolvedBy() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearResolvedBy()
+	})
+}
+
+// SetResolution sets the "resolution" field.
+func (u *AlertNotificationUpsertOne) SetResolution(v string) *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetResolution(v)
+	})
+}
+
+// UpdateResolution sets the "resolution" field to the value that was provided on create.
+func (u *AlertNotificationUpsertOne) UpdateResolution() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateResolution()
+	})
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (u *AlertNotificationUpsertOne) ClearResolution() *AlertNotificationUpsertOne {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearResolution()
 	})
 }
 
@@ -800,6 +1254,153 @@ func (u *AlertNotificationUpsertBulk) UpdateResolvedAt() *AlertNotificationUpser
 func (u *AlertNotificationUpsertBulk) ClearResolvedAt() *AlertNotificationUpsertBulk {
 	return u.Update(func(s *AlertNotificationUpsert) {
 		s.ClearResolvedAt()
+	})
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (u *AlertNotificationUpsertBulk) SetInstanceID(v uuid.UUID) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetInstanceID(v)
+	})
+}
+
+// UpdateInstanceID sets the "instance_id" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateInstanceID() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateInstanceID()
+	})
+}
+
+// ClearInstanceID clears the value of the "instance_id" field.
+func (u *AlertNotificationUpsertBulk) ClearInstanceID() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearInstanceID()
+	})
+}
+
+// SetEventID sets the "event_id" field.
+func (u *AlertNotificationUpsertBulk) SetEventID(v uuid.UUID) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetEventID(v)
+	})
+}
+
+// UpdateEventID sets the "event_id" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateEventID() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateEventID()
+	})
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (u *AlertNotificationUpsertBulk) ClearEventID() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearEventID()
+	})
+}
+
+// SetState sets the "state" field.
+func (u *AlertNotificationUpsertBulk) SetState(v alertnotification.State) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetState(v)
+	})
+}
+
+// UpdateState sets the "state" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateState() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateState()
+	})
+}
+
+// SetValue sets the "value" field.
+func (u *AlertNotificationUpsertBulk) SetValue(v float64) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetValue(v)
+	})
+}
+
+// AddValue adds v to the "value" field.
+func (u *AlertNotificationUpsertBulk) AddValue(v float64) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.AddValue(v)
+	})
+}
+
+// UpdateValue sets the "value" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateValue() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateValue()
+	})
+}
+
+// ClearValue clears the value of the "value" field.
+func (u *AlertNotificationUpsertBulk) ClearValue() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearValue()
+	})
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (u *AlertNotificationUpsertBulk) SetAcknowledgedBy(v uuid.UUID) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetAcknowledgedBy(v)
+	})
+}
+
+// UpdateAcknowledgedBy sets the "acknowledged_by" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateAcknowledgedBy() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateAcknowledgedBy()
+	})
+}
+
+// ClearAcknowledgedBy clears the value of the "acknowledged_by" field.
+func (u *AlertNotificationUpsertBulk) ClearAcknowledgedBy() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearAcknowledgedBy()
+	})
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (u *AlertNotificationUpsertBulk) SetResolvedBy(v uuid.UUID) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetResolvedBy(v)
+	})
+}
+
+// UpdateResolvedBy sets the "resolved_by" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateResolvedBy() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateResolvedBy()
+	})
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (u *AlertNotificationUpsertBulk) ClearResolvedBy() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearResolvedBy()
+	})
+}
+
+// SetResolution sets the "resolution" field.
+func (u *AlertNotificationUpsertBulk) SetResolution(v string) *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.SetResolution(v)
+	})
+}
+
+// UpdateResolution sets the "resolution" field to the value that was provided on create.
+func (u *AlertNotificationUpsertBulk) UpdateResolution() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.UpdateResolution()
+	})
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (u *AlertNotificationUpsertBulk) ClearResolution() *AlertNotificationUpsertBulk {
+	return u.Update(func(s *AlertNotificationUpsert) {
+		s.ClearResolution()
 	})
 }
 

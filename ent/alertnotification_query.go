@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/user"
@@ -22,13 +24,15 @@ import (
 // AlertNotificationQuery is the builder for querying AlertNotification entities.
 type AlertNotificationQuery struct {
 	config
-	ctx        *QueryContext
-	order      []alertnotification.OrderOption
-	inters     []Interceptor
-	predicates []predicate.AlertNotification
-	withAlert  *AlertQuery
-	withUser   *UserQuery
-	modifiers  []func(*sql.Selector)
+	ctx          *QueryContext
+	order        []alertnotification.OrderOption
+	inters       []Interceptor
+	predicates   []predicate.AlertNotification
+	withAlert    *AlertQuery
+	withUser     *UserQuery
+	withInstance *AlertInstanceQuery
+	withEvent    *AlertEventQuery
+	modifiers    []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -102,6 +106,50 @@ func (_q *AlertNotificationQuery) QueryUser() *UserQuery {
 			sqlgraph.From(alertnotification.Table, alertnotification.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, alertnotification.UserTable, alertnotification.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInstance chains the current query on the "instance" edge.
+func (_q *AlertNotificationQuery) QueryInstance() *AlertInstanceQuery {
+	query := (&AlertInstanceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertnotification.Table, alertnotification.FieldID, selector),
+			sqlgraph.To(alertinstance.Table, alertinstance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertnotification.InstanceTable, alertnotification.InstanceColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryEvent chains the current query on the "event" edge.
+func (_q *AlertNotificationQuery) QueryEvent() *AlertEventQuery {
+	query := (&AlertEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertnotification.Table, alertnotification.FieldID, selector),
+			sqlgraph.To(alertevent.Table, alertevent.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertnotification.EventTable, alertnotification.EventColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -296,13 +344,15 @@ func (_q *AlertNotificationQuery) Clone() *AlertNotificationQuery {
 		return nil
 	}
 	return &AlertNotificationQuery{
-		config:     _q.config,
-		ctx:        _q.ctx.Clone(),
-		order:      append([]alertnotification.OrderOption{}, _q.order...),
-		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.AlertNotification{}, _q.predicates...),
-		withAlert:  _q.withAlert.Clone(),
-		withUser:   _q.withUser.Clone(),
+		config:       _q.config,
+		ctx:          _q.ctx.Clone(),
+		order:        append([]alertnotification.OrderOption{}, _q.order...),
+		inters:       append([]Interceptor{}, _q.inters...),
+		predicates:   append([]predicate.AlertNotification{}, _q.predicates...),
+		withAlert:    _q.withAlert.Clone(),
+		withUser:     _q.withUser.Clone(),
+		withInstance: _q.withInstance.Clone(),
+		withEvent:    _q.withEvent.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -328,6 +378,28 @@ func (_q *AlertNotificationQuery) WithUser(opts ...func(*UserQuery)) *AlertNotif
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithInstance tells the query-builder to eager-load the nodes that are connected to
+// the "instance" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AlertNotificationQuery) WithInstance(opts ...func(*AlertInstanceQuery)) *AlertNotificationQuery {
+	query := (&AlertInstanceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInstance = query
+	return _q
+}
+
+// WithEvent tells the query-builder to eager-load the nodes that are connected to
+// the "event" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AlertNotificationQuery) WithEvent(opts ...func(*AlertEventQuery)) *AlertNotificationQuery {
+	query := (&AlertEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEvent = query
 	return _q
 }
 
@@ -409,9 +481,11 @@ func (_q *AlertNotificationQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	var (
 		nodes       = []*AlertNotification{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [4]bool{
 			_q.withAlert != nil,
 			_q.withUser != nil,
+			_q.withInstance != nil,
+			_q.withEvent != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -444,6 +518,18 @@ func (_q *AlertNotificationQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	if query := _q.withUser; query != nil {
 		if err := _q.loadUser(ctx, query, nodes, nil,
 			func(n *AlertNotification, e *User) { n.Edges.User = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInstance; query != nil {
+		if err := _q.loadInstance(ctx, query, nodes, nil,
+			func(n *AlertNotification, e *AlertInstance) { n.Edges.Instance = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEvent; query != nil {
+		if err := _q.loadEvent(ctx, query, nodes, nil,
+			func(n *AlertNotification, e *AlertEvent) { n.Edges.Event = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -508,6 +594,70 @@ func (_q *AlertNotificationQuery) loadUser(ctx context.Context, query *UserQuery
 	}
 	return nil
 }
+func (_q *AlertNotificationQuery) loadInstance(ctx context.Context, query *AlertInstanceQuery, nodes []*AlertNotification, init func(*AlertNotification), assign func(*AlertNotification, *AlertInstance)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*AlertNotification)
+	for i := range nodes {
+		if nodes[i].InstanceID == nil {
+			continue
+		}
+		fk := *nodes[i].InstanceID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(alertinstance.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "instance_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *AlertNotificationQuery) loadEvent(ctx context.Context, query *AlertEventQuery, nodes []*AlertNotification, init func(*AlertNotification), assign func(*AlertNotification, *AlertEvent)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*AlertNotification)
+	for i := range nodes {
+		if nodes[i].EventID == nil {
+			continue
+		}
+		fk := *nodes[i].EventID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(alertevent.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "event_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *AlertNotificationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -542,6 +692,12 @@ func (_q *AlertNotificationQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withUser != nil {
 			_spec.Node.AddColumnOnce(alertnotification.FieldUserID)
+		}
+		if _q.withInstance != nil {
+			_spec.Node.AddColumnOnce(alertnotification.FieldInstanceID)
+		}
+		if _q.withEvent != nil {
+			_spec.Node.AddColumnOnce(alertnotification.FieldEventID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

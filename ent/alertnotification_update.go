@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/predicate"
 	"github.com/datapulse/datapulse/ent/user"
@@ -113,6 +115,147 @@ func (_u *AlertNotificationUpdate) ClearResolvedAt() *AlertNotificationUpdate {
 	return _u
 }
 
+// SetInstanceID sets the "instance_id" field.
+func (_u *AlertNotificationUpdate) SetInstanceID(v uuid.UUID) *AlertNotificationUpdate {
+	_u.mutation.SetInstanceID(v)
+	return _u
+}
+
+// SetNillableInstanceID sets the "instance_id" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableInstanceID(v *uuid.UUID) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetInstanceID(*v)
+	}
+	return _u
+}
+
+// ClearInstanceID clears the value of the "instance_id" field.
+func (_u *AlertNotificationUpdate) ClearInstanceID() *AlertNotificationUpdate {
+	_u.mutation.ClearInstanceID()
+	return _u
+}
+
+// SetEventID sets the "event_id" field.
+func (_u *AlertNotificationUpdate) SetEventID(v uuid.UUID) *AlertNotificationUpdate {
+	_u.mutation.SetEventID(v)
+	return _u
+}
+
+// SetNillableEventID sets the "event_id" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableEventID(v *uuid.UUID) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetEventID(*v)
+	}
+	return _u
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (_u *AlertNotificationUpdate) ClearEventID() *AlertNotificationUpdate {
+	_u.mutation.ClearEventID()
+	return _u
+}
+
+// SetState sets the "state" field.
+func (_u *AlertNotificationUpdate) SetState(v alertnotification.State) *AlertNotificationUpdate {
+	_u.mutation.SetState(v)
+	return _u
+}
+
+// SetNillableState sets the "state" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableState(v *alertnotification.State) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetState(*v)
+	}
+	return _u
+}
+
+// SetValue sets the "value" field.
+func (_u *AlertNotificationUpdate) SetValue(v float64) *AlertNotificationUpdate {
+	_u.mutation.ResetValue()
+	_u.mutation.SetValue(v)
+	return _u
+}
+
+// SetNillableValue sets the "value" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableValue(v *float64) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetValue(*v)
+	}
+	return _u
+}
+
+// AddValue adds value to the "value" field.
+func (_u *AlertNotificationUpdate) AddValue(v float64) *AlertNotificationUpdate {
+	_u.mutation.AddValue(v)
+	return _u
+}
+
+// ClearValue clears the value of the "value" field.
+func (_u *AlertNotificationUpdate) ClearValue() *AlertNotificationUpdate {
+	_u.mutation.ClearValue()
+	return _u
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (_u *AlertNotificationUpdate) SetAcknowledgedBy(v uuid.UUID) *AlertNotificationUpdate {
+	_u.mutation.SetAcknowledgedBy(v)
+	return _u
+}
+
+// SetNillableAcknowledgedBy sets the "acknowledged_by" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableAcknowledgedBy(v *uuid.UUID) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetAcknowledgedBy(*v)
+	}
+	return _u
+}
+
+// ClearAcknowledgedBy clears the value of the "acknowledged_by" field.
+func (_u *AlertNotificationUpdate) ClearAcknowledgedBy() *AlertNotificationUpdate {
+	_u.mutation.ClearAcknowledgedBy()
+	return _u
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (_u *AlertNotificationUpdate) SetResolvedBy(v uuid.UUID) *AlertNotificationUpdate {
+	_u.mutation.SetResolvedBy(v)
+	return _u
+}
+
+// SetNillableResolvedBy sets the "resolved_by" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableResolvedBy(v *uuid.UUID) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetResolvedBy(*v)
+	}
+	return _u
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (_u *AlertNotificationUpdate) ClearResolvedBy() *AlertNotificationUpdate {
+	_u.mutation.ClearResolvedBy()
+	return _u
+}
+
+// SetResolution sets the "resolution" field.
+func (_u *AlertNotificationUpdate) SetResolution(v string) *AlertNotificationUpdate {
+	_u.mutation.SetResolution(v)
+	return _u
+}
+
+// SetNillableResolution sets the "resolution" field if the given value is not nil.
+func (_u *AlertNotificationUpdate) SetNillableResolution(v *string) *AlertNotificationUpdate {
+	if v != nil {
+		_u.SetResolution(*v)
+	}
+	return _u
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (_u *AlertNotificationUpdate) ClearResolution() *AlertNotificationUpdate {
+	_u.mutation.ClearResolution()
+	return _u
+}
+
 // SetAlert sets the "alert" edge to the Alert entity.
 func (_u *AlertNotificationUpdate) SetAlert(v *Alert) *AlertNotificationUpdate {
 	return _u.SetAlertID(v.ID)
@@ -121,6 +264,16 @@ func (_u *AlertNotificationUpdate) SetAlert(v *Alert) *AlertNotificationUpdate {
 // SetUser sets the "user" edge to the User entity.
 func (_u *AlertNotificationUpdate) SetUser(v *User) *AlertNotificationUpdate {
 	return _u.SetUserID(v.ID)
+}
+
+// SetInstance sets the "instance" edge to the AlertInstance entity.
+func (_u *AlertNotificationUpdate) SetInstance(v *AlertInstance) *AlertNotificationUpdate {
+	return _u.SetInstanceID(v.ID)
+}
+
+// SetEvent sets the "event" edge to the AlertEvent entity.
+func (_u *AlertNotificationUpdate) SetEvent(v *AlertEvent) *AlertNotificationUpdate {
+	return _u.SetEventID(v.ID)
 }
 
 // Mutation returns the AlertNotificationMutation object of the builder.
@@ -137,6 +290,18 @@ func (_u *AlertNotificationUpdate) ClearAlert() *AlertNotificationUpdate {
 // ClearUser clears the "user" edge to the User entity.
 func (_u *AlertNotificationUpdate) ClearUser() *AlertNotificationUpdate {
 	_u.mutation.ClearUser()
+	return _u
+}
+
+// ClearInstance clears the "instance" edge to the AlertInstance entity.
+func (_u *AlertNotificationUpdate) ClearInstance() *AlertNotificationUpdate {
+	_u.mutation.ClearInstance()
+	return _u
+}
+
+// ClearEvent clears the "event" edge to the AlertEvent entity.
+func (_u *AlertNotificationUpdate) ClearEvent() *AlertNotificationUpdate {
+	_u.mutation.ClearEvent()
 	return _u
 }
 
@@ -169,6 +334,16 @@ func (_u *AlertNotificationUpdate) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *AlertNotificationUpdate) check() error {
+	if v, ok := _u.mutation.State(); ok {
+		if err := alertnotification.StateValidator(v); err != nil {
+			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "AlertNotification.state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Resolution(); ok {
+		if err := alertnotification.ResolutionValidator(v); err != nil {
+			return &ValidationError{Name: "resolution", err: fmt.Errorf(`ent: validator failed for field "AlertNotification.resolution": %w`, err)}
+		}
+	}
 	if _u.mutation.AlertCleared() && len(_u.mutation.AlertIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "AlertNotification.alert"`)
 	}
@@ -204,6 +379,36 @@ func (_u *AlertNotificationUpdate) sqlSave(ctx context.Context) (_node int, err 
 	}
 	if _u.mutation.ResolvedAtCleared() {
 		_spec.ClearField(alertnotification.FieldResolvedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.State(); ok {
+		_spec.SetField(alertnotification.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Value(); ok {
+		_spec.SetField(alertnotification.FieldValue, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedValue(); ok {
+		_spec.AddField(alertnotification.FieldValue, field.TypeFloat64, value)
+	}
+	if _u.mutation.ValueCleared() {
+		_spec.ClearField(alertnotification.FieldValue, field.TypeFloat64)
+	}
+	if value, ok := _u.mutation.AcknowledgedBy(); ok {
+		_spec.SetField(alertnotification.FieldAcknowledgedBy, field.TypeUUID, value)
+	}
+	if _u.mutation.AcknowledgedByCleared() {
+		_spec.ClearField(alertnotification.FieldAcknowledgedBy, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.ResolvedBy(); ok {
+		_spec.SetField(alertnotification.FieldResolvedBy, field.TypeUUID, value)
+	}
+	if _u.mutation.ResolvedByCleared() {
+		_spec.ClearField(alertnotification.FieldResolvedBy, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.Resolution(); ok {
+		_spec.SetField(alertnotification.FieldResolution, field.TypeString, value)
+	}
+	if _u.mutation.ResolutionCleared() {
+		_spec.ClearField(alertnotification.FieldResolution, field.TypeString)
 	}
 	if _u.mutation.AlertCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -256,6 +461,64 @@ func (_u *AlertNotificationUpdate) sqlSave(ctx context.Context) (_node int, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InstanceCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.InstanceTable,
+			Columns: []string{alertnotification.InstanceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InstanceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.InstanceTable,
+			Columns: []string{alertnotification.InstanceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EventCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.EventTable,
+			Columns: []string{alertnotification.EventColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EventIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.EventTable,
+			Columns: []string{alertnotification.EventColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -365,6 +628,147 @@ func (_u *AlertNotificationUpdateOne) ClearResolvedAt() *AlertNotificationUpdate
 	return _u
 }
 
+// SetInstanceID sets the "instance_id" field.
+func (_u *AlertNotificationUpdateOne) SetInstanceID(v uuid.UUID) *AlertNotificationUpdateOne {
+	_u.mutation.SetInstanceID(v)
+	return _u
+}
+
+// SetNillableInstanceID sets the "instance_id" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableInstanceID(v *uuid.UUID) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetInstanceID(*v)
+	}
+	return _u
+}
+
+// ClearInstanceID clears the value of the "instance_id" field.
+func (_u *AlertNotificationUpdateOne) ClearInstanceID() *AlertNotificationUpdateOne {
+	_u.mutation.ClearInstanceID()
+	return _u
+}
+
+// SetEventID sets the "event_id" field.
+func (_u *AlertNotificationUpdateOne) SetEventID(v uuid.UUID) *AlertNotificationUpdateOne {
+	_u.mutation.SetEventID(v)
+	return _u
+}
+
+// SetNillableEventID sets the "event_id" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableEventID(v *uuid.UUID) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetEventID(*v)
+	}
+	return _u
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (_u *AlertNotificationUpdateOne) ClearEventID() *AlertNotificationUpdateOne {
+	_u.mutation.ClearEventID()
+	return _u
+}
+
+// SetState sets the "state" field.
+func (_u *AlertNotificationUpdateOne) SetState(v alertnotification.State) *AlertNotificationUpdateOne {
+	_u.mutation.SetState(v)
+	return _u
+}
+
+// SetNillableState sets the "state" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableState(v *alertnotification.State) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetState(*v)
+	}
+	return _u
+}
+
+// SetValue sets the "value" field.
+func (_u *AlertNotificationUpdateOne) SetValue(v float64) *AlertNotificationUpdateOne {
+	_u.mutation.ResetValue()
+	_u.mutation.SetValue(v)
+	return _u
+}
+
+// SetNillableValue sets the "value" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableValue(v *float64) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetValue(*v)
+	}
+	return _u
+}
+
+// AddValue adds value to the "value" field.
+func (_u *AlertNotificationUpdateOne) AddValue(v float64) *AlertNotificationUpdateOne {
+	_u.mutation.AddValue(v)
+	return _u
+}
+
+// ClearValue clears the value of the "value" field.
+func (_u *AlertNotificationUpdateOne) ClearValue() *AlertNotificationUpdateOne {
+	_u.mutation.ClearValue()
+	return _u
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (_u *AlertNotificationUpdateOne) SetAcknowledgedBy(v uuid.UUID) *AlertNotificationUpdateOne {
+	_u.mutation.SetAcknowledgedBy(v)
+	return _u
+}
+
+// SetNillableAcknowledgedBy sets the "acknowledged_by" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableAcknowledgedBy(v *uuid.UUID) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetAcknowledgedBy(*v)
+	}
+	return _u
+}
+
+// ClearAcknowledgedBy clears the value of the "acknowledged_by" field.
+func (_u *AlertNotificationUpdateOne) ClearAcknowledgedBy() *AlertNotificationUpdateOne {
+	_u.mutation.ClearAcknowledgedBy()
+	return _u
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (_u *AlertNotificationUpdateOne) SetResolvedBy(v uuid.UUID) *AlertNotificationUpdateOne {
+	_u.mutation.SetResolvedBy(v)
+	return _u
+}
+
+// SetNillableResolvedBy sets the "resolved_by" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableResolvedBy(v *uuid.UUID) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetResolvedBy(*v)
+	}
+	return _u
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (_u *AlertNotificationUpdateOne) ClearResolvedBy() *AlertNotificationUpdateOne {
+	_u.mutation.ClearResolvedBy()
+	return _u
+}
+
+// SetResolution sets the "resolution" field.
+func (_u *AlertNotificationUpdateOne) SetResolution(v string) *AlertNotificationUpdateOne {
+	_u.mutation.SetResolution(v)
+	return _u
+}
+
+// SetNillableResolution sets the "resolution" field if the given value is not nil.
+func (_u *AlertNotificationUpdateOne) SetNillableResolution(v *string) *AlertNotificationUpdateOne {
+	if v != nil {
+		_u.SetResolution(*v)
+	}
+	return _u
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (_u *AlertNotificationUpdateOne) ClearResolution() *AlertNotificationUpdateOne {
+	_u.mutation.ClearResolution()
+	return _u
+}
+
 // SetAlert sets the "alert" edge to the Alert entity.
 func (_u *AlertNotificationUpdateOne) SetAlert(v *Alert) *AlertNotificationUpdateOne {
 	return _u.SetAlertID(v.ID)
@@ -373,6 +777,16 @@ func (_u *AlertNotificationUpdateOne) SetAlert(v *Alert) *AlertNotificationUpdat
 // SetUser sets the "user" edge to the User entity.
 func (_u *AlertNotificationUpdateOne) SetUser(v *User) *AlertNotificationUpdateOne {
 	return _u.SetUserID(v.ID)
+}
+
+// SetInstance sets the "instance" edge to the AlertInstance entity.
+func (_u *AlertNotificationUpdateOne) SetInstance(v *AlertInstance) *AlertNotificationUpdateOne {
+	return _u.SetInstanceID(v.ID)
+}
+
+// SetEvent sets the "event" edge to the AlertEvent entity.
+func (_u *AlertNotificationUpdateOne) SetEvent(v *AlertEvent) *AlertNotificationUpdateOne {
+	return _u.SetEventID(v.ID)
 }
 
 // Mutation returns the AlertNotificationMutation object of the builder.
@@ -389,6 +803,18 @@ func (_u *AlertNotificationUpdateOne) ClearAlert() *AlertNotificationUpdateOne {
 // ClearUser clears the "user" edge to the User entity.
 func (_u *AlertNotificationUpdateOne) ClearUser() *AlertNotificationUpdateOne {
 	_u.mutation.ClearUser()
+	return _u
+}
+
+// ClearInstance clears the "instance" edge to the AlertInstance entity.
+func (_u *AlertNotificationUpdateOne) ClearInstance() *AlertNotificationUpdateOne {
+	_u.mutation.ClearInstance()
+	return _u
+}
+
+// ClearEvent clears the "event" edge to the AlertEvent entity.
+func (_u *AlertNotificationUpdateOne) ClearEvent() *AlertNotificationUpdateOne {
+	_u.mutation.ClearEvent()
 	return _u
 }
 
@@ -434,6 +860,16 @@ func (_u *AlertNotificationUpdateOne) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *AlertNotificationUpdateOne) check() error {
+	if v, ok := _u.mutation.State(); ok {
+		if err := alertnotification.StateValidator(v); err != nil {
+			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "AlertNotification.state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Resolution(); ok {
+		if err := alertnotification.ResolutionValidator(v); err != nil {
+			return &ValidationError{Name: "resolution", err: fmt.Errorf(`ent: validator failed for field "AlertNotification.resolution": %w`, err)}
+		}
+	}
 	if _u.mutation.AlertCleared() && len(_u.mutation.AlertIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "AlertNotification.alert"`)
 	}
@@ -487,6 +923,36 @@ func (_u *AlertNotificationUpdateOne) sqlSave(ctx context.Context) (_node *Alert
 	if _u.mutation.ResolvedAtCleared() {
 		_spec.ClearField(alertnotification.FieldResolvedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.State(); ok {
+		_spec.SetField(alertnotification.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Value(); ok {
+		_spec.SetField(alertnotification.FieldValue, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedValue(); ok {
+		_spec.AddField(alertnotification.FieldValue, field.TypeFloat64, value)
+	}
+	if _u.mutation.ValueCleared() {
+		_spec.ClearField(alertnotification.FieldValue, field.TypeFloat64)
+	}
+	if value, ok := _u.mutation.AcknowledgedBy(); ok {
+		_spec.SetField(alertnotification.FieldAcknowledgedBy, field.TypeUUID, value)
+	}
+	if _u.mutation.AcknowledgedByCleared() {
+		_spec.ClearField(alertnotification.FieldAcknowledgedBy, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.ResolvedBy(); ok {
+		_spec.SetField(alertnotification.FieldResolvedBy, field.TypeUUID, value)
+	}
+	if _u.mutation.ResolvedByCleared() {
+		_spec.ClearField(alertnotification.FieldResolvedBy, field.TypeUUID)
+	}
+	if value, ok := _u.mutation.Resolution(); ok {
+		_spec.SetField(alertnotification.FieldResolution, field.TypeString, value)
+	}
+	if _u.mutation.ResolutionCleared() {
+		_spec.ClearField(alertnotification.FieldResolution, field.TypeString)
+	}
 	if _u.mutation.AlertCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -538,6 +1004,64 @@ func (_u *AlertNotificationUpdateOne) sqlSave(ctx context.Context) (_node *Alert
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InstanceCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.InstanceTable,
+			Columns: []string{alertnotification.InstanceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InstanceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.InstanceTable,
+			Columns: []string{alertnotification.InstanceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertinstance.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EventCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.EventTable,
+			Columns: []string{alertnotification.EventColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EventIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   alertnotification.EventTable,
+			Columns: []string{alertnotification.EventColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(alertevent.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

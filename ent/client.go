@@ -17,6 +17,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/comment"
@@ -51,6 +53,10 @@ type Client struct {
 	APIToken *APITokenClient
 	// Alert is the client for interacting with the Alert builders.
 	Alert *AlertClient
+	// AlertEvent is the client for interacting with the AlertEvent builders.
+	AlertEvent *AlertEventClient
+	// AlertInstance is the client for interacting with the AlertInstance builders.
+	AlertInstance *AlertInstanceClient
 	// AlertNotification is the client for interacting with the AlertNotification builders.
 	AlertNotification *AlertNotificationClient
 	// Comment is the client for interacting with the Comment builders.
@@ -104,6 +110,8 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIToken = NewAPITokenClient(c.config)
 	c.Alert = NewAlertClient(c.config)
+	c.AlertEvent = NewAlertEventClient(c.config)
+	c.AlertInstance = NewAlertInstanceClient(c.config)
 	c.AlertNotification = NewAlertNotificationClient(c.config)
 	c.Comment = NewCommentClient(c.config)
 	c.Dashboard = NewDashboardClient(c.config)
@@ -218,6 +226,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:            cfg,
 		APIToken:          NewAPITokenClient(cfg),
 		Alert:             NewAlertClient(cfg),
+		AlertEvent:        NewAlertEventClient(cfg),
+		AlertInstance:     NewAlertInstanceClient(cfg),
 		AlertNotification: NewAlertNotificationClient(cfg),
 		Comment:           NewCommentClient(cfg),
 		Dashboard:         NewDashboardClient(cfg),
@@ -259,6 +269,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:            cfg,
 		APIToken:          NewAPITokenClient(cfg),
 		Alert:             NewAlertClient(cfg),
+		AlertEvent:        NewAlertEventClient(cfg),
+		AlertInstance:     NewAlertInstanceClient(cfg),
 		AlertNotification: NewAlertNotificationClient(cfg),
 		Comment:           NewCommentClient(cfg),
 		Dashboard:         NewDashboardClient(cfg),
@@ -308,10 +320,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Alert, c.AlertNotification, c.Comment, c.Dashboard,
-		c.DashboardShare, c.DataModel, c.DataSource, c.Department, c.IdempotencyKey,
-		c.Post, c.PostTag, c.Profile, c.Report, c.Role, c.SavedQuery, c.Session, c.Tag,
-		c.User, c.UserRole, c.Widget, c.Workflow,
+		c.APIToken, c.Alert, c.AlertEvent, c.AlertInstance, c.AlertNotification,
+		c.Comment, c.Dashboard, c.DashboardShare, c.DataModel, c.DataSource,
+		c.Department, c.IdempotencyKey, c.Post, c.PostTag, c.Profile, c.Report, c.Role,
+		c.SavedQuery, c.Session, c.Tag, c.User, c.UserRole, c.Widget, c.Workflow,
 	} {
 		n.Use(hooks...)
 	}
@@ -321,10 +333,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Alert, c.AlertNotification, c.Comment, c.Dashboard,
-		c.DashboardShare, c.DataModel, c.DataSource, c.Department, c.IdempotencyKey,
-		c.Post, c.PostTag, c.Profile, c.Report, c.Role, c.SavedQuery, c.Session, c.Tag,
-		c.User, c.UserRole, c.Widget, c.Workflow,
+		c.APIToken, c.Alert, c.AlertEvent, c.AlertInstance, c.AlertNotification,
+		c.Comment, c.Dashboard, c.DashboardShare, c.DataModel, c.DataSource,
+		c.Department, c.IdempotencyKey, c.Post, c.PostTag, c.Profile, c.Report, c.Role,
+		c.SavedQuery, c.Session, c.Tag, c.User, c.UserRole, c.Widget, c.Workflow,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -337,6 +349,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.APIToken.mutate(ctx, m)
 	case *AlertMutation:
 		return c.Alert.mutate(ctx, m)
+	case *AlertEventMutation:
+		return c.AlertEvent.mutate(ctx, m)
+	case *AlertInstanceMutation:
+		return c.AlertInstance.mutate(ctx, m)
 	case *AlertNotificationMutation:
 		return c.AlertNotification.mutate(ctx, m)
 	case *CommentMutation:
@@ -671,6 +687,38 @@ func (c *AlertClient) QueryNotifications(_m *Alert) *AlertNotificationQuery {
 	return query
 }
 
+// QueryInstances queries the instances edge of a Alert.
+func (c *AlertClient) QueryInstances(_m *Alert) *AlertInstanceQuery {
+	query := (&AlertInstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alert.Table, alert.FieldID, id),
+			sqlgraph.To(alertinstance.Table, alertinstance.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alert.InstancesTable, alert.InstancesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvents queries the events edge of a Alert.
+func (c *AlertClient) QueryEvents(_m *Alert) *AlertEventQuery {
+	query := (&AlertEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alert.Table, alert.FieldID, id),
+			sqlgraph.To(alertevent.Table, alertevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alert.EventsTable, alert.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *AlertClient) Hooks() []Hook {
 	return c.hooks.Alert
@@ -693,6 +741,368 @@ func (c *AlertClient) mutate(ctx context.Context, m *AlertMutation) (Value, erro
 		return (&AlertDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Alert mutation op: %q", m.Op())
+	}
+}
+
+// AlertEventClient is a client for the AlertEvent schema.
+type AlertEventClient struct {
+	config
+}
+
+// NewAlertEventClient returns a client for the AlertEvent from the given config.
+func NewAlertEventClient(c config) *AlertEventClient {
+	return &AlertEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `alertevent.Hooks(f(g(h())))`.
+func (c *AlertEventClient) Use(hooks ...Hook) {
+	c.hooks.AlertEvent = append(c.hooks.AlertEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `alertevent.Intercept(f(g(h())))`.
+func (c *AlertEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AlertEvent = append(c.inters.AlertEvent, interceptors...)
+}
+
+// Create returns a builder for creating a AlertEvent entity.
+func (c *AlertEventClient) Create() *AlertEventCreate {
+	mutation := newAlertEventMutation(c.config, OpCreate)
+	return &AlertEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AlertEvent entities.
+func (c *AlertEventClient) CreateBulk(builders ...*AlertEventCreate) *AlertEventCreateBulk {
+	return &AlertEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AlertEventClient) MapCreateBulk(slice any, setFunc func(*AlertEventCreate, int)) *AlertEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AlertEventCreateBulk{err: fmt.Errorf("calling to AlertEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AlertEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AlertEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AlertEvent.
+func (c *AlertEventClient) Update() *AlertEventUpdate {
+	mutation := newAlertEventMutation(c.config, OpUpdate)
+	return &AlertEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AlertEventClient) UpdateOne(_m *AlertEvent) *AlertEventUpdateOne {
+	mutation := newAlertEventMutation(c.config, OpUpdateOne, withAlertEvent(_m))
+	return &AlertEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AlertEventClient) UpdateOneID(id uuid.UUID) *AlertEventUpdateOne {
+	mutation := newAlertEventMutation(c.config, OpUpdateOne, withAlertEventID(id))
+	return &AlertEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AlertEvent.
+func (c *AlertEventClient) Delete() *AlertEventDelete {
+	mutation := newAlertEventMutation(c.config, OpDelete)
+	return &AlertEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AlertEventClient) DeleteOne(_m *AlertEvent) *AlertEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AlertEventClient) DeleteOneID(id uuid.UUID) *AlertEventDeleteOne {
+	builder := c.Delete().Where(alertevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AlertEventDeleteOne{builder}
+}
+
+// Query returns a query builder for AlertEvent.
+func (c *AlertEventClient) Query() *AlertEventQuery {
+	return &AlertEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAlertEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AlertEvent entity by its id.
+func (c *AlertEventClient) Get(ctx context.Context, id uuid.UUID) (*AlertEvent, error) {
+	return c.Query().Where(alertevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AlertEventClient) GetX(ctx context.Context, id uuid.UUID) *AlertEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAlert queries the alert edge of a AlertEvent.
+func (c *AlertEventClient) QueryAlert(_m *AlertEvent) *AlertQuery {
+	query := (&AlertClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertevent.Table, alertevent.FieldID, id),
+			sqlgraph.To(alert.Table, alert.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertevent.AlertTable, alertevent.AlertColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstance queries the instance edge of a AlertEvent.
+func (c *AlertEventClient) QueryInstance(_m *AlertEvent) *AlertInstanceQuery {
+	query := (&AlertInstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertevent.Table, alertevent.FieldID, id),
+			sqlgraph.To(alertinstance.Table, alertinstance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertevent.InstanceTable, alertevent.InstanceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNotifications queries the notifications edge of a AlertEvent.
+func (c *AlertEventClient) QueryNotifications(_m *AlertEvent) *AlertNotificationQuery {
+	query := (&AlertNotificationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertevent.Table, alertevent.FieldID, id),
+			sqlgraph.To(alertnotification.Table, alertnotification.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alertevent.NotificationsTable, alertevent.NotificationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AlertEventClient) Hooks() []Hook {
+	return c.hooks.AlertEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *AlertEventClient) Interceptors() []Interceptor {
+	return c.inters.AlertEvent
+}
+
+func (c *AlertEventClient) mutate(ctx context.Context, m *AlertEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AlertEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AlertEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AlertEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AlertEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AlertEvent mutation op: %q", m.Op())
+	}
+}
+
+// AlertInstanceClient is a client for the AlertInstance schema.
+type AlertInstanceClient struct {
+	config
+}
+
+// NewAlertInstanceClient returns a client for the AlertInstance from the given config.
+func NewAlertInstanceClient(c config) *AlertInstanceClient {
+	return &AlertInstanceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `alertinstance.Hooks(f(g(h())))`.
+func (c *AlertInstanceClient) Use(hooks ...Hook) {
+	c.hooks.AlertInstance = append(c.hooks.AlertInstance, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `alertinstance.Intercept(f(g(h())))`.
+func (c *AlertInstanceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AlertInstance = append(c.inters.AlertInstance, interceptors...)
+}
+
+// Create returns a builder for creating a AlertInstance entity.
+func (c *AlertInstanceClient) Create() *AlertInstanceCreate {
+	mutation := newAlertInstanceMutation(c.config, OpCreate)
+	return &AlertInstanceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AlertInstance entities.
+func (c *AlertInstanceClient) CreateBulk(builders ...*AlertInstanceCreate) *AlertInstanceCreateBulk {
+	return &AlertInstanceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AlertInstanceClient) MapCreateBulk(slice any, setFunc func(*AlertInstanceCreate, int)) *AlertInstanceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AlertInstanceCreateBulk{err: fmt.Errorf("calling to AlertInstanceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AlertInstanceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AlertInstanceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AlertInstance.
+func (c *AlertInstanceClient) Update() *AlertInstanceUpdate {
+	mutation := newAlertInstanceMutation(c.config, OpUpdate)
+	return &AlertInstanceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AlertInstanceClient) UpdateOne(_m *AlertInstance) *AlertInstanceUpdateOne {
+	mutation := newAlertInstanceMutation(c.config, OpUpdateOne, withAlertInstance(_m))
+	return &AlertInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AlertInstanceClient) UpdateOneID(id uuid.UUID) *AlertInstanceUpdateOne {
+	mutation := newAlertInstanceMutation(c.config, OpUpdateOne, withAlertInstanceID(id))
+	return &AlertInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AlertInstance.
+func (c *AlertInstanceClient) Delete() *AlertInstanceDelete {
+	mutation := newAlertInstanceMutation(c.config, OpDelete)
+	return &AlertInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AlertInstanceClient) DeleteOne(_m *AlertInstance) *AlertInstanceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AlertInstanceClient) DeleteOneID(id uuid.UUID) *AlertInstanceDeleteOne {
+	builder := c.Delete().Where(alertinstance.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AlertInstanceDeleteOne{builder}
+}
+
+// Query returns a query builder for AlertInstance.
+func (c *AlertInstanceClient) Query() *AlertInstanceQuery {
+	return &AlertInstanceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAlertInstance},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AlertInstance entity by its id.
+func (c *AlertInstanceClient) Get(ctx context.Context, id uuid.UUID) (*AlertInstance, error) {
+	return c.Query().Where(alertinstance.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AlertInstanceClient) GetX(ctx context.Context, id uuid.UUID) *AlertInstance {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAlert queries the alert edge of a AlertInstance.
+func (c *AlertInstanceClient) QueryAlert(_m *AlertInstance) *AlertQuery {
+	query := (&AlertClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertinstance.Table, alertinstance.FieldID, id),
+			sqlgraph.To(alert.Table, alert.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertinstance.AlertTable, alertinstance.AlertColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvents queries the events edge of a AlertInstance.
+func (c *AlertInstanceClient) QueryEvents(_m *AlertInstance) *AlertEventQuery {
+	query := (&AlertEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertinstance.Table, alertinstance.FieldID, id),
+			sqlgraph.To(alertevent.Table, alertevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alertinstance.EventsTable, alertinstance.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNotifications queries the notifications edge of a AlertInstance.
+func (c *AlertInstanceClient) QueryNotifications(_m *AlertInstance) *AlertNotificationQuery {
+	query := (&AlertNotificationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertinstance.Table, alertinstance.FieldID, id),
+			sqlgraph.To(alertnotification.Table, alertnotification.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, alertinstance.NotificationsTable, alertinstance.NotificationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AlertInstanceClient) Hooks() []Hook {
+	return c.hooks.AlertInstance
+}
+
+// Interceptors returns the client interceptors.
+func (c *AlertInstanceClient) Interceptors() []Interceptor {
+	return c.inters.AlertInstance
+}
+
+func (c *AlertInstanceClient) mutate(ctx context.Context, m *AlertInstanceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AlertInstanceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AlertInstanceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AlertInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AlertInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AlertInstance mutation op: %q", m.Op())
 	}
 }
 
@@ -829,6 +1239,38 @@ func (c *AlertNotificationClient) QueryUser(_m *AlertNotification) *UserQuery {
 			sqlgraph.From(alertnotification.Table, alertnotification.FieldID, id),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, alertnotification.UserTable, alertnotification.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstance queries the instance edge of a AlertNotification.
+func (c *AlertNotificationClient) QueryInstance(_m *AlertNotification) *AlertInstanceQuery {
+	query := (&AlertInstanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertnotification.Table, alertnotification.FieldID, id),
+			sqlgraph.To(alertinstance.Table, alertinstance.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertnotification.InstanceTable, alertnotification.InstanceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvent queries the event edge of a AlertNotification.
+func (c *AlertNotificationClient) QueryEvent(_m *AlertNotification) *AlertEventQuery {
+	query := (&AlertEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(alertnotification.Table, alertnotification.FieldID, id),
+			sqlgraph.To(alertevent.Table, alertevent.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, alertnotification.EventTable, alertnotification.EventColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -4070,16 +4512,16 @@ func (c *WorkflowClient) mutate(ctx context.Context, m *WorkflowMutation) (Value
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Alert, AlertNotification, Comment, Dashboard, DashboardShare,
-		DataModel, DataSource, Department, IdempotencyKey, Post, PostTag, Profile,
-		Report, Role, SavedQuery, Session, Tag, User, UserRole, Widget,
-		Workflow []ent.Hook
+		APIToken, Alert, AlertEvent, AlertInstance, AlertNotification, Comment,
+		Dashboard, DashboardShare, DataModel, DataSource, Department, IdempotencyKey,
+		Post, PostTag, Profile, Report, Role, SavedQuery, Session, Tag, User, UserRole,
+		Widget, Workflow []ent.Hook
 	}
 	inters struct {
-		APIToken, Alert, AlertNotification, Comment, Dashboard, DashboardShare,
-		DataModel, DataSource, Department, IdempotencyKey, Post, PostTag, Profile,
-		Report, Role, SavedQuery, Session, Tag, User, UserRole, Widget,
-		Workflow []ent.Interceptor
+		APIToken, Alert, AlertEvent, AlertInstance, AlertNotification, Comment,
+		Dashboard, DashboardShare, DataModel, DataSource, Department, IdempotencyKey,
+		Post, PostTag, Profile, Report, Role, SavedQuery, Session, Tag, User, UserRole,
+		Widget, Workflow []ent.Interceptor
 	}
 )
 

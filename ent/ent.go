@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/comment"
@@ -96,6 +98,8 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apitoken.Table:          apitoken.ValidColumn,
 			alert.Table:             alert.ValidColumn,
+			alertevent.Table:        alertevent.ValidColumn,
+			alertinstance.Table:     alertinstance.ValidColumn,
 			alertnotification.Table: alertnotification.ValidColumn,
 			comment.Table:           comment.ValidColumn,
 			dashboard.Table:         dashboard.ValidColumn,

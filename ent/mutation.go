@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/comment"
@@ -49,6 +51,8 @@ const (
 	// Node types.
 	TypeAPIToken          = "APIToken"
 	TypeAlert             = "Alert"
+	TypeAlertEvent        = "AlertEvent"
+	TypeAlertInstance     = "AlertInstance"
 	TypeAlertNotification = "AlertNotification"
 	TypeComment           = "Comment"
 	TypeDashboard         = "Dashboard"
@@ -907,12 +911,31 @@ type AlertMutation struct {
 	channels             *[]types.AlertChannel
 	appendchannels       []types.AlertChannel
 	status               *alert.Status
+	source               **types.AlertSource
+	interval_seconds     *int
+	addinterval_seconds  *int
+	for_seconds          *int
+	addfor_seconds       *int
+	no_data_state        *alert.NoDataState
+	error_state          *alert.ErrorState
+	group_by             *string
+	snoozed_until        *time.Time
+	state                *alert.State
+	next_eval_at         *time.Time
+	last_evaluated_at    *time.Time
+	last_error           *string
 	clearedFields        map[string]struct{}
 	user                 *uuid.UUID
 	cleareduser          bool
 	notifications        map[uuid.UUID]struct{}
 	removednotifications map[uuid.UUID]struct{}
 	clearednotifications bool
+	instances            map[uuid.UUID]struct{}
+	removedinstances     map[uuid.UUID]struct{}
+	clearedinstances     bool
+	events               map[uuid.UUID]struct{}
+	removedevents        map[uuid.UUID]struct{}
+	clearedevents        bool
 	done                 bool
 	oldValue             func(context.Context) (*Alert, error)
 	predicates           []predicate.Alert
@@ -1345,6 +1368,520 @@ func (m *AlertMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetSource sets the "source" field.
+func (m *AlertMutation) SetSource(ts *types.AlertSource) {
+	m.source = &ts
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *AlertMutation) Source() (r *types.AlertSource, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldSource(ctx context.Context) (v *types.AlertSource, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ClearSource clears the value of the "source" field.
+func (m *AlertMutation) ClearSource() {
+	m.source = nil
+	m.clearedFields[alert.FieldSource] = struct{}{}
+}
+
+// SourceCleared returns if the "source" field was cleared in this mutation.
+func (m *AlertMutation) SourceCleared() bool {
+	_, ok := m.clearedFields[alert.FieldSource]
+	return ok
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *AlertMutation) ResetSource() {
+	m.source = nil
+	delete(m.clearedFields, alert.FieldSource)
+}
+
+// SetIntervalSeconds sets the "interval_seconds" field.
+func (m *AlertMutation) SetIntervalSeconds(i int) {
+	m.interval_seconds = &i
+	m.addinterval_seconds = nil
+}
+
+// IntervalSeconds returns the value of the "interval_seconds" field in the mutation.
+func (m *AlertMutation) IntervalSeconds() (r int, exists bool) {
+	v := m.interval_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIntervalSeconds returns the old "interval_seconds" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldIntervalSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIntervalSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIntervalSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIntervalSeconds: %w", err)
+	}
+	return oldValue.IntervalSeconds, nil
+}
+
+// AddIntervalSeconds adds i to the "interval_seconds" field.
+func (m *AlertMutation) AddIntervalSeconds(i int) {
+	if m.addinterval_seconds != nil {
+		*m.addinterval_seconds += i
+	} else {
+		m.addinterval_seconds = &i
+	}
+}
+
+// AddedIntervalSeconds returns the value that was added to the "interval_seconds" field in this mutation.
+func (m *AlertMutation) AddedIntervalSeconds() (r int, exists bool) {
+	v := m.addinterval_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetIntervalSeconds resets all changes to the "interval_seconds" field.
+func (m *AlertMutation) ResetIntervalSeconds() {
+	m.interval_seconds = nil
+	m.addinterval_seconds = nil
+}
+
+// SetForSeconds sets the "for_seconds" field.
+func (m *AlertMutation) SetForSeconds(i int) {
+	m.for_seconds = &i
+	m.addfor_seconds = nil
+}
+
+// ForSeconds returns the value of the "for_seconds" field in the mutation.
+func (m *AlertMutation) ForSeconds() (r int, exists bool) {
+	v := m.for_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldForSeconds returns the old "for_seconds" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldForSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldForSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldForSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldForSeconds: %w", err)
+	}
+	return oldValue.ForSeconds, nil
+}
+
+// AddForSeconds adds i to the "for_seconds" field.
+func (m *AlertMutation) AddForSeconds(i int) {
+	if m.addfor_seconds != nil {
+		*m.addfor_seconds += i
+	} else {
+		m.addfor_seconds = &i
+	}
+}
+
+// AddedForSeconds returns the value that was added to the "for_seconds" field in this mutation.
+func (m *AlertMutation) AddedForSeconds() (r int, exists bool) {
+	v := m.addfor_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetForSeconds resets all changes to the "for_seconds" field.
+func (m *AlertMutation) ResetForSeconds() {
+	m.for_seconds = nil
+	m.addfor_seconds = nil
+}
+
+// SetNoDataState sets the "no_data_state" field.
+func (m *AlertMutation) SetNoDataState(ads alert.NoDataState) {
+	m.no_data_state = &ads
+}
+
+// NoDataState returns the value of the "no_data_state" field in the mutation.
+func (m *AlertMutation) NoDataState() (r alert.NoDataState, exists bool) {
+	v := m.no_data_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNoDataState returns the old "no_data_state" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldNoDataState(ctx context.Context) (v alert.NoDataState, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNoDataState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNoDataState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNoDataState: %w", err)
+	}
+	return oldValue.NoDataState, nil
+}
+
+// ResetNoDataState resets all changes to the "no_data_state" field.
+func (m *AlertMutation) ResetNoDataState() {
+	m.no_data_state = nil
+}
+
+// SetErrorState sets the "error_state" field.
+func (m *AlertMutation) SetErrorState(as alert.ErrorState) {
+	m.error_state = &as
+}
+
+// ErrorState returns the value of the "error_state" field in the mutation.
+func (m *AlertMutation) ErrorState() (r alert.ErrorState, exists bool) {
+	v := m.error_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorState returns the old "error_state" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldErrorState(ctx context.Context) (v alert.ErrorState, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorState: %w", err)
+	}
+	return oldValue.ErrorState, nil
+}
+
+// ResetErrorState resets all changes to the "error_state" field.
+func (m *AlertMutation) ResetErrorState() {
+	m.error_state = nil
+}
+
+// SetGroupBy sets the "group_by" field.
+func (m *AlertMutation) SetGroupBy(s string) {
+	m.group_by = &s
+}
+
+// GroupBy returns the value of the "group_by" field in the mutation.
+func (m *AlertMutation) GroupBy() (r string, exists bool) {
+	v := m.group_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupBy returns the old "group_by" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldGroupBy(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupBy: %w", err)
+	}
+	return oldValue.GroupBy, nil
+}
+
+// ClearGroupBy clears the value of the "group_by" field.
+func (m *AlertMutation) ClearGroupBy() {
+	m.group_by = nil
+	m.clearedFields[alert.FieldGroupBy] = struct{}{}
+}
+
+// GroupByCleared returns if the "group_by" field was cleared in this mutation.
+func (m *AlertMutation) GroupByCleared() bool {
+	_, ok := m.clearedFields[alert.FieldGroupBy]
+	return ok
+}
+
+// ResetGroupBy resets all changes to the "group_by" field.
+func (m *AlertMutation) ResetGroupBy() {
+	m.group_by = nil
+	delete(m.clearedFields, alert.FieldGroupBy)
+}
+
+// SetSnoozedUntil sets the "snoozed_until" field.
+func (m *AlertMutation) SetSnoozedUntil(t time.Time) {
+	m.snoozed_until = &t
+}
+
+// SnoozedUntil returns the value of the "snoozed_until" field in the mutation.
+func (m *AlertMutation) SnoozedUntil() (r time.Time, exists bool) {
+	v := m.snoozed_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSnoozedUntil returns the old "snoozed_until" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldSnoozedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSnoozedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSnoozedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSnoozedUntil: %w", err)
+	}
+	return oldValue.SnoozedUntil, nil
+}
+
+// ClearSnoozedUntil clears the value of the "snoozed_until" field.
+func (m *AlertMutation) ClearSnoozedUntil() {
+	m.snoozed_until = nil
+	m.clearedFields[alert.FieldSnoozedUntil] = struct{}{}
+}
+
+// SnoozedUntilCleared returns if the "snoozed_until" field was cleared in this mutation.
+func (m *AlertMutation) SnoozedUntilCleared() bool {
+	_, ok := m.clearedFields[alert.FieldSnoozedUntil]
+	return ok
+}
+
+// ResetSnoozedUntil resets all changes to the "snoozed_until" field.
+func (m *AlertMutation) ResetSnoozedUntil() {
+	m.snoozed_until = nil
+	delete(m.clearedFields, alert.FieldSnoozedUntil)
+}
+
+// SetState sets the "state" field.
+func (m *AlertMutation) SetState(a alert.State) {
+	m.state = &a
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *AlertMutation) State() (r alert.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldState(ctx context.Context) (v alert.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *AlertMutation) ResetState() {
+	m.state = nil
+}
+
+// SetNextEvalAt sets the "next_eval_at" field.
+func (m *AlertMutation) SetNextEvalAt(t time.Time) {
+	m.next_eval_at = &t
+}
+
+// NextEvalAt returns the value of the "next_eval_at" field in the mutation.
+func (m *AlertMutation) NextEvalAt() (r time.Time, exists bool) {
+	v := m.next_eval_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextEvalAt returns the old "next_eval_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldNextEvalAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextEvalAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextEvalAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextEvalAt: %w", err)
+	}
+	return oldValue.NextEvalAt, nil
+}
+
+// ClearNextEvalAt clears the value of the "next_eval_at" field.
+func (m *AlertMutation) ClearNextEvalAt() {
+	m.next_eval_at = nil
+	m.clearedFields[alert.FieldNextEvalAt] = struct{}{}
+}
+
+// NextEvalAtCleared returns if the "next_eval_at" field was cleared in this mutation.
+func (m *AlertMutation) NextEvalAtCleared() bool {
+	_, ok := m.clearedFields[alert.FieldNextEvalAt]
+	return ok
+}
+
+// ResetNextEvalAt resets all changes to the "next_eval_at" field.
+func (m *AlertMutation) ResetNextEvalAt() {
+	m.next_eval_at = nil
+	delete(m.clearedFields, alert.FieldNextEvalAt)
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (m *AlertMutation) SetLastEvaluatedAt(t time.Time) {
+	m.last_evaluated_at = &t
+}
+
+// LastEvaluatedAt returns the value of the "last_evaluated_at" field in the mutation.
+func (m *AlertMutation) LastEvaluatedAt() (r time.Time, exists bool) {
+	v := m.last_evaluated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastEvaluatedAt returns the old "last_evaluated_at" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldLastEvaluatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastEvaluatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastEvaluatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastEvaluatedAt: %w", err)
+	}
+	return oldValue.LastEvaluatedAt, nil
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (m *AlertMutation) ClearLastEvaluatedAt() {
+	m.last_evaluated_at = nil
+	m.clearedFields[alert.FieldLastEvaluatedAt] = struct{}{}
+}
+
+// LastEvaluatedAtCleared returns if the "last_evaluated_at" field was cleared in this mutation.
+func (m *AlertMutation) LastEvaluatedAtCleared() bool {
+	_, ok := m.clearedFields[alert.FieldLastEvaluatedAt]
+	return ok
+}
+
+// ResetLastEvaluatedAt resets all changes to the "last_evaluated_at" field.
+func (m *AlertMutation) ResetLastEvaluatedAt() {
+	m.last_evaluated_at = nil
+	delete(m.clearedFields, alert.FieldLastEvaluatedAt)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *AlertMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *AlertMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the Alert entity.
+// If the Alert object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertMutation) OldLastError(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ClearLastError clears the value of the "last_error" field.
+func (m *AlertMutation) ClearLastError() {
+	m.last_error = nil
+	m.clearedFields[alert.FieldLastError] = struct{}{}
+}
+
+// LastErrorCleared returns if the "last_error" field was cleared in this mutation.
+func (m *AlertMutation) LastErrorCleared() bool {
+	_, ok := m.clearedFields[alert.FieldLastError]
+	return ok
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *AlertMutation) ResetLastError() {
+	m.last_error = nil
+	delete(m.clearedFields, alert.FieldLastError)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *AlertMutation) ClearUser() {
 	m.cleareduser = true
@@ -1426,6 +1963,114 @@ func (m *AlertMutation) ResetNotifications() {
 	m.removednotifications = nil
 }
 
+// AddInstanceIDs adds the "instances" edge to the AlertInstance entity by ids.
+func (m *AlertMutation) AddInstanceIDs(ids ...uuid.UUID) {
+	if m.instances == nil {
+		m.instances = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.instances[ids[i]] = struct{}{}
+	}
+}
+
+// ClearInstances clears the "instances" edge to the AlertInstance entity.
+func (m *AlertMutation) ClearInstances() {
+	m.clearedinstances = true
+}
+
+// InstancesCleared reports if the "instances" edge to the AlertInstance entity was cleared.
+func (m *AlertMutation) InstancesCleared() bool {
+	return m.clearedinstances
+}
+
+// RemoveInstanceIDs removes the "instances" edge to the AlertInstance entity by IDs.
+func (m *AlertMutation) RemoveInstanceIDs(ids ...uuid.UUID) {
+	if m.removedinstances == nil {
+		m.removedinstances = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.instances, ids[i])
+		m.removedinstances[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedInstances returns the removed IDs of the "instances" edge to the AlertInstance entity.
+func (m *AlertMutation) RemovedInstancesIDs() (ids []uuid.UUID) {
+	for id := range m.removedinstances {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// InstancesIDs returns the "instances" edge IDs in the mutation.
+func (m *AlertMutation) InstancesIDs() (ids []uuid.UUID) {
+	for id := range m.instances {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetInstances resets all changes to the "instances" edge.
+func (m *AlertMutation) ResetInstances() {
+	m.instances = nil
+	m.clearedinstances = false
+	m.removedinstances = nil
+}
+
+// AddEventIDs adds the "events" edge to the AlertEvent entity by ids.
+func (m *AlertMutation) AddEventIDs(ids ...uuid.UUID) {
+	if m.events == nil {
+		m.events = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the AlertEvent entity.
+func (m *AlertMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the AlertEvent entity was cleared.
+func (m *AlertMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the AlertEvent entity by IDs.
+func (m *AlertMutation) RemoveEventIDs(ids ...uuid.UUID) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the AlertEvent entity.
+func (m *AlertMutation) RemovedEventsIDs() (ids []uuid.UUID) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *AlertMutation) EventsIDs() (ids []uuid.UUID) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *AlertMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
 // Where appends a list predicates to the AlertMutation builder.
 func (m *AlertMutation) Where(ps ...predicate.Alert) {
 	m.predicates = append(m.predicates, ps...)
@@ -1460,7 +2105,7 @@ func (m *AlertMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AlertMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, alert.FieldCreatedAt)
 	}
@@ -1484,6 +2129,39 @@ func (m *AlertMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, alert.FieldStatus)
+	}
+	if m.source != nil {
+		fields = append(fields, alert.FieldSource)
+	}
+	if m.interval_seconds != nil {
+		fields = append(fields, alert.FieldIntervalSeconds)
+	}
+	if m.for_seconds != nil {
+		fields = append(fields, alert.FieldForSeconds)
+	}
+	if m.no_data_state != nil {
+		fields = append(fields, alert.FieldNoDataState)
+	}
+	if m.error_state != nil {
+		fields = append(fields, alert.FieldErrorState)
+	}
+	if m.group_by != nil {
+		fields = append(fields, alert.FieldGroupBy)
+	}
+	if m.snoozed_until != nil {
+		fields = append(fields, alert.FieldSnoozedUntil)
+	}
+	if m.state != nil {
+		fields = append(fields, alert.FieldState)
+	}
+	if m.next_eval_at != nil {
+		fields = append(fields, alert.FieldNextEvalAt)
+	}
+	if m.last_evaluated_at != nil {
+		fields = append(fields, alert.FieldLastEvaluatedAt)
+	}
+	if m.last_error != nil {
+		fields = append(fields, alert.FieldLastError)
 	}
 	return fields
 }
@@ -1509,6 +2187,28 @@ func (m *AlertMutation) Field(name string) (ent.Value, bool) {
 		return m.Channels()
 	case alert.FieldStatus:
 		return m.Status()
+	case alert.FieldSource:
+		return m.Source()
+	case alert.FieldIntervalSeconds:
+		return m.IntervalSeconds()
+	case alert.FieldForSeconds:
+		return m.ForSeconds()
+	case alert.FieldNoDataState:
+		return m.NoDataState()
+	case alert.FieldErrorState:
+		return m.ErrorState()
+	case alert.FieldGroupBy:
+		return m.GroupBy()
+	case alert.FieldSnoozedUntil:
+		return m.SnoozedUntil()
+	case alert.FieldState:
+		return m.State()
+	case alert.FieldNextEvalAt:
+		return m.NextEvalAt()
+	case alert.FieldLastEvaluatedAt:
+		return m.LastEvaluatedAt()
+	case alert.FieldLastError:
+		return m.LastError()
 	}
 	return nil, false
 }
@@ -1534,6 +2234,28 @@ func (m *AlertMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldChannels(ctx)
 	case alert.FieldStatus:
 		return m.OldStatus(ctx)
+	case alert.FieldSource:
+		return m.OldSource(ctx)
+	case alert.FieldIntervalSeconds:
+		return m.OldIntervalSeconds(ctx)
+	case alert.FieldForSeconds:
+		return m.OldForSeconds(ctx)
+	case alert.FieldNoDataState:
+		return m.OldNoDataState(ctx)
+	case alert.FieldErrorState:
+		return m.OldErrorState(ctx)
+	case alert.FieldGroupBy:
+		return m.OldGroupBy(ctx)
+	case alert.FieldSnoozedUntil:
+		return m.OldSnoozedUntil(ctx)
+	case alert.FieldState:
+		return m.OldState(ctx)
+	case alert.FieldNextEvalAt:
+		return m.OldNextEvalAt(ctx)
+	case alert.FieldLastEvaluatedAt:
+		return m.OldLastEvaluatedAt(ctx)
+	case alert.FieldLastError:
+		return m.OldLastError(ctx)
 	}
 	return nil, fmt.Errorf("unknown Alert field %s", name)
 }
@@ -1599,6 +2321,83 @@ func (m *AlertMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case alert.FieldSource:
+		v, ok := value.(*types.AlertSource)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case alert.FieldIntervalSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIntervalSeconds(v)
+		return nil
+	case alert.FieldForSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetForSeconds(v)
+		return nil
+	case alert.FieldNoDataState:
+		v, ok := value.(alert.NoDataState)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNoDataState(v)
+		return nil
+	case alert.FieldErrorState:
+		v, ok := value.(alert.ErrorState)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorState(v)
+		return nil
+	case alert.FieldGroupBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupBy(v)
+		return nil
+	case alert.FieldSnoozedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSnoozedUntil(v)
+		return nil
+	case alert.FieldState:
+		v, ok := value.(alert.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case alert.FieldNextEvalAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextEvalAt(v)
+		return nil
+	case alert.FieldLastEvaluatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastEvaluatedAt(v)
+		return nil
+	case alert.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Alert field %s", name)
 }
@@ -1610,6 +2409,12 @@ func (m *AlertMutation) AddedFields() []string {
 	if m.addthreshold_value != nil {
 		fields = append(fields, alert.FieldThresholdValue)
 	}
+	if m.addinterval_seconds != nil {
+		fields = append(fields, alert.FieldIntervalSeconds)
+	}
+	if m.addfor_seconds != nil {
+		fields = append(fields, alert.FieldForSeconds)
+	}
 	return fields
 }
 
@@ -1620,6 +2425,10 @@ func (m *AlertMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case alert.FieldThresholdValue:
 		return m.AddedThresholdValue()
+	case alert.FieldIntervalSeconds:
+		return m.AddedIntervalSeconds()
+	case alert.FieldForSeconds:
+		return m.AddedForSeconds()
 	}
 	return nil, false
 }
@@ -1636,6 +2445,20 @@ func (m *AlertMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddThresholdValue(v)
 		return nil
+	case alert.FieldIntervalSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddIntervalSeconds(v)
+		return nil
+	case alert.FieldForSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddForSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Alert numeric field %s", name)
 }
@@ -1643,7 +2466,26 @@ func (m *AlertMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *AlertMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(alert.FieldSource) {
+		fields = append(fields, alert.FieldSource)
+	}
+	if m.FieldCleared(alert.FieldGroupBy) {
+		fields = append(fields, alert.FieldGroupBy)
+	}
+	if m.FieldCleared(alert.FieldSnoozedUntil) {
+		fields = append(fields, alert.FieldSnoozedUntil)
+	}
+	if m.FieldCleared(alert.FieldNextEvalAt) {
+		fields = append(fields, alert.FieldNextEvalAt)
+	}
+	if m.FieldCleared(alert.FieldLastEvaluatedAt) {
+		fields = append(fields, alert.FieldLastEvaluatedAt)
+	}
+	if m.FieldCleared(alert.FieldLastError) {
+		fields = append(fields, alert.FieldLastError)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -1656,6 +2498,26 @@ func (m *AlertMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *AlertMutation) ClearField(name string) error {
+	switch name {
+	case alert.FieldSource:
+		m.ClearSource()
+		return nil
+	case alert.FieldGroupBy:
+		m.ClearGroupBy()
+		return nil
+	case alert.FieldSnoozedUntil:
+		m.ClearSnoozedUntil()
+		return nil
+	case alert.FieldNextEvalAt:
+		m.ClearNextEvalAt()
+		return nil
+	case alert.FieldLastEvaluatedAt:
+		m.ClearLastEvaluatedAt()
+		return nil
+	case alert.FieldLastError:
+		m.ClearLastError()
+		return nil
+	}
 	return fmt.Errorf("unknown Alert nullable field %s", name)
 }
 
@@ -1687,18 +2549,57 @@ func (m *AlertMutation) ResetField(name string) error {
 	case alert.FieldStatus:
 		m.ResetStatus()
 		return nil
+	case alert.FieldSource:
+		m.ResetSource()
+		return nil
+	case alert.FieldIntervalSeconds:
+		m.ResetIntervalSeconds()
+		return nil
+	case alert.FieldForSeconds:
+		m.ResetForSeconds()
+		return nil
+	case alert.FieldNoDataState:
+		m.ResetNoDataState()
+		return nil
+	case alert.FieldErrorState:
+		m.ResetErrorState()
+		return nil
+	case alert.FieldGroupBy:
+		m.ResetGroupBy()
+		return nil
+	case alert.FieldSnoozedUntil:
+		m.ResetSnoozedUntil()
+		return nil
+	case alert.FieldState:
+		m.ResetState()
+		return nil
+	case alert.FieldNextEvalAt:
+		m.ResetNextEvalAt()
+		return nil
+	case alert.FieldLastEvaluatedAt:
+		m.ResetLastEvaluatedAt()
+		return nil
+	case alert.FieldLastError:
+		m.ResetLastError()
+		return nil
 	}
 	return fmt.Errorf("unknown Alert field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AlertMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.user != nil {
 		edges = append(edges, alert.EdgeUser)
 	}
 	if m.notifications != nil {
 		edges = append(edges, alert.EdgeNotifications)
+	}
+	if m.instances != nil {
+		edges = append(edges, alert.EdgeInstances)
+	}
+	if m.events != nil {
+		edges = append(edges, alert.EdgeEvents)
 	}
 	return edges
 }
@@ -1717,15 +2618,33 @@ func (m *AlertMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case alert.EdgeInstances:
+		ids := make([]ent.Value, 0, len(m.instances))
+		for id := range m.instances {
+			ids = append(ids, id)
+		}
+		return ids
+	case alert.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AlertMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.removednotifications != nil {
 		edges = append(edges, alert.EdgeNotifications)
+	}
+	if m.removedinstances != nil {
+		edges = append(edges, alert.EdgeInstances)
+	}
+	if m.removedevents != nil {
+		edges = append(edges, alert.EdgeEvents)
 	}
 	return edges
 }
@@ -1740,18 +2659,36 @@ func (m *AlertMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case alert.EdgeInstances:
+		ids := make([]ent.Value, 0, len(m.removedinstances))
+		for id := range m.removedinstances {
+			ids = append(ids, id)
+		}
+		return ids
+	case alert.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AlertMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.cleareduser {
 		edges = append(edges, alert.EdgeUser)
 	}
 	if m.clearednotifications {
 		edges = append(edges, alert.EdgeNotifications)
+	}
+	if m.clearedinstances {
+		edges = append(edges, alert.EdgeInstances)
+	}
+	if m.clearedevents {
+		edges = append(edges, alert.EdgeEvents)
 	}
 	return edges
 }
@@ -1764,6 +2701,10 @@ func (m *AlertMutation) EdgeCleared(name string) bool {
 		return m.cleareduser
 	case alert.EdgeNotifications:
 		return m.clearednotifications
+	case alert.EdgeInstances:
+		return m.clearedinstances
+	case alert.EdgeEvents:
+		return m.clearedevents
 	}
 	return false
 }
@@ -1789,8 +2730,2223 @@ func (m *AlertMutation) ResetEdge(name string) error {
 	case alert.EdgeNotifications:
 		m.ResetNotifications()
 		return nil
+	case alert.EdgeInstances:
+		m.ResetInstances()
+		return nil
+	case alert.EdgeEvents:
+		m.ResetEvents()
+		return nil
 	}
 	return fmt.Errorf("unknown Alert edge %s", name)
+}
+
+// AlertEventMutation represents an operation that mutates the AlertEvent nodes in the graph.
+type AlertEventMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	group_key            *string
+	from_state           *alertevent.FromState
+	to_state             *alertevent.ToState
+	value                *float64
+	addvalue             *float64
+	threshold_value      *float64
+	addthreshold_value   *float64
+	reason               *string
+	seq                  *int
+	addseq               *int
+	created_at           *time.Time
+	clearedFields        map[string]struct{}
+	alert                *uuid.UUID
+	clearedalert         bool
+	instance             *uuid.UUID
+	clearedinstance      bool
+	notifications        map[uuid.UUID]struct{}
+	removednotifications map[uuid.UUID]struct{}
+	clearednotifications bool
+	done                 bool
+	oldValue             func(context.Context) (*AlertEvent, error)
+	predicates           []predicate.AlertEvent
+}
+
+var _ ent.Mutation = (*AlertEventMutation)(nil)
+
+// alerteventOption allows management of the mutation configuration using functional options.
+type alerteventOption func(*AlertEventMutation)
+
+// newAlertEventMutation creates new mutation for the AlertEvent entity.
+func newAlertEventMutation(c config, op Op, opts ...alerteventOption) *AlertEventMutation {
+	m := &AlertEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAlertEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAlertEventID sets the ID field of the mutation.
+func withAlertEventID(id uuid.UUID) alerteventOption {
+	return func(m *AlertEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AlertEvent
+		)
+		m.oldValue = func(ctx context.Context) (*AlertEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AlertEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAlertEvent sets the old AlertEvent of the mutation.
+func withAlertEvent(node *AlertEvent) alerteventOption {
+	return func(m *AlertEventMutation) {
+		m.oldValue = func(context.Context) (*AlertEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AlertEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AlertEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AlertEvent entities.
+func (m *AlertEventMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AlertEventMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AlertEventMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AlertEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAlertID sets the "alert_id" field.
+func (m *AlertEventMutation) SetAlertID(u uuid.UUID) {
+	m.alert = &u
+}
+
+// AlertID returns the value of the "alert_id" field in the mutation.
+func (m *AlertEventMutation) AlertID() (r uuid.UUID, exists bool) {
+	v := m.alert
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAlertID returns the old "alert_id" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldAlertID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAlertID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAlertID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAlertID: %w", err)
+	}
+	return oldValue.AlertID, nil
+}
+
+// ResetAlertID resets all changes to the "alert_id" field.
+func (m *AlertEventMutation) ResetAlertID() {
+	m.alert = nil
+}
+
+// SetInstanceID sets the "instance_id" field.
+func (m *AlertEventMutation) SetInstanceID(u uuid.UUID) {
+	m.instance = &u
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *AlertEventMutation) InstanceID() (r uuid.UUID, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldInstanceID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *AlertEventMutation) ResetInstanceID() {
+	m.instance = nil
+}
+
+// SetGroupKey sets the "group_key" field.
+func (m *AlertEventMutation) SetGroupKey(s string) {
+	m.group_key = &s
+}
+
+// GroupKey returns the value of the "group_key" field in the mutation.
+func (m *AlertEventMutation) GroupKey() (r string, exists bool) {
+	v := m.group_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupKey returns the old "group_key" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldGroupKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupKey: %w", err)
+	}
+	return oldValue.GroupKey, nil
+}
+
+// ResetGroupKey resets all changes to the "group_key" field.
+func (m *AlertEventMutation) ResetGroupKey() {
+	m.group_key = nil
+}
+
+// SetFromState sets the "from_state" field.
+func (m *AlertEventMutation) SetFromState(as alertevent.FromState) {
+	m.from_state = &as
+}
+
+// FromState returns the value of the "from_state" field in the mutation.
+func (m *AlertEventMutation) FromState() (r alertevent.FromState, exists bool) {
+	v := m.from_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromState returns the old "from_state" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldFromState(ctx context.Context) (v alertevent.FromState, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromState: %w", err)
+	}
+	return oldValue.FromState, nil
+}
+
+// ResetFromState resets all changes to the "from_state" field.
+func (m *AlertEventMutation) ResetFromState() {
+	m.from_state = nil
+}
+
+// SetToState sets the "to_state" field.
+func (m *AlertEventMutation) SetToState(as alertevent.ToState) {
+	m.to_state = &as
+}
+
+// ToState returns the value of the "to_state" field in the mutation.
+func (m *AlertEventMutation) ToState() (r alertevent.ToState, exists bool) {
+	v := m.to_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToState returns the old "to_state" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldToState(ctx context.Context) (v alertevent.ToState, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToState: %w", err)
+	}
+	return oldValue.ToState, nil
+}
+
+// ResetToState resets all changes to the "to_state" field.
+func (m *AlertEventMutation) ResetToState() {
+	m.to_state = nil
+}
+
+// SetValue sets the "value" field.
+func (m *AlertEventMutation) SetValue(f float64) {
+	m.value = &f
+	m.addvalue = nil
+}
+
+// Value returns the value of the "value" field in the mutation.
+func (m *AlertEventMutation) Value() (r float64, exists bool) {
+	v := m.value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValue returns the old "value" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldValue(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValue: %w", err)
+	}
+	return oldValue.Value, nil
+}
+
+// AddValue adds f to the "value" field.
+func (m *AlertEventMutation) AddValue(f float64) {
+	if m.addvalue != nil {
+		*m.addvalue += f
+	} else {
+		m.addvalue = &f
+	}
+}
+
+// AddedValue returns the value that was added to the "value" field in this mutation.
+func (m *AlertEventMutation) AddedValue() (r float64, exists bool) {
+	v := m.addvalue
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearValue clears the value of the "value" field.
+func (m *AlertEventMutation) ClearValue() {
+	m.value = nil
+	m.addvalue = nil
+	m.clearedFields[alertevent.FieldValue] = struct{}{}
+}
+
+// ValueCleared returns if the "value" field was cleared in this mutation.
+func (m *AlertEventMutation) ValueCleared() bool {
+	_, ok := m.clearedFields[alertevent.FieldValue]
+	return ok
+}
+
+// ResetValue resets all changes to the "value" field.
+func (m *AlertEventMutation) ResetValue() {
+	m.value = nil
+	m.addvalue = nil
+	delete(m.clearedFields, alertevent.FieldValue)
+}
+
+// SetThresholdValue sets the "threshold_value" field.
+func (m *AlertEventMutation) SetThresholdValue(f float64) {
+	m.threshold_value = &f
+	m.addthreshold_value = nil
+}
+
+// ThresholdValue returns the value of the "threshold_value" field in the mutation.
+func (m *AlertEventMutation) ThresholdValue() (r float64, exists bool) {
+	v := m.threshold_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldThresholdValue returns the old "threshold_value" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldThresholdValue(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldThresholdValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldThresholdValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldThresholdValue: %w", err)
+	}
+	return oldValue.ThresholdValue, nil
+}
+
+// AddThresholdValue adds f to the "threshold_value" field.
+func (m *AlertEventMutation) AddThresholdValue(f float64) {
+	if m.addthreshold_value != nil {
+		*m.addthreshold_value += f
+	} else {
+		m.addthreshold_value = &f
+	}
+}
+
+// AddedThresholdValue returns the value that was added to the "threshold_value" field in this mutation.
+func (m *AlertEventMutation) AddedThresholdValue() (r float64, exists bool) {
+	v := m.addthreshold_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetThresholdValue resets all changes to the "threshold_value" field.
+func (m *AlertEventMutation) ResetThresholdValue() {
+	m.threshold_value = nil
+	m.addthreshold_value = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *AlertEventMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *AlertEventMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *AlertEventMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[alertevent.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *AlertEventMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[alertevent.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *AlertEventMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, alertevent.FieldReason)
+}
+
+// SetSeq sets the "seq" field.
+func (m *AlertEventMutation) SetSeq(i int) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *AlertEventMutation) Seq() (r int, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldSeq(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *AlertEventMutation) AddSeq(i int) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *AlertEventMutation) AddedSeq() (r int, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *AlertEventMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AlertEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AlertEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AlertEvent entity.
+// If the AlertEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AlertEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearAlert clears the "alert" edge to the Alert entity.
+func (m *AlertEventMutation) ClearAlert() {
+	m.clearedalert = true
+	m.clearedFields[alertevent.FieldAlertID] = struct{}{}
+}
+
+// AlertCleared reports if the "alert" edge to the Alert entity was cleared.
+func (m *AlertEventMutation) AlertCleared() bool {
+	return m.clearedalert
+}
+
+// AlertIDs returns the "alert" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AlertID instead. It exists only for internal usage by the builders.
+func (m *AlertEventMutation) AlertIDs() (ids []uuid.UUID) {
+	if id := m.alert; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAlert resets all changes to the "alert" edge.
+func (m *AlertEventMutation) ResetAlert() {
+	m.alert = nil
+	m.clearedalert = false
+}
+
+// ClearInstance clears the "instance" edge to the AlertInstance entity.
+func (m *AlertEventMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[alertevent.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the AlertInstance entity was cleared.
+func (m *AlertEventMutation) InstanceCleared() bool {
+	return m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *AlertEventMutation) InstanceIDs() (ids []uuid.UUID) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *AlertEventMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// AddNotificationIDs adds the "notifications" edge to the AlertNotification entity by ids.
+func (m *AlertEventMutation) AddNotificationIDs(ids ...uuid.UUID) {
+	if m.notifications == nil {
+		m.notifications = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.notifications[ids[i]] = struct{}{}
+	}
+}
+
+// ClearNotifications clears the "notifications" edge to the AlertNotification entity.
+func (m *AlertEventMutation) ClearNotifications() {
+	m.clearednotifications = true
+}
+
+// NotificationsCleared reports if the "notifications" edge to the AlertNotification entity was cleared.
+func (m *AlertEventMutation) NotificationsCleared() bool {
+	return m.clearednotifications
+}
+
+// RemoveNotificationIDs removes the "notifications" edge to the AlertNotification entity by IDs.
+func (m *AlertEventMutation) RemoveNotificationIDs(ids ...uuid.UUID) {
+	if m.removednotifications == nil {
+		m.removednotifications = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.notifications, ids[i])
+		m.removednotifications[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedNotifications returns the removed IDs of the "notifications" edge to the AlertNotification entity.
+func (m *AlertEventMutation) RemovedNotificationsIDs() (ids []uuid.UUID) {
+	for id := range m.removednotifications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// NotificationsIDs returns the "notifications" edge IDs in the mutation.
+func (m *AlertEventMutation) NotificationsIDs() (ids []uuid.UUID) {
+	for id := range m.notifications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetNotifications resets all changes to the "notifications" edge.
+func (m *AlertEventMutation) ResetNotifications() {
+	m.notifications = nil
+	m.clearednotifications = false
+	m.removednotifications = nil
+}
+
+// Where appends a list predicates to the AlertEventMutation builder.
+func (m *AlertEventMutation) Where(ps ...predicate.AlertEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AlertEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AlertEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AlertEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AlertEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AlertEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AlertEvent).
+func (m *AlertEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AlertEventMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.alert != nil {
+		fields = append(fields, alertevent.FieldAlertID)
+	}
+	if m.instance != nil {
+		fields = append(fields, alertevent.FieldInstanceID)
+	}
+	if m.group_key != nil {
+		fields = append(fields, alertevent.FieldGroupKey)
+	}
+	if m.from_state != nil {
+		fields = append(fields, alertevent.FieldFromState)
+	}
+	if m.to_state != nil {
+		fields = append(fields, alertevent.FieldToState)
+	}
+	if m.value != nil {
+		fields = append(fields, alertevent.FieldValue)
+	}
+	if m.threshold_value != nil {
+		fields = append(fields, alertevent.FieldThresholdValue)
+	}
+	if m.reason != nil {
+		fields = append(fields, alertevent.FieldReason)
+	}
+	if m.seq != nil {
+		fields = append(fields, alertevent.FieldSeq)
+	}
+	if m.created_at != nil {
+		fields = append(fields, alertevent.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AlertEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case alertevent.FieldAlertID:
+		return m.AlertID()
+	case alertevent.FieldInstanceID:
+		return m.InstanceID()
+	case alertevent.FieldGroupKey:
+		return m.GroupKey()
+	case alertevent.FieldFromState:
+		return m.FromState()
+	case alertevent.FieldToState:
+		return m.ToState()
+	case alertevent.FieldValue:
+		return m.Value()
+	case alertevent.FieldThresholdValue:
+		return m.ThresholdValue()
+	case alertevent.FieldReason:
+		return m.Reason()
+	case alertevent.FieldSeq:
+		return m.Seq()
+	case alertevent.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AlertEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case alertevent.FieldAlertID:
+		return m.OldAlertID(ctx)
+	case alertevent.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case alertevent.FieldGroupKey:
+		return m.OldGroupKey(ctx)
+	case alertevent.FieldFromState:
+		return m.OldFromState(ctx)
+	case alertevent.FieldToState:
+		return m.OldToState(ctx)
+	case alertevent.FieldValue:
+		return m.OldValue(ctx)
+	case alertevent.FieldThresholdValue:
+		return m.OldThresholdValue(ctx)
+	case alertevent.FieldReason:
+		return m.OldReason(ctx)
+	case alertevent.FieldSeq:
+		return m.OldSeq(ctx)
+	case alertevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AlertEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case alertevent.FieldAlertID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAlertID(v)
+		return nil
+	case alertevent.FieldInstanceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case alertevent.FieldGroupKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupKey(v)
+		return nil
+	case alertevent.FieldFromState:
+		v, ok := value.(alertevent.FromState)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromState(v)
+		return nil
+	case alertevent.FieldToState:
+		v, ok := value.(alertevent.ToState)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToState(v)
+		return nil
+	case alertevent.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValue(v)
+		return nil
+	case alertevent.FieldThresholdValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetThresholdValue(v)
+		return nil
+	case alertevent.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case alertevent.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case alertevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AlertEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AlertEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addvalue != nil {
+		fields = append(fields, alertevent.FieldValue)
+	}
+	if m.addthreshold_value != nil {
+		fields = append(fields, alertevent.FieldThresholdValue)
+	}
+	if m.addseq != nil {
+		fields = append(fields, alertevent.FieldSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AlertEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case alertevent.FieldValue:
+		return m.AddedValue()
+	case alertevent.FieldThresholdValue:
+		return m.AddedThresholdValue()
+	case alertevent.FieldSeq:
+		return m.AddedSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case alertevent.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddValue(v)
+		return nil
+	case alertevent.FieldThresholdValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddThresholdValue(v)
+		return nil
+	case alertevent.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AlertEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AlertEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(alertevent.FieldValue) {
+		fields = append(fields, alertevent.FieldValue)
+	}
+	if m.FieldCleared(alertevent.FieldReason) {
+		fields = append(fields, alertevent.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AlertEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AlertEventMutation) ClearField(name string) error {
+	switch name {
+	case alertevent.FieldValue:
+		m.ClearValue()
+		return nil
+	case alertevent.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AlertEventMutation) ResetField(name string) error {
+	switch name {
+	case alertevent.FieldAlertID:
+		m.ResetAlertID()
+		return nil
+	case alertevent.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case alertevent.FieldGroupKey:
+		m.ResetGroupKey()
+		return nil
+	case alertevent.FieldFromState:
+		m.ResetFromState()
+		return nil
+	case alertevent.FieldToState:
+		m.ResetToState()
+		return nil
+	case alertevent.FieldValue:
+		m.ResetValue()
+		return nil
+	case alertevent.FieldThresholdValue:
+		m.ResetThresholdValue()
+		return nil
+	case alertevent.FieldReason:
+		m.ResetReason()
+		return nil
+	case alertevent.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case alertevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AlertEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.alert != nil {
+		edges = append(edges, alertevent.EdgeAlert)
+	}
+	if m.instance != nil {
+		edges = append(edges, alertevent.EdgeInstance)
+	}
+	if m.notifications != nil {
+		edges = append(edges, alertevent.EdgeNotifications)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AlertEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case alertevent.EdgeAlert:
+		if id := m.alert; id != nil {
+			return []ent.Value{*id}
+		}
+	case alertevent.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	case alertevent.EdgeNotifications:
+		ids := make([]ent.Value, 0, len(m.notifications))
+		for id := range m.notifications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AlertEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removednotifications != nil {
+		edges = append(edges, alertevent.EdgeNotifications)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AlertEventMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case alertevent.EdgeNotifications:
+		ids := make([]ent.Value, 0, len(m.removednotifications))
+		for id := range m.removednotifications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AlertEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedalert {
+		edges = append(edges, alertevent.EdgeAlert)
+	}
+	if m.clearedinstance {
+		edges = append(edges, alertevent.EdgeInstance)
+	}
+	if m.clearednotifications {
+		edges = append(edges, alertevent.EdgeNotifications)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AlertEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case alertevent.EdgeAlert:
+		return m.clearedalert
+	case alertevent.EdgeInstance:
+		return m.clearedinstance
+	case alertevent.EdgeNotifications:
+		return m.clearednotifications
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AlertEventMutation) ClearEdge(name string) error {
+	switch name {
+	case alertevent.EdgeAlert:
+		m.ClearAlert()
+		return nil
+	case alertevent.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AlertEventMutation) ResetEdge(name string) error {
+	switch name {
+	case alertevent.EdgeAlert:
+		m.ResetAlert()
+		return nil
+	case alertevent.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	case alertevent.EdgeNotifications:
+		m.ResetNotifications()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertEvent edge %s", name)
+}
+
+// AlertInstanceMutation represents an operation that mutates the AlertInstance nodes in the graph.
+type AlertInstanceMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	group_key            *string
+	state                *alertinstance.State
+	since                *time.Time
+	last_value           *float64
+	addlast_value        *float64
+	last_evaluated_at    *time.Time
+	reason               *string
+	version              *int
+	addversion           *int
+	clearedFields        map[string]struct{}
+	alert                *uuid.UUID
+	clearedalert         bool
+	events               map[uuid.UUID]struct{}
+	removedevents        map[uuid.UUID]struct{}
+	clearedevents        bool
+	notifications        map[uuid.UUID]struct{}
+	removednotifications map[uuid.UUID]struct{}
+	clearednotifications bool
+	done                 bool
+	oldValue             func(context.Context) (*AlertInstance, error)
+	predicates           []predicate.AlertInstance
+}
+
+var _ ent.Mutation = (*AlertInstanceMutation)(nil)
+
+// alertinstanceOption allows management of the mutation configuration using functional options.
+type alertinstanceOption func(*AlertInstanceMutation)
+
+// newAlertInstanceMutation creates new mutation for the AlertInstance entity.
+func newAlertInstanceMutation(c config, op Op, opts ...alertinstanceOption) *AlertInstanceMutation {
+	m := &AlertInstanceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAlertInstance,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAlertInstanceID sets the ID field of the mutation.
+func withAlertInstanceID(id uuid.UUID) alertinstanceOption {
+	return func(m *AlertInstanceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AlertInstance
+		)
+		m.oldValue = func(ctx context.Context) (*AlertInstance, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AlertInstance.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAlertInstance sets the old AlertInstance of the mutation.
+func withAlertInstance(node *AlertInstance) alertinstanceOption {
+	return func(m *AlertInstanceMutation) {
+		m.oldValue = func(context.Context) (*AlertInstance, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AlertInstanceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AlertInstanceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AlertInstance entities.
+func (m *AlertInstanceMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AlertInstanceMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AlertInstanceMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AlertInstance.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAlertID sets the "alert_id" field.
+func (m *AlertInstanceMutation) SetAlertID(u uuid.UUID) {
+	m.alert = &u
+}
+
+// AlertID returns the value of the "alert_id" field in the mutation.
+func (m *AlertInstanceMutation) AlertID() (r uuid.UUID, exists bool) {
+	v := m.alert
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAlertID returns the old "alert_id" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldAlertID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAlertID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAlertID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAlertID: %w", err)
+	}
+	return oldValue.AlertID, nil
+}
+
+// ResetAlertID resets all changes to the "alert_id" field.
+func (m *AlertInstanceMutation) ResetAlertID() {
+	m.alert = nil
+}
+
+// SetGroupKey sets the "group_key" field.
+func (m *AlertInstanceMutation) SetGroupKey(s string) {
+	m.group_key = &s
+}
+
+// GroupKey returns the value of the "group_key" field in the mutation.
+func (m *AlertInstanceMutation) GroupKey() (r string, exists bool) {
+	v := m.group_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupKey returns the old "group_key" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldGroupKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupKey: %w", err)
+	}
+	return oldValue.GroupKey, nil
+}
+
+// ResetGroupKey resets all changes to the "group_key" field.
+func (m *AlertInstanceMutation) ResetGroupKey() {
+	m.group_key = nil
+}
+
+// SetState sets the "state" field.
+func (m *AlertInstanceMutation) SetState(a alertinstance.State) {
+	m.state = &a
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *AlertInstanceMutation) State() (r alertinstance.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldState(ctx context.Context) (v alertinstance.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *AlertInstanceMutation) ResetState() {
+	m.state = nil
+}
+
+// SetSince sets the "since" field.
+func (m *AlertInstanceMutation) SetSince(t time.Time) {
+	m.since = &t
+}
+
+// Since returns the value of the "since" field in the mutation.
+func (m *AlertInstanceMutation) Since() (r time.Time, exists bool) {
+	v := m.since
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSince returns the old "since" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldSince(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSince is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSince requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSince: %w", err)
+	}
+	return oldValue.Since, nil
+}
+
+// ResetSince resets all changes to the "since" field.
+func (m *AlertInstanceMutation) ResetSince() {
+	m.since = nil
+}
+
+// SetLastValue sets the "last_value" field.
+func (m *AlertInstanceMutation) SetLastValue(f float64) {
+	m.last_value = &f
+	m.addlast_value = nil
+}
+
+// LastValue returns the value of the "last_value" field in the mutation.
+func (m *AlertInstanceMutation) LastValue() (r float64, exists bool) {
+	v := m.last_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastValue returns the old "last_value" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldLastValue(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastValue: %w", err)
+	}
+	return oldValue.LastValue, nil
+}
+
+// AddLastValue adds f to the "last_value" field.
+func (m *AlertInstanceMutation) AddLastValue(f float64) {
+	if m.addlast_value != nil {
+		*m.addlast_value += f
+	} else {
+		m.addlast_value = &f
+	}
+}
+
+// AddedLastValue returns the value that was added to the "last_value" field in this mutation.
+func (m *AlertInstanceMutation) AddedLastValue() (r float64, exists bool) {
+	v := m.addlast_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLastValue clears the value of the "last_value" field.
+func (m *AlertInstanceMutation) ClearLastValue() {
+	m.last_value = nil
+	m.addlast_value = nil
+	m.clearedFields[alertinstance.FieldLastValue] = struct{}{}
+}
+
+// LastValueCleared returns if the "last_value" field was cleared in this mutation.
+func (m *AlertInstanceMutation) LastValueCleared() bool {
+	_, ok := m.clearedFields[alertinstance.FieldLastValue]
+	return ok
+}
+
+// ResetLastValue resets all changes to the "last_value" field.
+func (m *AlertInstanceMutation) ResetLastValue() {
+	m.last_value = nil
+	m.addlast_value = nil
+	delete(m.clearedFields, alertinstance.FieldLastValue)
+}
+
+// SetLastEvaluatedAt sets the "last_evaluated_at" field.
+func (m *AlertInstanceMutation) SetLastEvaluatedAt(t time.Time) {
+	m.last_evaluated_at = &t
+}
+
+// LastEvaluatedAt returns the value of the "last_evaluated_at" field in the mutation.
+func (m *AlertInstanceMutation) LastEvaluatedAt() (r time.Time, exists bool) {
+	v := m.last_evaluated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastEvaluatedAt returns the old "last_evaluated_at" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldLastEvaluatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastEvaluatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastEvaluatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastEvaluatedAt: %w", err)
+	}
+	return oldValue.LastEvaluatedAt, nil
+}
+
+// ClearLastEvaluatedAt clears the value of the "last_evaluated_at" field.
+func (m *AlertInstanceMutation) ClearLastEvaluatedAt() {
+	m.last_evaluated_at = nil
+	m.clearedFields[alertinstance.FieldLastEvaluatedAt] = struct{}{}
+}
+
+// LastEvaluatedAtCleared returns if the "last_evaluated_at" field was cleared in this mutation.
+func (m *AlertInstanceMutation) LastEvaluatedAtCleared() bool {
+	_, ok := m.clearedFields[alertinstance.FieldLastEvaluatedAt]
+	return ok
+}
+
+// ResetLastEvaluatedAt resets all changes to the "last_evaluated_at" field.
+func (m *AlertInstanceMutation) ResetLastEvaluatedAt() {
+	m.last_evaluated_at = nil
+	delete(m.clearedFields, alertinstance.FieldLastEvaluatedAt)
+}
+
+// SetReason sets the "reason" field.
+func (m *AlertInstanceMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *AlertInstanceMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *AlertInstanceMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[alertinstance.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *AlertInstanceMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[alertinstance.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *AlertInstanceMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, alertinstance.FieldReason)
+}
+
+// SetVersion sets the "version" field.
+func (m *AlertInstanceMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *AlertInstanceMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the AlertInstance entity.
+// If the AlertInstance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertInstanceMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *AlertInstanceMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *AlertInstanceMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *AlertInstanceMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// ClearAlert clears the "alert" edge to the Alert entity.
+func (m *AlertInstanceMutation) ClearAlert() {
+	m.clearedalert = true
+	m.clearedFields[alertinstance.FieldAlertID] = struct{}{}
+}
+
+// AlertCleared reports if the "alert" edge to the Alert entity was cleared.
+func (m *AlertInstanceMutation) AlertCleared() bool {
+	return m.clearedalert
+}
+
+// AlertIDs returns the "alert" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AlertID instead. It exists only for internal usage by the builders.
+func (m *AlertInstanceMutation) AlertIDs() (ids []uuid.UUID) {
+	if id := m.alert; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAlert resets all changes to the "alert" edge.
+func (m *AlertInstanceMutation) ResetAlert() {
+	m.alert = nil
+	m.clearedalert = false
+}
+
+// AddEventIDs adds the "events" edge to the AlertEvent entity by ids.
+func (m *AlertInstanceMutation) AddEventIDs(ids ...uuid.UUID) {
+	if m.events == nil {
+		m.events = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the AlertEvent entity.
+func (m *AlertInstanceMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the AlertEvent entity was cleared.
+func (m *AlertInstanceMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the AlertEvent entity by IDs.
+func (m *AlertInstanceMutation) RemoveEventIDs(ids ...uuid.UUID) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the AlertEvent entity.
+func (m *AlertInstanceMutation) RemovedEventsIDs() (ids []uuid.UUID) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *AlertInstanceMutation) EventsIDs() (ids []uuid.UUID) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *AlertInstanceMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
+// AddNotificationIDs adds the "notifications" edge to the AlertNotification entity by ids.
+func (m *AlertInstanceMutation) AddNotificationIDs(ids ...uuid.UUID) {
+	if m.notifications == nil {
+		m.notifications = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.notifications[ids[i]] = struct{}{}
+	}
+}
+
+// ClearNotifications clears the "notifications" edge to the AlertNotification entity.
+func (m *AlertInstanceMutation) ClearNotifications() {
+	m.clearednotifications = true
+}
+
+// NotificationsCleared reports if the "notifications" edge to the AlertNotification entity was cleared.
+func (m *AlertInstanceMutation) NotificationsCleared() bool {
+	return m.clearednotifications
+}
+
+// RemoveNotificationIDs removes the "notifications" edge to the AlertNotification entity by IDs.
+func (m *AlertInstanceMutation) RemoveNotificationIDs(ids ...uuid.UUID) {
+	if m.removednotifications == nil {
+		m.removednotifications = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.notifications, ids[i])
+		m.removednotifications[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedNotifications returns the removed IDs of the "notifications" edge to the AlertNotification entity.
+func (m *AlertInstanceMutation) RemovedNotificationsIDs() (ids []uuid.UUID) {
+	for id := range m.removednotifications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// NotificationsIDs returns the "notifications" edge IDs in the mutation.
+func (m *AlertInstanceMutation) NotificationsIDs() (ids []uuid.UUID) {
+	for id := range m.notifications {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetNotifications resets all changes to the "notifications" edge.
+func (m *AlertInstanceMutation) ResetNotifications() {
+	m.notifications = nil
+	m.clearednotifications = false
+	m.removednotifications = nil
+}
+
+// Where appends a list predicates to the AlertInstanceMutation builder.
+func (m *AlertInstanceMutation) Where(ps ...predicate.AlertInstance) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AlertInstanceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AlertInstanceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AlertInstance, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AlertInstanceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AlertInstanceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AlertInstance).
+func (m *AlertInstanceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AlertInstanceMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.alert != nil {
+		fields = append(fields, alertinstance.FieldAlertID)
+	}
+	if m.group_key != nil {
+		fields = append(fields, alertinstance.FieldGroupKey)
+	}
+	if m.state != nil {
+		fields = append(fields, alertinstance.FieldState)
+	}
+	if m.since != nil {
+		fields = append(fields, alertinstance.FieldSince)
+	}
+	if m.last_value != nil {
+		fields = append(fields, alertinstance.FieldLastValue)
+	}
+	if m.last_evaluated_at != nil {
+		fields = append(fields, alertinstance.FieldLastEvaluatedAt)
+	}
+	if m.reason != nil {
+		fields = append(fields, alertinstance.FieldReason)
+	}
+	if m.version != nil {
+		fields = append(fields, alertinstance.FieldVersion)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AlertInstanceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case alertinstance.FieldAlertID:
+		return m.AlertID()
+	case alertinstance.FieldGroupKey:
+		return m.GroupKey()
+	case alertinstance.FieldState:
+		return m.State()
+	case alertinstance.FieldSince:
+		return m.Since()
+	case alertinstance.FieldLastValue:
+		return m.LastValue()
+	case alertinstance.FieldLastEvaluatedAt:
+		return m.LastEvaluatedAt()
+	case alertinstance.FieldReason:
+		return m.Reason()
+	case alertinstance.FieldVersion:
+		return m.Version()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AlertInstanceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case alertinstance.FieldAlertID:
+		return m.OldAlertID(ctx)
+	case alertinstance.FieldGroupKey:
+		return m.OldGroupKey(ctx)
+	case alertinstance.FieldState:
+		return m.OldState(ctx)
+	case alertinstance.FieldSince:
+		return m.OldSince(ctx)
+	case alertinstance.FieldLastValue:
+		return m.OldLastValue(ctx)
+	case alertinstance.FieldLastEvaluatedAt:
+		return m.OldLastEvaluatedAt(ctx)
+	case alertinstance.FieldReason:
+		return m.OldReason(ctx)
+	case alertinstance.FieldVersion:
+		return m.OldVersion(ctx)
+	}
+	return nil, fmt.Errorf("unknown AlertInstance field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertInstanceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case alertinstance.FieldAlertID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAlertID(v)
+		return nil
+	case alertinstance.FieldGroupKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupKey(v)
+		return nil
+	case alertinstance.FieldState:
+		v, ok := value.(alertinstance.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case alertinstance.FieldSince:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSince(v)
+		return nil
+	case alertinstance.FieldLastValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastValue(v)
+		return nil
+	case alertinstance.FieldLastEvaluatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastEvaluatedAt(v)
+		return nil
+	case alertinstance.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case alertinstance.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AlertInstance field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AlertInstanceMutation) AddedFields() []string {
+	var fields []string
+	if m.addlast_value != nil {
+		fields = append(fields, alertinstance.FieldLastValue)
+	}
+	if m.addversion != nil {
+		fields = append(fields, alertinstance.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AlertInstanceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case alertinstance.FieldLastValue:
+		return m.AddedLastValue()
+	case alertinstance.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AlertInstanceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case alertinstance.FieldLastValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastValue(v)
+		return nil
+	case alertinstance.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AlertInstance numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AlertInstanceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(alertinstance.FieldLastValue) {
+		fields = append(fields, alertinstance.FieldLastValue)
+	}
+	if m.FieldCleared(alertinstance.FieldLastEvaluatedAt) {
+		fields = append(fields, alertinstance.FieldLastEvaluatedAt)
+	}
+	if m.FieldCleared(alertinstance.FieldReason) {
+		fields = append(fields, alertinstance.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AlertInstanceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AlertInstanceMutation) ClearField(name string) error {
+	switch name {
+	case alertinstance.FieldLastValue:
+		m.ClearLastValue()
+		return nil
+	case alertinstance.FieldLastEvaluatedAt:
+		m.ClearLastEvaluatedAt()
+		return nil
+	case alertinstance.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertInstance nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AlertInstanceMutation) ResetField(name string) error {
+	switch name {
+	case alertinstance.FieldAlertID:
+		m.ResetAlertID()
+		return nil
+	case alertinstance.FieldGroupKey:
+		m.ResetGroupKey()
+		return nil
+	case alertinstance.FieldState:
+		m.ResetState()
+		return nil
+	case alertinstance.FieldSince:
+		m.ResetSince()
+		return nil
+	case alertinstance.FieldLastValue:
+		m.ResetLastValue()
+		return nil
+	case alertinstance.FieldLastEvaluatedAt:
+		m.ResetLastEvaluatedAt()
+		return nil
+	case alertinstance.FieldReason:
+		m.ResetReason()
+		return nil
+	case alertinstance.FieldVersion:
+		m.ResetVersion()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertInstance field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AlertInstanceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.alert != nil {
+		edges = append(edges, alertinstance.EdgeAlert)
+	}
+	if m.events != nil {
+		edges = append(edges, alertinstance.EdgeEvents)
+	}
+	if m.notifications != nil {
+		edges = append(edges, alertinstance.EdgeNotifications)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AlertInstanceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case alertinstance.EdgeAlert:
+		if id := m.alert; id != nil {
+			return []ent.Value{*id}
+		}
+	case alertinstance.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
+	case alertinstance.EdgeNotifications:
+		ids := make([]ent.Value, 0, len(m.notifications))
+		for id := range m.notifications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AlertInstanceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedevents != nil {
+		edges = append(edges, alertinstance.EdgeEvents)
+	}
+	if m.removednotifications != nil {
+		edges = append(edges, alertinstance.EdgeNotifications)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AlertInstanceMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case alertinstance.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	case alertinstance.EdgeNotifications:
+		ids := make([]ent.Value, 0, len(m.removednotifications))
+		for id := range m.removednotifications {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AlertInstanceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedalert {
+		edges = append(edges, alertinstance.EdgeAlert)
+	}
+	if m.clearedevents {
+		edges = append(edges, alertinstance.EdgeEvents)
+	}
+	if m.clearednotifications {
+		edges = append(edges, alertinstance.EdgeNotifications)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AlertInstanceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case alertinstance.EdgeAlert:
+		return m.clearedalert
+	case alertinstance.EdgeEvents:
+		return m.clearedevents
+	case alertinstance.EdgeNotifications:
+		return m.clearednotifications
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AlertInstanceMutation) ClearEdge(name string) error {
+	switch name {
+	case alertinstance.EdgeAlert:
+		m.ClearAlert()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertInstance unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AlertInstanceMutation) ResetEdge(name string) error {
+	switch name {
+	case alertinstance.EdgeAlert:
+		m.ResetAlert()
+		return nil
+	case alertinstance.EdgeEvents:
+		m.ResetEvents()
+		return nil
+	case alertinstance.EdgeNotifications:
+		m.ResetNotifications()
+		return nil
+	}
+	return fmt.Errorf("unknown AlertInstance edge %s", name)
 }
 
 // AlertNotificationMutation represents an operation that mutates the AlertNotification nodes in the graph.
@@ -1802,11 +4958,21 @@ type AlertNotificationMutation struct {
 	sent_at         *time.Time
 	acknowledged_at *time.Time
 	resolved_at     *time.Time
+	state           *alertnotification.State
+	value           *float64
+	addvalue        *float64
+	acknowledged_by *uuid.UUID
+	resolved_by     *uuid.UUID
+	resolution      *string
 	clearedFields   map[string]struct{}
 	alert           *uuid.UUID
 	clearedalert    bool
 	user            *uuid.UUID
 	cleareduser     bool
+	instance        *uuid.UUID
+	clearedinstance bool
+	event           *uuid.UUID
+	clearedevent    bool
 	done            bool
 	oldValue        func(context.Context) (*AlertNotification, error)
 	predicates      []predicate.AlertNotification
@@ -2122,6 +5288,357 @@ func (m *AlertNotificationMutation) ResetResolvedAt() {
 	delete(m.clearedFields, alertnotification.FieldResolvedAt)
 }
 
+// SetInstanceID sets the "instance_id" field.
+func (m *AlertNotificationMutation) SetInstanceID(u uuid.UUID) {
+	m.instance = &u
+}
+
+// InstanceID returns the value of the "instance_id" field in the mutation.
+func (m *AlertNotificationMutation) InstanceID() (r uuid.UUID, exists bool) {
+	v := m.instance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceID returns the old "instance_id" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldInstanceID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceID: %w", err)
+	}
+	return oldValue.InstanceID, nil
+}
+
+// ClearInstanceID clears the value of the "instance_id" field.
+func (m *AlertNotificationMutation) ClearInstanceID() {
+	m.instance = nil
+	m.clearedFields[alertnotification.FieldInstanceID] = struct{}{}
+}
+
+// InstanceIDCleared returns if the "instance_id" field was cleared in this mutation.
+func (m *AlertNotificationMutation) InstanceIDCleared() bool {
+	_, ok := m.clearedFields[alertnotification.FieldInstanceID]
+	return ok
+}
+
+// ResetInstanceID resets all changes to the "instance_id" field.
+func (m *AlertNotificationMutation) ResetInstanceID() {
+	m.instance = nil
+	delete(m.clearedFields, alertnotification.FieldInstanceID)
+}
+
+// SetEventID sets the "event_id" field.
+func (m *AlertNotificationMutation) SetEventID(u uuid.UUID) {
+	m.event = &u
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *AlertNotificationMutation) EventID() (r uuid.UUID, exists bool) {
+	v := m.event
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldEventID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (m *AlertNotificationMutation) ClearEventID() {
+	m.event = nil
+	m.clearedFields[alertnotification.FieldEventID] = struct{}{}
+}
+
+// EventIDCleared returns if the "event_id" field was cleared in this mutation.
+func (m *AlertNotificationMutation) EventIDCleared() bool {
+	_, ok := m.clearedFields[alertnotification.FieldEventID]
+	return ok
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *AlertNotificationMutation) ResetEventID() {
+	m.event = nil
+	delete(m.clearedFields, alertnotification.FieldEventID)
+}
+
+// SetState sets the "state" field.
+func (m *AlertNotificationMutation) SetState(a alertnotification.State) {
+	m.state = &a
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *AlertNotificationMutation) State() (r alertnotification.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldState(ctx context.Context) (v alertnotification.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *AlertNotificationMutation) ResetState() {
+	m.state = nil
+}
+
+// SetValue sets the "value" field.
+func (m *AlertNotificationMutation) SetValue(f float64) {
+	m.value = &f
+	m.addvalue = nil
+}
+
+// Value returns the value of the "value" field in the mutation.
+func (m *AlertNotificationMutation) Value() (r float64, exists bool) {
+	v := m.value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValue returns the old "value" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldValue(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValue: %w", err)
+	}
+	return oldValue.Value, nil
+}
+
+// AddValue adds f to the "value" field.
+func (m *AlertNotificationMutation) AddValue(f float64) {
+	if m.addvalue != nil {
+		*m.addvalue += f
+	} else {
+		m.addvalue = &f
+	}
+}
+
+// AddedValue returns the value that was added to the "value" field in this mutation.
+func (m *AlertNotificationMutation) AddedValue() (r float64, exists bool) {
+	v := m.addvalue
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearValue clears the value of the "value" field.
+func (m *AlertNotificationMutation) ClearValue() {
+	m.value = nil
+	m.addvalue = nil
+	m.clearedFields[alertnotification.FieldValue] = struct{}{}
+}
+
+// ValueCleared returns if the "value" field was cleared in this mutation.
+func (m *AlertNotificationMutation) ValueCleared() bool {
+	_, ok := m.clearedFields[alertnotification.FieldValue]
+	return ok
+}
+
+// ResetValue resets all changes to the "value" field.
+func (m *AlertNotificationMutation) ResetValue() {
+	m.value = nil
+	m.addvalue = nil
+	delete(m.clearedFields, alertnotification.FieldValue)
+}
+
+// SetAcknowledgedBy sets the "acknowledged_by" field.
+func (m *AlertNotificationMutation) SetAcknowledgedBy(u uuid.UUID) {
+	m.acknowledged_by = &u
+}
+
+// AcknowledgedBy returns the value of the "acknowledged_by" field in the mutation.
+func (m *AlertNotificationMutation) AcknowledgedBy() (r uuid.UUID, exists bool) {
+	v := m.acknowledged_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcknowledgedBy returns the old "acknowledged_by" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldAcknowledgedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcknowledgedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcknowledgedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcknowledgedBy: %w", err)
+	}
+	return oldValue.AcknowledgedBy, nil
+}
+
+// ClearAcknowledgedBy clears the value of the "acknowledged_by" field.
+func (m *AlertNotificationMutation) ClearAcknowledgedBy() {
+	m.acknowledged_by = nil
+	m.clearedFields[alertnotification.FieldAcknowledgedBy] = struct{}{}
+}
+
+// AcknowledgedByCleared returns if the "acknowledged_by" field was cleared in this mutation.
+func (m *AlertNotificationMutation) AcknowledgedByCleared() bool {
+	_, ok := m.clearedFields[alertnotification.FieldAcknowledgedBy]
+	return ok
+}
+
+// ResetAcknowledgedBy resets all changes to the "acknowledged_by" field.
+func (m *AlertNotificationMutation) ResetAcknowledgedBy() {
+	m.acknowledged_by = nil
+	delete(m.clearedFields, alertnotification.FieldAcknowledgedBy)
+}
+
+// SetResolvedBy sets the "resolved_by" field.
+func (m *AlertNotificationMutation) SetResolvedBy(u uuid.UUID) {
+	m.resolved_by = &u
+}
+
+// ResolvedBy returns the value of the "resolved_by" field in the mutation.
+func (m *AlertNotificationMutation) ResolvedBy() (r uuid.UUID, exists bool) {
+	v := m.resolved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedBy returns the old "resolved_by" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldResolvedBy(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedBy: %w", err)
+	}
+	return oldValue.ResolvedBy, nil
+}
+
+// ClearResolvedBy clears the value of the "resolved_by" field.
+func (m *AlertNotificationMutation) ClearResolvedBy() {
+	m.resolved_by = nil
+	m.clearedFields[alertnotification.FieldResolvedBy] = struct{}{}
+}
+
+// ResolvedByCleared returns if the "resolved_by" field was cleared in this mutation.
+func (m *AlertNotificationMutation) ResolvedByCleared() bool {
+	_, ok := m.clearedFields[alertnotification.FieldResolvedBy]
+	return ok
+}
+
+// ResetResolvedBy resets all changes to the "resolved_by" field.
+func (m *AlertNotificationMutation) ResetResolvedBy() {
+	m.resolved_by = nil
+	delete(m.clearedFields, alertnotification.FieldResolvedBy)
+}
+
+// SetResolution sets the "resolution" field.
+func (m *AlertNotificationMutation) SetResolution(s string) {
+	m.resolution = &s
+}
+
+// Resolution returns the value of the "resolution" field in the mutation.
+func (m *AlertNotificationMutation) Resolution() (r string, exists bool) {
+	v := m.resolution
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolution returns the old "resolution" field's value of the AlertNotification entity.
+// If the AlertNotification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AlertNotificationMutation) OldResolution(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolution is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolution requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolution: %w", err)
+	}
+	return oldValue.Resolution, nil
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (m *AlertNotificationMutation) ClearResolution() {
+	m.resolution = nil
+	m.clearedFields[alertnotification.FieldResolution] = struct{}{}
+}
+
+// ResolutionCleared returns if the "resolution" field was cleared in this mutation.
+func (m *AlertNotificationMutation) ResolutionCleared() bool {
+	_, ok := m.clearedFields[alertnotification.FieldResolution]
+	return ok
+}
+
+// ResetResolution resets all changes to the "resolution" field.
+func (m *AlertNotificationMutation) ResetResolution() {
+	m.resolution = nil
+	delete(m.clearedFields, alertnotification.FieldResolution)
+}
+
 // ClearAlert clears the "alert" edge to the Alert entity.
 func (m *AlertNotificationMutation) ClearAlert() {
 	m.clearedalert = true
@@ -2176,6 +5693,60 @@ func (m *AlertNotificationMutation) ResetUser() {
 	m.cleareduser = false
 }
 
+// ClearInstance clears the "instance" edge to the AlertInstance entity.
+func (m *AlertNotificationMutation) ClearInstance() {
+	m.clearedinstance = true
+	m.clearedFields[alertnotification.FieldInstanceID] = struct{}{}
+}
+
+// InstanceCleared reports if the "instance" edge to the AlertInstance entity was cleared.
+func (m *AlertNotificationMutation) InstanceCleared() bool {
+	return m.InstanceIDCleared() || m.clearedinstance
+}
+
+// InstanceIDs returns the "instance" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstanceID instead. It exists only for internal usage by the builders.
+func (m *AlertNotificationMutation) InstanceIDs() (ids []uuid.UUID) {
+	if id := m.instance; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstance resets all changes to the "instance" edge.
+func (m *AlertNotificationMutation) ResetInstance() {
+	m.instance = nil
+	m.clearedinstance = false
+}
+
+// ClearEvent clears the "event" edge to the AlertEvent entity.
+func (m *AlertNotificationMutation) ClearEvent() {
+	m.clearedevent = true
+	m.clearedFields[alertnotification.FieldEventID] = struct{}{}
+}
+
+// EventCleared reports if the "event" edge to the AlertEvent entity was cleared.
+func (m *AlertNotificationMutation) EventCleared() bool {
+	return m.EventIDCleared() || m.clearedevent
+}
+
+// EventIDs returns the "event" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EventID instead. It exists only for internal usage by the builders.
+func (m *AlertNotificationMutation) EventIDs() (ids []uuid.UUID) {
+	if id := m.event; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEvent resets all changes to the "event" edge.
+func (m *AlertNotificationMutation) ResetEvent() {
+	m.event = nil
+	m.clearedevent = false
+}
+
 // Where appends a list predicates to the AlertNotificationMutation builder.
 func (m *AlertNotificationMutation) Where(ps ...predicate.AlertNotification) {
 	m.predicates = append(m.predicates, ps...)
@@ -2210,7 +5781,7 @@ func (m *AlertNotificationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AlertNotificationMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 12)
 	if m.alert != nil {
 		fields = append(fields, alertnotification.FieldAlertID)
 	}
@@ -2225,6 +5796,27 @@ func (m *AlertNotificationMutation) Fields() []string {
 	}
 	if m.resolved_at != nil {
 		fields = append(fields, alertnotification.FieldResolvedAt)
+	}
+	if m.instance != nil {
+		fields = append(fields, alertnotification.FieldInstanceID)
+	}
+	if m.event != nil {
+		fields = append(fields, alertnotification.FieldEventID)
+	}
+	if m.state != nil {
+		fields = append(fields, alertnotification.FieldState)
+	}
+	if m.value != nil {
+		fields = append(fields, alertnotification.FieldValue)
+	}
+	if m.acknowledged_by != nil {
+		fields = append(fields, alertnotification.FieldAcknowledgedBy)
+	}
+	if m.resolved_by != nil {
+		fields = append(fields, alertnotification.FieldResolvedBy)
+	}
+	if m.resolution != nil {
+		fields = append(fields, alertnotification.FieldResolution)
 	}
 	return fields
 }
@@ -2244,6 +5836,20 @@ func (m *AlertNotificationMutation) Field(name string) (ent.Value, bool) {
 		return m.AcknowledgedAt()
 	case alertnotification.FieldResolvedAt:
 		return m.ResolvedAt()
+	case alertnotification.FieldInstanceID:
+		return m.InstanceID()
+	case alertnotification.FieldEventID:
+		return m.EventID()
+	case alertnotification.FieldState:
+		return m.State()
+	case alertnotification.FieldValue:
+		return m.Value()
+	case alertnotification.FieldAcknowledgedBy:
+		return m.AcknowledgedBy()
+	case alertnotification.FieldResolvedBy:
+		return m.ResolvedBy()
+	case alertnotification.FieldResolution:
+		return m.Resolution()
 	}
 	return nil, false
 }
@@ -2263,6 +5869,20 @@ func (m *AlertNotificationMutation) OldField(ctx context.Context, name string) (
 		return m.OldAcknowledgedAt(ctx)
 	case alertnotification.FieldResolvedAt:
 		return m.OldResolvedAt(ctx)
+	case alertnotification.FieldInstanceID:
+		return m.OldInstanceID(ctx)
+	case alertnotification.FieldEventID:
+		return m.OldEventID(ctx)
+	case alertnotification.FieldState:
+		return m.OldState(ctx)
+	case alertnotification.FieldValue:
+		return m.OldValue(ctx)
+	case alertnotification.FieldAcknowledgedBy:
+		return m.OldAcknowledgedBy(ctx)
+	case alertnotification.FieldResolvedBy:
+		return m.OldResolvedBy(ctx)
+	case alertnotification.FieldResolution:
+		return m.OldResolution(ctx)
 	}
 	return nil, fmt.Errorf("unknown AlertNotification field %s", name)
 }
@@ -2307,6 +5927,55 @@ func (m *AlertNotificationMutation) SetField(name string, value ent.Value) error
 		}
 		m.SetResolvedAt(v)
 		return nil
+	case alertnotification.FieldInstanceID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceID(v)
+		return nil
+	case alertnotification.FieldEventID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case alertnotification.FieldState:
+		v, ok := value.(alertnotification.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case alertnotification.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValue(v)
+		return nil
+	case alertnotification.FieldAcknowledgedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcknowledgedBy(v)
+		return nil
+	case alertnotification.FieldResolvedBy:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedBy(v)
+		return nil
+	case alertnotification.FieldResolution:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolution(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AlertNotification field %s", name)
 }
@@ -2314,13 +5983,21 @@ func (m *AlertNotificationMutation) SetField(name string, value ent.Value) error
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *AlertNotificationMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addvalue != nil {
+		fields = append(fields, alertnotification.FieldValue)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *AlertNotificationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case alertnotification.FieldValue:
+		return m.AddedValue()
+	}
 	return nil, false
 }
 
@@ -2329,6 +6006,13 @@ func (m *AlertNotificationMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *AlertNotificationMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case alertnotification.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddValue(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AlertNotification numeric field %s", name)
 }
@@ -2342,6 +6026,24 @@ func (m *AlertNotificationMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(alertnotification.FieldResolvedAt) {
 		fields = append(fields, alertnotification.FieldResolvedAt)
+	}
+	if m.FieldCleared(alertnotification.FieldInstanceID) {
+		fields = append(fields, alertnotification.FieldInstanceID)
+	}
+	if m.FieldCleared(alertnotification.FieldEventID) {
+		fields = append(fields, alertnotification.FieldEventID)
+	}
+	if m.FieldCleared(alertnotification.FieldValue) {
+		fields = append(fields, alertnotification.FieldValue)
+	}
+	if m.FieldCleared(alertnotification.FieldAcknowledgedBy) {
+		fields = append(fields, alertnotification.FieldAcknowledgedBy)
+	}
+	if m.FieldCleared(alertnotification.FieldResolvedBy) {
+		fields = append(fields, alertnotification.FieldResolvedBy)
+	}
+	if m.FieldCleared(alertnotification.FieldResolution) {
+		fields = append(fields, alertnotification.FieldResolution)
 	}
 	return fields
 }
@@ -2362,6 +6064,24 @@ func (m *AlertNotificationMutation) ClearField(name string) error {
 		return nil
 	case alertnotification.FieldResolvedAt:
 		m.ClearResolvedAt()
+		return nil
+	case alertnotification.FieldInstanceID:
+		m.ClearInstanceID()
+		return nil
+	case alertnotification.FieldEventID:
+		m.ClearEventID()
+		return nil
+	case alertnotification.FieldValue:
+		m.ClearValue()
+		return nil
+	case alertnotification.FieldAcknowledgedBy:
+		m.ClearAcknowledgedBy()
+		return nil
+	case alertnotification.FieldResolvedBy:
+		m.ClearResolvedBy()
+		return nil
+	case alertnotification.FieldResolution:
+		m.ClearResolution()
 		return nil
 	}
 	return fmt.Errorf("unknown AlertNotification nullable field %s", name)
@@ -2386,18 +6106,45 @@ func (m *AlertNotificationMutation) ResetField(name string) error {
 	case alertnotification.FieldResolvedAt:
 		m.ResetResolvedAt()
 		return nil
+	case alertnotification.FieldInstanceID:
+		m.ResetInstanceID()
+		return nil
+	case alertnotification.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case alertnotification.FieldState:
+		m.ResetState()
+		return nil
+	case alertnotification.FieldValue:
+		m.ResetValue()
+		return nil
+	case alertnotification.FieldAcknowledgedBy:
+		m.ResetAcknowledgedBy()
+		return nil
+	case alertnotification.FieldResolvedBy:
+		m.ResetResolvedBy()
+		return nil
+	case alertnotification.FieldResolution:
+		m.ResetResolution()
+		return nil
 	}
 	return fmt.Errorf("unknown AlertNotification field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AlertNotificationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.alert != nil {
 		edges = append(edges, alertnotification.EdgeAlert)
 	}
 	if m.user != nil {
 		edges = append(edges, alertnotification.EdgeUser)
+	}
+	if m.instance != nil {
+		edges = append(edges, alertnotification.EdgeInstance)
+	}
+	if m.event != nil {
+		edges = append(edges, alertnotification.EdgeEvent)
 	}
 	return edges
 }
@@ -2414,13 +6161,21 @@ func (m *AlertNotificationMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case alertnotification.EdgeInstance:
+		if id := m.instance; id != nil {
+			return []ent.Value{*id}
+		}
+	case alertnotification.EdgeEvent:
+		if id := m.event; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AlertNotificationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	return edges
 }
 
@@ -2432,12 +6187,18 @@ func (m *AlertNotificationMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AlertNotificationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.clearedalert {
 		edges = append(edges, alertnotification.EdgeAlert)
 	}
 	if m.cleareduser {
 		edges = append(edges, alertnotification.EdgeUser)
+	}
+	if m.clearedinstance {
+		edges = append(edges, alertnotification.EdgeInstance)
+	}
+	if m.clearedevent {
+		edges = append(edges, alertnotification.EdgeEvent)
 	}
 	return edges
 }
@@ -2450,6 +6211,10 @@ func (m *AlertNotificationMutation) EdgeCleared(name string) bool {
 		return m.clearedalert
 	case alertnotification.EdgeUser:
 		return m.cleareduser
+	case alertnotification.EdgeInstance:
+		return m.clearedinstance
+	case alertnotification.EdgeEvent:
+		return m.clearedevent
 	}
 	return false
 }
@@ -2464,6 +6229,12 @@ func (m *AlertNotificationMutation) ClearEdge(name string) error {
 	case alertnotification.EdgeUser:
 		m.ClearUser()
 		return nil
+	case alertnotification.EdgeInstance:
+		m.ClearInstance()
+		return nil
+	case alertnotification.EdgeEvent:
+		m.ClearEvent()
+		return nil
 	}
 	return fmt.Errorf("unknown AlertNotification unique edge %s", name)
 }
@@ -2477,6 +6248,12 @@ func (m *AlertNotificationMutation) ResetEdge(name string) error {
 		return nil
 	case alertnotification.EdgeUser:
 		m.ResetUser()
+		return nil
+	case alertnotification.EdgeInstance:
+		m.ResetInstance()
+		return nil
+	case alertnotification.EdgeEvent:
+		m.ResetEvent()
 		return nil
 	}
 	return fmt.Errorf("unknown AlertNotification edge %s", name)

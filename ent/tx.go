@@ -18,6 +18,10 @@ type Tx struct {
 	APIToken *APITokenClient
 	// Alert is the client for interacting with the Alert builders.
 	Alert *AlertClient
+	// AlertEvent is the client for interacting with the AlertEvent builders.
+	AlertEvent *AlertEventClient
+	// AlertInstance is the client for interacting with the AlertInstance builders.
+	AlertInstance *AlertInstanceClient
 	// AlertNotification is the client for interacting with the AlertNotification builders.
 	AlertNotification *AlertNotificationClient
 	// Comment is the client for interacting with the Comment builders.
@@ -191,6 +195,8 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.Alert = NewAlertClient(tx.config)
+	tx.AlertEvent = NewAlertEventClient(tx.config)
+	tx.AlertInstance = NewAlertInstanceClient(tx.config)
 	tx.AlertNotification = NewAlertNotificationClient(tx.config)
 	tx.Comment = NewCommentClient(tx.config)
 	tx.Dashboard = NewDashboardClient(tx.config)

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datapulse/datapulse/ent"
+	"github.com/datapulse/datapulse/ent/alert"
 	"github.com/datapulse/datapulse/ent/dashboard"
 	"github.com/datapulse/datapulse/ent/datamodel"
 	"github.com/datapulse/datapulse/ent/savedquery"
@@ -47,6 +48,17 @@ var ownerTables = map[string]ownerTable{
 		one: func(ctx context.Context, db *ent.Client, id uuid.UUID) (uuid.UUID, bool, error) {
 			q, err := db.SavedQuery.Query().Where(savedquery.ID(id)).Select(savedquery.FieldID, savedquery.FieldUserID).Only(ctx)
 			return oneRow(q, err, func(q *ent.SavedQuery) uuid.UUID { return q.UserID })
+		},
+	},
+	KindAlert: {
+		page: func(ctx context.Context, db *ent.Client, off, n int) ([]owned, error) {
+			rows, err := db.Alert.Query().Select(alert.FieldID, alert.FieldUserID).
+				Order(ent.Asc(alert.FieldID)).Offset(off).Limit(n).All(ctx)
+			return mapRows(rows, err, func(a *ent.Alert) owned { return owned{a.ID, a.UserID} })
+		},
+		one: func(ctx context.Context, db *ent.Client, id uuid.UUID) (uuid.UUID, bool, error) {
+			a, err := db.Alert.Query().Where(alert.ID(id)).Select(alert.FieldID, alert.FieldUserID).Only(ctx)
+			return oneRow(a, err, func(a *ent.Alert) uuid.UUID { return a.UserID })
 		},
 	},
 	KindModel: {

@@ -106,6 +106,13 @@ func Model(id uuid.UUID) Object { return Object{Kind: KindModel, ID: id} }
 // (models:manage) and used by whoever may run queries (queries:run).
 var Models = Object{Kind: KindModel}
 
+// Alert names one alert: read, changed and deleted by its owner (or an
+// admin); another user's alert is "not found".
+func Alert(id uuid.UUID) Object { return Object{Kind: KindAlert, ID: id} }
+
+// Alerts is the collection of alerts (alerts:manage to create).
+var Alerts = Object{Kind: KindAlert}
+
 // Enforcer answers every authorization question of DataPulse.
 type Enforcer struct {
 	e     *casbin.Enforcer

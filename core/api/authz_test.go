@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/identity"
 	"github.com/datapulse/datapulse/core/principal"
@@ -47,6 +49,10 @@ type fixture struct {
 	dashboard, widget, subject, role, department, token uuid.UUID
 	dataSource, query, model                            uuid.UUID
 	subjectEmail, subjectRefresh                        string
+	// An alert of the owner on the model, and a notification of it whose
+	// recipient is editor_shared; link acknowledges it.
+	alert, notification uuid.UUID
+	link                string
 }
 
 const subjectPassword = "subject password 1"
@@ -143,12 +149,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 			m := c.DataModel.Create().SetUserID(owner).SetName(fmt.Sprintf("M%d", seq)).SetConfig(matrixModelConfig(src.ID)).SaveX(ctx)
 			e.facts.SetOwner(policy.KindQuery, q.ID, owner)
 			e.facts.SetOwner(policy.KindModel, m.ID, owner)
+			al := c.Alert.Create().SetUserID(owner).SetMetric(fmt.Sprintf("A%d", seq)).SetThresholdType("above").SetThresholdValue(1).
+				SetSource(&types.AlertSource{ModelID: m.ID.String(), Measure: "orders"}).SaveX(ctx)
+			e.facts.SetOwner(policy.KindAlert, al.ID, owner)
+			inst := c.AlertInstance.Create().SetAlertID(al.ID).SetState("alerting").SetVersion(1).SaveX(ctx)
+			ev := c.AlertEvent.Create().SetAlertID(al.ID).SetInstanceID(inst.ID).SetFromState("normal").SetToState("alerting").
+				SetThresholdValue(1).SetSeq(1).SaveX(ctx)
+			nt := c.AlertNotification.Create().SetAlertID(al.ID).SetUserID(actors["editor_shared"].id).SetInstanceID(inst.ID).SetEventID(ev.ID).SaveX(ctx)
 			login, err := e.id.Login(ctx, identity.LoginInput{Email: email, Password: subjectPassword, ClientIP: "fixture"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			f := fixture{dashboard: d.ID, widget: w.ID, subject: s.ID, role: r.ID, department: dep.ID, dataSource: src.ID, query: q.ID, model: m.ID,
-				subjectEmail: email, subjectRefresh: login.RefreshToken}
+				subjectEmail: email, subjectRefresh: login.RefreshToken,
+				alert: al.ID, notification: nt.ID, link: e.alerts.LinkFor(nt.ID, actors["editor_shared"].id, alerting.ActionAcknowledge, time.Hour)}
 			if needToken { // tokens per user are capped: make one only when the route needs it
 				ownerCtx := principal.With(ctx, &principal.Principal{UserID: owner, Role: identity.RoleUser})
 				tok, err := e.id.CreateAPIToken(ownerCtx, fmt.Sprintf("victim %d", seq), nil, nil)
@@ -247,6 +261,16 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 		path = strings.Replace(path, "{id}", id(f.query), 1)
 	case strings.HasPrefix(path, "/api/v1/data-models/{id}"):
 		path = strings.Replace(path, "{id}", id(f.model), 1)
+	case strings.HasPrefix(path, "/api/v1/alerts/{id}"):
+		path = strings.Replace(path, "{id}", id(f.alert), 1)
+	case strings.HasPrefix(path, "/api/v1/alert-notifications/{id}"):
+		path = strings.Replace(path, "{id}", id(f.notification), 1)
+	case strings.HasPrefix(path, "/api/v1/alert-links/{token}"):
+		tok := f.link
+		if state == "missing" {
+			tok = "AAAA.BBBB"
+		}
+		path = strings.Replace(path, "{token}", tok, 1)
 	}
 	if state == "missing" {
 		path = strings.Replace(path, "{name}", "no-such-connector", 1)
@@ -291,6 +315,10 @@ func matrixRequest(r api.Route, f fixture, state string, seq int) (string, any) 
 		"POST /api/v1/data-models":                          map[string]any{"name": "New model", "config": matrixModelConfig(f.dataSource)},
 		"PATCH /api/v1/data-models/{id}":                    map[string]any{"name": "Renamed"},
 		"POST /api/v1/data-models/{id}/query":               map[string]any{"measures": []string{"orders"}, "dimensions": []string{}},
+		"POST /api/v1/alerts": map[string]any{"metric": "New", "threshold_type": "above", "threshold_value": 1,
+			"source": map[string]any{"model_id": f.model.String(), "measure": "orders"}},
+		"PATCH /api/v1/alerts/{id}":       map[string]any{"metric": "Renamed"},
+		"POST /api/v1/alerts/{id}/snooze": map[string]any{"until": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
 	}
 	body := bodies[r.Method+" "+r.Path]
 	if r.Method+" "+r.Path == "POST /api/v1/users/{id}/roles" {
@@ -306,7 +334,9 @@ var builtinViewerID = policy.BuiltinRoles[2].ID.String()
 func checkInvariants(t *testing.T, observed map[string]map[string]int, columns []string) {
 	t.Helper()
 	for key, row := range observed {
-		public := strings.Contains(key, "/healthz") || strings.Contains(key, "/readyz") || strings.Contains(key, "/auth/")
+		// One-click alert links are signed: they carry their own authority.
+		public := strings.Contains(key, "/healthz") || strings.Contains(key, "/readyz") || strings.Contains(key, "/auth/") ||
+			strings.Contains(key, "/alert-links/")
 		if !public && row["anonymous"] != 401 {
 			t.Errorf("%s: anonymous got %d, want 401", key, row["anonymous"])
 		}

@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/api"
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
+	"github.com/datapulse/datapulse/core/egress"
 	"github.com/datapulse/datapulse/core/identity"
+	"github.com/datapulse/datapulse/core/notify"
 	"github.com/datapulse/datapulse/core/principal"
 	"github.com/datapulse/datapulse/core/queries"
 	"github.com/datapulse/datapulse/core/rendering"
@@ -47,8 +50,10 @@ type env struct {
 	store *store.Store
 	id    *identity.Service
 	facts *policy.Facts
-	ds    *datasources.Service
-	admin string // admin access token
+	// alerts signs one-click links in tests.
+	alerts *alerting.Service
+	ds     *datasources.Service
+	admin  string // admin access token
 }
 
 // envOption adjusts the connector host of a test environment.
@@ -92,7 +97,13 @@ func newEnv(t *testing.T, tg storetest.Target, opts ...envOption) *env {
 		queries.Caching{Cache: resultcache.New[queries.Result](resultcache.Options{MaxBytes: 64 << 20}), DefaultTTL: time.Minute})
 	dsh := dashboards.New(st.Client, enf, nil)
 	dm := datamodels.New(st.Client, enf, dsv, qsv)
-	srv := api.New(api.Deps{Identity: id, Dashboards: dsh, Store: st,
+	alerts := alerting.New(st.Client, enf, dm, qsv, alerting.Options{LinkKey: alerting.DeriveLinkKey(signingKey), Box: box})
+	notifier, err := notify.New(notify.Config{Guard: egress.New(egress.AllowList{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts.SetTester(alerting.NotifyTester{N: notifier})
+	srv := api.New(api.Deps{Identity: id, Dashboards: dsh, Store: st, Alerts: alerts,
 		DataSources: dsv, Queries: qsv, Models: dm, Rendering: rendering.New(dsh, qsv, dm, enf, 8, nil),
 		Connectors: conns, Version: "test", BodyLimit: bodyLimit, RequestTimeout: 10 * time.Second})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,7 +116,7 @@ func newEnv(t *testing.T, tg storetest.Target, opts ...envOption) *env {
 		defer cancel()
 		srv.Shutdown(ctx) //nolint:errcheck
 	})
-	e := &env{t: t, base: "http://" + ln.Addr().String(), srv: srv, store: st, id: id, facts: facts, ds: dsv}
+	e := &env{t: t, base: "http://" + ln.Addr().String(), srv: srv, store: st, id: id, facts: facts, ds: dsv, alerts: alerts}
 	e.admin = e.login(adminEmail, adminPass)
 	return e
 }

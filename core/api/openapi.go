@@ -551,6 +551,10 @@ var sortFields = map[string][]string{
 	"listDataSources": {"name", "created_at", "updated_at", "type", "status"},
 	"listQueries":     {"name", "created_at", "updated_at"},
 	"listDataModels":  {"name", "created_at", "updated_at"},
+	// alerts (core/alerting)
+	"listAlerts":             {"metric", "created_at", "updated_at", "status", "state"},
+	"alertHistory":           {"created_at"},
+	"listAlertNotifications": {"sent_at", "state"},
 }
 
 // applyConstraints sets the constraints above on the documented schemas.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/datapulse/datapulse/core/alerting"
 	"github.com/datapulse/datapulse/core/dashboards"
 	"github.com/datapulse/datapulse/core/datamodels"
 	"github.com/datapulse/datapulse/core/datasources"
@@ -42,6 +43,7 @@ type Deps struct {
 	Queries     *queries.Service
 	Models      *datamodels.Service
 	Rendering   *rendering.Service
+	Alerts      *alerting.Service
 	Connectors  *host.Host
 	Jobs        *jobs.Service // its collector goes on /metrics
 	// StreamTimeout bounds a streamed (NDJSON/CSV) result end to end.
@@ -172,6 +174,7 @@ func New(d Deps) *Server {
 	s.queryRoutes()
 	s.modelRoutes()
 	s.renderRoutes()
+	s.alertRoutes()
 	s.app.Get("/metrics", s.metricsHandler)
 	s.finishOpenAPI()
 	return s

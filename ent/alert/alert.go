@@ -33,10 +33,36 @@ const (
 	FieldChannels = "channels"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldSource holds the string denoting the source field in the database.
+	FieldSource = "source"
+	// FieldIntervalSeconds holds the string denoting the interval_seconds field in the database.
+	FieldIntervalSeconds = "interval_seconds"
+	// FieldForSeconds holds the string denoting the for_seconds field in the database.
+	FieldForSeconds = "for_seconds"
+	// FieldNoDataState holds the string denoting the no_data_state field in the database.
+	FieldNoDataState = "no_data_state"
+	// FieldErrorState holds the string denoting the error_state field in the database.
+	FieldErrorState = "error_state"
+	// FieldGroupBy holds the string denoting the group_by field in the database.
+	FieldGroupBy = "group_by"
+	// FieldSnoozedUntil holds the string denoting the snoozed_until field in the database.
+	FieldSnoozedUntil = "snoozed_until"
+	// FieldState holds the string denoting the state field in the database.
+	FieldState = "state"
+	// FieldNextEvalAt holds the string denoting the next_eval_at field in the database.
+	FieldNextEvalAt = "next_eval_at"
+	// FieldLastEvaluatedAt holds the string denoting the last_evaluated_at field in the database.
+	FieldLastEvaluatedAt = "last_evaluated_at"
+	// FieldLastError holds the string denoting the last_error field in the database.
+	FieldLastError = "last_error"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeNotifications holds the string denoting the notifications edge name in mutations.
 	EdgeNotifications = "notifications"
+	// EdgeInstances holds the string denoting the instances edge name in mutations.
+	EdgeInstances = "instances"
+	// EdgeEvents holds the string denoting the events edge name in mutations.
+	EdgeEvents = "events"
 	// Table holds the table name of the alert in the database.
 	Table = "alerts"
 	// UserTable is the table that holds the user relation/edge.
@@ -53,6 +79,20 @@ const (
 	NotificationsInverseTable = "alert_notifications"
 	// NotificationsColumn is the table column denoting the notifications relation/edge.
 	NotificationsColumn = "alert_id"
+	// InstancesTable is the table that holds the instances relation/edge.
+	InstancesTable = "alert_instances"
+	// InstancesInverseTable is the table name for the AlertInstance entity.
+	// It exists in this package in order to avoid circular dependency with the "alertinstance" package.
+	InstancesInverseTable = "alert_instances"
+	// InstancesColumn is the table column denoting the instances relation/edge.
+	InstancesColumn = "alert_id"
+	// EventsTable is the table that holds the events relation/edge.
+	EventsTable = "alert_events"
+	// EventsInverseTable is the table name for the AlertEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "alertevent" package.
+	EventsInverseTable = "alert_events"
+	// EventsColumn is the table column denoting the events relation/edge.
+	EventsColumn = "alert_id"
 )
 
 // Columns holds all SQL columns for alert fields.
@@ -66,6 +106,17 @@ var Columns = []string{
 	FieldThresholdValue,
 	FieldChannels,
 	FieldStatus,
+	FieldSource,
+	FieldIntervalSeconds,
+	FieldForSeconds,
+	FieldNoDataState,
+	FieldErrorState,
+	FieldGroupBy,
+	FieldSnoozedUntil,
+	FieldState,
+	FieldNextEvalAt,
+	FieldLastEvaluatedAt,
+	FieldLastError,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -89,6 +140,12 @@ var (
 	MetricValidator func(string) error
 	// DefaultChannels holds the default value on creation for the "channels" field.
 	DefaultChannels []types.AlertChannel
+	// DefaultIntervalSeconds holds the default value on creation for the "interval_seconds" field.
+	DefaultIntervalSeconds int
+	// DefaultForSeconds holds the default value on creation for the "for_seconds" field.
+	DefaultForSeconds int
+	// GroupByValidator is a validator for the "group_by" field. It is called by the builders before save.
+	GroupByValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -146,6 +203,90 @@ func StatusValidator(s Status) error {
 	}
 }
 
+// NoDataState defines the type for the "no_data_state" enum field.
+type NoDataState string
+
+// NoDataStateNoData is the default value of the NoDataState enum.
+const DefaultNoDataState = NoDataStateNoData
+
+// NoDataState values.
+const (
+	NoDataStateNoData    NoDataState = "no_data"
+	NoDataStateAlerting  NoDataState = "alerting"
+	NoDataStateNormal    NoDataState = "normal"
+	NoDataStateKeepState NoDataState = "keep_state"
+)
+
+func (nds NoDataState) String() string {
+	return string(nds)
+}
+
+// NoDataStateValidator is a validator for the "no_data_state" field enum values. It is called by the builders before save.
+func NoDataStateValidator(nds NoDataState) error {
+	switch nds {
+	case NoDataStateNoData, NoDataStateAlerting, NoDataStateNormal, NoDataStateKeepState:
+		return nil
+	default:
+		return fmt.Errorf("alert: invalid enum value for no_data_state field: %q", nds)
+	}
+}
+
+// ErrorState defines the type for the "error_state" enum field.
+type ErrorState string
+
+// ErrorStateError is the default value of the ErrorState enum.
+const DefaultErrorState = ErrorStateError
+
+// ErrorState values.
+const (
+	ErrorStateError     ErrorState = "error"
+	ErrorStateAlerting  ErrorState = "alerting"
+	ErrorStateKeepState ErrorState = "keep_state"
+)
+
+func (es ErrorState) String() string {
+	return string(es)
+}
+
+// ErrorStateValidator is a validator for the "error_state" field enum values. It is called by the builders before save.
+func ErrorStateValidator(es ErrorState) error {
+	switch es {
+	case ErrorStateError, ErrorStateAlerting, ErrorStateKeepState:
+		return nil
+	default:
+		return fmt.Errorf("alert: invalid enum value for error_state field: %q", es)
+	}
+}
+
+// State defines the type for the "state" enum field.
+type State string
+
+// StateNormal is the default value of the State enum.
+const DefaultState = StateNormal
+
+// State values.
+const (
+	StateNormal   State = "normal"
+	StatePending  State = "pending"
+	StateAlerting State = "alerting"
+	StateNoData   State = "no_data"
+	StateError    State = "error"
+)
+
+func (s State) String() string {
+	return string(s)
+}
+
+// StateValidator is a validator for the "state" field enum values. It is called by the builders before save.
+func StateValidator(s State) error {
+	switch s {
+	case StateNormal, StatePending, StateAlerting, StateNoData, StateError:
+		return nil
+	default:
+		return fmt.Errorf("alert: invalid enum value for state field: %q", s)
+	}
+}
+
 // OrderOption defines the ordering options for the Alert queries.
 type OrderOption func(*sql.Selector)
 
@@ -189,6 +330,56 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
 }
 
+// ByIntervalSeconds orders the results by the interval_seconds field.
+func ByIntervalSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIntervalSeconds, opts...).ToFunc()
+}
+
+// ByForSeconds orders the results by the for_seconds field.
+func ByForSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldForSeconds, opts...).ToFunc()
+}
+
+// ByNoDataState orders the results by the no_data_state field.
+func ByNoDataState(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNoDataState, opts...).ToFunc()
+}
+
+// ByErrorState orders the results by the error_state field.
+func ByErrorState(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldErrorState, opts...).ToFunc()
+}
+
+// ByGroupBy orders the results by the group_by field.
+func ByGroupBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGroupBy, opts...).ToFunc()
+}
+
+// BySnoozedUntil orders the results by the snoozed_until field.
+func BySnoozedUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSnoozedUntil, opts...).ToFunc()
+}
+
+// ByState orders the results by the state field.
+func ByState(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldState, opts...).ToFunc()
+}
+
+// ByNextEvalAt orders the results by the next_eval_at field.
+func ByNextEvalAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextEvalAt, opts...).ToFunc()
+}
+
+// ByLastEvaluatedAt orders the results by the last_evaluated_at field.
+func ByLastEvaluatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastEvaluatedAt, opts...).ToFunc()
+}
+
+// ByLastError orders the results by the last_error field.
+func ByLastError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastError, opts...).ToFunc()
+}
+
 // ByUserField orders the results by user field.
 func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -209,6 +400,34 @@ func ByNotifications(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newNotificationsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByInstancesCount orders the results by instances count.
+func ByInstancesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInstancesStep(), opts...)
+	}
+}
+
+// ByInstances orders the results by instances terms.
+func ByInstances(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInstancesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByEventsCount orders the results by events count.
+func ByEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newEventsStep(), opts...)
+	}
+}
+
+// ByEvents orders the results by events terms.
+func ByEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newUserStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -221,5 +440,19 @@ func newNotificationsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(NotificationsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, NotificationsTable, NotificationsColumn),
+	)
+}
+func newInstancesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InstancesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InstancesTable, InstancesColumn),
+	)
+}
+func newEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, EventsTable, EventsColumn),
 	)
 }

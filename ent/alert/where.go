@@ -81,6 +81,41 @@ func ThresholdValue(v float64) predicate.Alert {
 	return predicate.Alert(sql.FieldEQ(FieldThresholdValue, v))
 }
 
+// IntervalSeconds applies equality check predicate on the "interval_seconds" field. It's identical to IntervalSecondsEQ.
+func IntervalSeconds(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldIntervalSeconds, v))
+}
+
+// ForSeconds applies equality check predicate on the "for_seconds" field. It's identical to ForSecondsEQ.
+func ForSeconds(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldForSeconds, v))
+}
+
+// GroupBy applies equality check predicate on the "group_by" field. It's identical to GroupByEQ.
+func GroupBy(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldGroupBy, v))
+}
+
+// SnoozedUntil applies equality check predicate on the "snoozed_until" field. It's identical to SnoozedUntilEQ.
+func SnoozedUntil(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldSnoozedUntil, v))
+}
+
+// NextEvalAt applies equality check predicate on the "next_eval_at" field. It's identical to NextEvalAtEQ.
+func NextEvalAt(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldNextEvalAt, v))
+}
+
+// LastEvaluatedAt applies equality check predicate on the "last_evaluated_at" field. It's identical to LastEvaluatedAtEQ.
+func LastEvaluatedAt(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldLastEvaluatedAt, v))
+}
+
+// LastError applies equality check predicate on the "last_error" field. It's identical to LastErrorEQ.
+func LastError(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldLastError, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Alert {
 	return predicate.Alert(sql.FieldEQ(FieldCreatedAt, v))
@@ -326,6 +361,456 @@ func StatusNotIn(vs ...Status) predicate.Alert {
 	return predicate.Alert(sql.FieldNotIn(FieldStatus, vs...))
 }
 
+// SourceIsNil applies the IsNil predicate on the "source" field.
+func SourceIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldSource))
+}
+
+// SourceNotNil applies the NotNil predicate on the "source" field.
+func SourceNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldSource))
+}
+
+// IntervalSecondsEQ applies the EQ predicate on the "interval_seconds" field.
+func IntervalSecondsEQ(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldIntervalSeconds, v))
+}
+
+// IntervalSecondsNEQ applies the NEQ predicate on the "interval_seconds" field.
+func IntervalSecondsNEQ(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldIntervalSeconds, v))
+}
+
+// IntervalSecondsIn applies the In predicate on the "interval_seconds" field.
+func IntervalSecondsIn(vs ...int) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldIntervalSeconds, vs...))
+}
+
+// IntervalSecondsNotIn applies the NotIn predicate on the "interval_seconds" field.
+func IntervalSecondsNotIn(vs ...int) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldIntervalSeconds, vs...))
+}
+
+// IntervalSecondsGT applies the GT predicate on the "interval_seconds" field.
+func IntervalSecondsGT(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldIntervalSeconds, v))
+}
+
+// IntervalSecondsGTE applies the GTE predicate on the "interval_seconds" field.
+func IntervalSecondsGTE(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldIntervalSeconds, v))
+}
+
+// IntervalSecondsLT applies the LT predicate on the "interval_seconds" field.
+func IntervalSecondsLT(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldIntervalSeconds, v))
+}
+
+// IntervalSecondsLTE applies the LTE predicate on the "interval_seconds" field.
+func IntervalSecondsLTE(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldIntervalSeconds, v))
+}
+
+// ForSecondsEQ applies the EQ predicate on the "for_seconds" field.
+func ForSecondsEQ(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldForSeconds, v))
+}
+
+// ForSecondsNEQ applies the NEQ predicate on the "for_seconds" field.
+func ForSecondsNEQ(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldForSeconds, v))
+}
+
+// ForSecondsIn applies the In predicate on the "for_seconds" field.
+func ForSecondsIn(vs ...int) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldForSeconds, vs...))
+}
+
+// ForSecondsNotIn applies the NotIn predicate on the "for_seconds" field.
+func ForSecondsNotIn(vs ...int) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldForSeconds, vs...))
+}
+
+// ForSecondsGT applies the GT predicate on the "for_seconds" field.
+func ForSecondsGT(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldForSeconds, v))
+}
+
+// ForSecondsGTE applies the GTE predicate on the "for_seconds" field.
+func ForSecondsGTE(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldForSeconds, v))
+}
+
+// ForSecondsLT applies the LT predicate on the "for_seconds" field.
+func ForSecondsLT(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldForSeconds, v))
+}
+
+// ForSecondsLTE applies the LTE predicate on the "for_seconds" field.
+func ForSecondsLTE(v int) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldForSeconds, v))
+}
+
+// NoDataStateEQ applies the EQ predicate on the "no_data_state" field.
+func NoDataStateEQ(v NoDataState) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldNoDataState, v))
+}
+
+// NoDataStateNEQ applies the NEQ predicate on the "no_data_state" field.
+func NoDataStateNEQ(v NoDataState) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldNoDataState, v))
+}
+
+// NoDataStateIn applies the In predicate on the "no_data_state" field.
+func NoDataStateIn(vs ...NoDataState) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldNoDataState, vs...))
+}
+
+// NoDataStateNotIn applies the NotIn predicate on the "no_data_state" field.
+func NoDataStateNotIn(vs ...NoDataState) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldNoDataState, vs...))
+}
+
+// ErrorStateEQ applies the EQ predicate on the "error_state" field.
+func ErrorStateEQ(v ErrorState) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldErrorState, v))
+}
+
+// ErrorStateNEQ applies the NEQ predicate on the "error_state" field.
+func ErrorStateNEQ(v ErrorState) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldErrorState, v))
+}
+
+// ErrorStateIn applies the In predicate on the "error_state" field.
+func ErrorStateIn(vs ...ErrorState) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldErrorState, vs...))
+}
+
+// ErrorStateNotIn applies the NotIn predicate on the "error_state" field.
+func ErrorStateNotIn(vs ...ErrorState) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldErrorState, vs...))
+}
+
+// GroupByEQ applies the EQ predicate on the "group_by" field.
+func GroupByEQ(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldGroupBy, v))
+}
+
+// GroupByNEQ applies the NEQ predicate on the "group_by" field.
+func GroupByNEQ(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldGroupBy, v))
+}
+
+// GroupByIn applies the In predicate on the "group_by" field.
+func GroupByIn(vs ...string) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldGroupBy, vs...))
+}
+
+// GroupByNotIn applies the NotIn predicate on the "group_by" field.
+func GroupByNotIn(vs ...string) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldGroupBy, vs...))
+}
+
+// GroupByGT applies the GT predicate on the "group_by" field.
+func GroupByGT(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldGroupBy, v))
+}
+
+// GroupByGTE applies the GTE predicate on the "group_by" field.
+func GroupByGTE(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldGroupBy, v))
+}
+
+// GroupByLT applies the LT predicate on the "group_by" field.
+func GroupByLT(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldGroupBy, v))
+}
+
+// GroupByLTE applies the LTE predicate on the "group_by" field.
+func GroupByLTE(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldGroupBy, v))
+}
+
+// GroupByContains applies the Contains predicate on the "group_by" field.
+func GroupByContains(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldContains(FieldGroupBy, v))
+}
+
+// GroupByHasPrefix applies the HasPrefix predicate on the "group_by" field.
+func GroupByHasPrefix(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldHasPrefix(FieldGroupBy, v))
+}
+
+// GroupByHasSuffix applies the HasSuffix predicate on the "group_by" field.
+func GroupByHasSuffix(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldHasSuffix(FieldGroupBy, v))
+}
+
+// GroupByIsNil applies the IsNil predicate on the "group_by" field.
+func GroupByIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldGroupBy))
+}
+
+// GroupByNotNil applies the NotNil predicate on the "group_by" field.
+func GroupByNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldGroupBy))
+}
+
+// GroupByEqualFold applies the EqualFold predicate on the "group_by" field.
+func GroupByEqualFold(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldEqualFold(FieldGroupBy, v))
+}
+
+// GroupByContainsFold applies the ContainsFold predicate on the "group_by" field.
+func GroupByContainsFold(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldContainsFold(FieldGroupBy, v))
+}
+
+// SnoozedUntilEQ applies the EQ predicate on the "snoozed_until" field.
+func SnoozedUntilEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldSnoozedUntil, v))
+}
+
+// SnoozedUntilNEQ applies the NEQ predicate on the "snoozed_until" field.
+func SnoozedUntilNEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldSnoozedUntil, v))
+}
+
+// SnoozedUntilIn applies the In predicate on the "snoozed_until" field.
+func SnoozedUntilIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldSnoozedUntil, vs...))
+}
+
+// SnoozedUntilNotIn applies the NotIn predicate on the "snoozed_until" field.
+func SnoozedUntilNotIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldSnoozedUntil, vs...))
+}
+
+// SnoozedUntilGT applies the GT predicate on the "snoozed_until" field.
+func SnoozedUntilGT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldSnoozedUntil, v))
+}
+
+// SnoozedUntilGTE applies the GTE predicate on the "snoozed_until" field.
+func SnoozedUntilGTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldSnoozedUntil, v))
+}
+
+// SnoozedUntilLT applies the LT predicate on the "snoozed_until" field.
+func SnoozedUntilLT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldSnoozedUntil, v))
+}
+
+// SnoozedUntilLTE applies the LTE predicate on the "snoozed_until" field.
+func SnoozedUntilLTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldSnoozedUntil, v))
+}
+
+// SnoozedUntilIsNil applies the IsNil predicate on the "snoozed_until" field.
+func SnoozedUntilIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldSnoozedUntil))
+}
+
+// SnoozedUntilNotNil applies the NotNil predicate on the "snoozed_until" field.
+func SnoozedUntilNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldSnoozedUntil))
+}
+
+// StateEQ applies the EQ predicate on the "state" field.
+func StateEQ(v State) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldState, v))
+}
+
+// StateNEQ applies the NEQ predicate on the "state" field.
+func StateNEQ(v State) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldState, v))
+}
+
+// StateIn applies the In predicate on the "state" field.
+func StateIn(vs ...State) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldState, vs...))
+}
+
+// StateNotIn applies the NotIn predicate on the "state" field.
+func StateNotIn(vs ...State) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldState, vs...))
+}
+
+// NextEvalAtEQ applies the EQ predicate on the "next_eval_at" field.
+func NextEvalAtEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldNextEvalAt, v))
+}
+
+// NextEvalAtNEQ applies the NEQ predicate on the "next_eval_at" field.
+func NextEvalAtNEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldNextEvalAt, v))
+}
+
+// NextEvalAtIn applies the In predicate on the "next_eval_at" field.
+func NextEvalAtIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldNextEvalAt, vs...))
+}
+
+// NextEvalAtNotIn applies the NotIn predicate on the "next_eval_at" field.
+func NextEvalAtNotIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldNextEvalAt, vs...))
+}
+
+// NextEvalAtGT applies the GT predicate on the "next_eval_at" field.
+func NextEvalAtGT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldNextEvalAt, v))
+}
+
+// NextEvalAtGTE applies the GTE predicate on the "next_eval_at" field.
+func NextEvalAtGTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldNextEvalAt, v))
+}
+
+// NextEvalAtLT applies the LT predicate on the "next_eval_at" field.
+func NextEvalAtLT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldNextEvalAt, v))
+}
+
+// NextEvalAtLTE applies the LTE predicate on the "next_eval_at" field.
+func NextEvalAtLTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldNextEvalAt, v))
+}
+
+// NextEvalAtIsNil applies the IsNil predicate on the "next_eval_at" field.
+func NextEvalAtIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldNextEvalAt))
+}
+
+// NextEvalAtNotNil applies the NotNil predicate on the "next_eval_at" field.
+func NextEvalAtNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldNextEvalAt))
+}
+
+// LastEvaluatedAtEQ applies the EQ predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldLastEvaluatedAt, v))
+}
+
+// LastEvaluatedAtNEQ applies the NEQ predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtNEQ(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldLastEvaluatedAt, v))
+}
+
+// LastEvaluatedAtIn applies the In predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldLastEvaluatedAt, vs...))
+}
+
+// LastEvaluatedAtNotIn applies the NotIn predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtNotIn(vs ...time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldLastEvaluatedAt, vs...))
+}
+
+// LastEvaluatedAtGT applies the GT predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtGT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldLastEvaluatedAt, v))
+}
+
+// LastEvaluatedAtGTE applies the GTE predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtGTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldLastEvaluatedAt, v))
+}
+
+// LastEvaluatedAtLT applies the LT predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtLT(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldLastEvaluatedAt, v))
+}
+
+// LastEvaluatedAtLTE applies the LTE predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtLTE(v time.Time) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldLastEvaluatedAt, v))
+}
+
+// LastEvaluatedAtIsNil applies the IsNil predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldLastEvaluatedAt))
+}
+
+// LastEvaluatedAtNotNil applies the NotNil predicate on the "last_evaluated_at" field.
+func LastEvaluatedAtNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldLastEvaluatedAt))
+}
+
+// LastErrorEQ applies the EQ predicate on the "last_error" field.
+func LastErrorEQ(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldEQ(FieldLastError, v))
+}
+
+// LastErrorNEQ applies the NEQ predicate on the "last_error" field.
+func LastErrorNEQ(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldNEQ(FieldLastError, v))
+}
+
+// LastErrorIn applies the In predicate on the "last_error" field.
+func LastErrorIn(vs ...string) predicate.Alert {
+	return predicate.Alert(sql.FieldIn(FieldLastError, vs...))
+}
+
+// LastErrorNotIn applies the NotIn predicate on the "last_error" field.
+func LastErrorNotIn(vs ...string) predicate.Alert {
+	return predicate.Alert(sql.FieldNotIn(FieldLastError, vs...))
+}
+
+// LastErrorGT applies the GT predicate on the "last_error" field.
+func LastErrorGT(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldGT(FieldLastError, v))
+}
+
+// LastErrorGTE applies the GTE predicate on the "last_error" field.
+func LastErrorGTE(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldGTE(FieldLastError, v))
+}
+
+// LastErrorLT applies the LT predicate on the "last_error" field.
+func LastErrorLT(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldLT(FieldLastError, v))
+}
+
+// LastErrorLTE applies the LTE predicate on the "last_error" field.
+func LastErrorLTE(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldLTE(FieldLastError, v))
+}
+
+// LastErrorContains applies the Contains predicate on the "last_error" field.
+func LastErrorContains(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldContains(FieldLastError, v))
+}
+
+// LastErrorHasPrefix applies the HasPrefix predicate on the "last_error" field.
+func LastErrorHasPrefix(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldHasPrefix(FieldLastError, v))
+}
+
+// LastErrorHasSuffix applies the HasSuffix predicate on the "last_error" field.
+func LastErrorHasSuffix(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldHasSuffix(FieldLastError, v))
+}
+
+// LastErrorIsNil applies the IsNil predicate on the "last_error" field.
+func LastErrorIsNil() predicate.Alert {
+	return predicate.Alert(sql.FieldIsNull(FieldLastError))
+}
+
+// LastErrorNotNil applies the NotNil predicate on the "last_error" field.
+func LastErrorNotNil() predicate.Alert {
+	return predicate.Alert(sql.FieldNotNull(FieldLastError))
+}
+
+// LastErrorEqualFold applies the EqualFold predicate on the "last_error" field.
+func LastErrorEqualFold(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldEqualFold(FieldLastError, v))
+}
+
+// LastErrorContainsFold applies the ContainsFold predicate on the "last_error" field.
+func LastErrorContainsFold(v string) predicate.Alert {
+	return predicate.Alert(sql.FieldContainsFold(FieldLastError, v))
+}
+
 // HasUser applies the HasEdge predicate on the "user" edge.
 func HasUser() predicate.Alert {
 	return predicate.Alert(func(s *sql.Selector) {
@@ -364,6 +849,52 @@ func HasNotifications() predicate.Alert {
 func HasNotificationsWith(preds ...predicate.AlertNotification) predicate.Alert {
 	return predicate.Alert(func(s *sql.Selector) {
 		step := newNotificationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInstances applies the HasEdge predicate on the "instances" edge.
+func HasInstances() predicate.Alert {
+	return predicate.Alert(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, InstancesTable, InstancesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInstancesWith applies the HasEdge predicate on the "instances" edge with a given conditions (other predicates).
+func HasInstancesWith(preds ...predicate.AlertInstance) predicate.Alert {
+	return predicate.Alert(func(s *sql.Selector) {
+		step := newInstancesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasEvents applies the HasEdge predicate on the "events" edge.
+func HasEvents() predicate.Alert {
+	return predicate.Alert(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, EventsTable, EventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasEventsWith applies the HasEdge predicate on the "events" edge with a given conditions (other predicates).
+func HasEventsWith(preds ...predicate.AlertEvent) predicate.Alert {
+	return predicate.Alert(func(s *sql.Selector) {
+		step := newEventsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -3,6 +3,7 @@
 package alertnotification
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -25,10 +26,28 @@ const (
 	FieldAcknowledgedAt = "acknowledged_at"
 	// FieldResolvedAt holds the string denoting the resolved_at field in the database.
 	FieldResolvedAt = "resolved_at"
+	// FieldInstanceID holds the string denoting the instance_id field in the database.
+	FieldInstanceID = "instance_id"
+	// FieldEventID holds the string denoting the event_id field in the database.
+	FieldEventID = "event_id"
+	// FieldState holds the string denoting the state field in the database.
+	FieldState = "state"
+	// FieldValue holds the string denoting the value field in the database.
+	FieldValue = "value"
+	// FieldAcknowledgedBy holds the string denoting the acknowledged_by field in the database.
+	FieldAcknowledgedBy = "acknowledged_by"
+	// FieldResolvedBy holds the string denoting the resolved_by field in the database.
+	FieldResolvedBy = "resolved_by"
+	// FieldResolution holds the string denoting the resolution field in the database.
+	FieldResolution = "resolution"
 	// EdgeAlert holds the string denoting the alert edge name in mutations.
 	EdgeAlert = "alert"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
+	// EdgeInstance holds the string denoting the instance edge name in mutations.
+	EdgeInstance = "instance"
+	// EdgeEvent holds the string denoting the event edge name in mutations.
+	EdgeEvent = "event"
 	// Table holds the table name of the alertnotification in the database.
 	Table = "alert_notifications"
 	// AlertTable is the table that holds the alert relation/edge.
@@ -45,6 +64,20 @@ const (
 	UserInverseTable = "users"
 	// UserColumn is the table column denoting the user relation/edge.
 	UserColumn = "user_id"
+	// InstanceTable is the table that holds the instance relation/edge.
+	InstanceTable = "alert_notifications"
+	// InstanceInverseTable is the table name for the AlertInstance entity.
+	// It exists in this package in order to avoid circular dependency with the "alertinstance" package.
+	InstanceInverseTable = "alert_instances"
+	// InstanceColumn is the table column denoting the instance relation/edge.
+	InstanceColumn = "instance_id"
+	// EventTable is the table that holds the event relation/edge.
+	EventTable = "alert_notifications"
+	// EventInverseTable is the table name for the AlertEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "alertevent" package.
+	EventInverseTable = "alert_events"
+	// EventColumn is the table column denoting the event relation/edge.
+	EventColumn = "event_id"
 )
 
 // Columns holds all SQL columns for alertnotification fields.
@@ -55,6 +88,13 @@ var Columns = []string{
 	FieldSentAt,
 	FieldAcknowledgedAt,
 	FieldResolvedAt,
+	FieldInstanceID,
+	FieldEventID,
+	FieldState,
+	FieldValue,
+	FieldAcknowledgedBy,
+	FieldResolvedBy,
+	FieldResolution,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -70,9 +110,38 @@ func ValidColumn(column string) bool {
 var (
 	// DefaultSentAt holds the default value on creation for the "sent_at" field.
 	DefaultSentAt func() time.Time
+	// ResolutionValidator is a validator for the "resolution" field. It is called by the builders before save.
+	ResolutionValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
+
+// State defines the type for the "state" enum field.
+type State string
+
+// StateOpen is the default value of the State enum.
+const DefaultState = StateOpen
+
+// State values.
+const (
+	StateOpen         State = "open"
+	StateAcknowledged State = "acknowledged"
+	StateResolved     State = "resolved"
+)
+
+func (s State) String() string {
+	return string(s)
+}
+
+// StateValidator is a validator for the "state" field enum values. It is called by the builders before save.
+func StateValidator(s State) error {
+	switch s {
+	case StateOpen, StateAcknowledged, StateResolved:
+		return nil
+	default:
+		return fmt.Errorf("alertnotification: invalid enum value for state field: %q", s)
+	}
+}
 
 // OrderOption defines the ordering options for the AlertNotification queries.
 type OrderOption func(*sql.Selector)
@@ -107,6 +176,41 @@ func ByResolvedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldResolvedAt, opts...).ToFunc()
 }
 
+// ByInstanceID orders the results by the instance_id field.
+func ByInstanceID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInstanceID, opts...).ToFunc()
+}
+
+// ByEventID orders the results by the event_id field.
+func ByEventID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEventID, opts...).ToFunc()
+}
+
+// ByState orders the results by the state field.
+func ByState(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldState, opts...).ToFunc()
+}
+
+// ByValue orders the results by the value field.
+func ByValue(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldValue, opts...).ToFunc()
+}
+
+// ByAcknowledgedBy orders the results by the acknowledged_by field.
+func ByAcknowledgedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAcknowledgedBy, opts...).ToFunc()
+}
+
+// ByResolvedBy orders the results by the resolved_by field.
+func ByResolvedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldResolvedBy, opts...).ToFunc()
+}
+
+// ByResolution orders the results by the resolution field.
+func ByResolution(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldResolution, opts...).ToFunc()
+}
+
 // ByAlertField orders the results by alert field.
 func ByAlertField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -118,6 +222,20 @@ func ByAlertField(field string, opts ...sql.OrderTermOption) OrderOption {
 func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newUserStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByInstanceField orders the results by instance field.
+func ByInstanceField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInstanceStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByEventField orders the results by event field.
+func ByEventField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEventStep(), sql.OrderByField(field, opts...))
 	}
 }
 func newAlertStep() *sqlgraph.Step {
@@ -132,5 +250,19 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, UserTable, UserColumn),
+	)
+}
+func newInstanceStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InstanceInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, InstanceTable, InstanceColumn),
+	)
+}
+func newEventStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EventInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, EventTable, EventColumn),
 	)
 }

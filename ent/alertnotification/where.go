@@ -81,6 +81,36 @@ func ResolvedAt(v time.Time) predicate.AlertNotification {
 	return predicate.AlertNotification(sql.FieldEQ(FieldResolvedAt, v))
 }
 
+// InstanceID applies equality check predicate on the "instance_id" field. It's identical to InstanceIDEQ.
+func InstanceID(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldInstanceID, v))
+}
+
+// EventID applies equality check predicate on the "event_id" field. It's identical to EventIDEQ.
+func EventID(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldEventID, v))
+}
+
+// Value applies equality check predicate on the "value" field. It's identical to ValueEQ.
+func Value(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldValue, v))
+}
+
+// AcknowledgedBy applies equality check predicate on the "acknowledged_by" field. It's identical to AcknowledgedByEQ.
+func AcknowledgedBy(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldAcknowledgedBy, v))
+}
+
+// ResolvedBy applies equality check predicate on the "resolved_by" field. It's identical to ResolvedByEQ.
+func ResolvedBy(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldResolvedBy, v))
+}
+
+// Resolution applies equality check predicate on the "resolution" field. It's identical to ResolutionEQ.
+func Resolution(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldResolution, v))
+}
+
 // AlertIDEQ applies the EQ predicate on the "alert_id" field.
 func AlertIDEQ(v uuid.UUID) predicate.AlertNotification {
 	return predicate.AlertNotification(sql.FieldEQ(FieldAlertID, v))
@@ -261,6 +291,311 @@ func ResolvedAtNotNil() predicate.AlertNotification {
 	return predicate.AlertNotification(sql.FieldNotNull(FieldResolvedAt))
 }
 
+// InstanceIDEQ applies the EQ predicate on the "instance_id" field.
+func InstanceIDEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldInstanceID, v))
+}
+
+// InstanceIDNEQ applies the NEQ predicate on the "instance_id" field.
+func InstanceIDNEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldInstanceID, v))
+}
+
+// InstanceIDIn applies the In predicate on the "instance_id" field.
+func InstanceIDIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldInstanceID, vs...))
+}
+
+// InstanceIDNotIn applies the NotIn predicate on the "instance_id" field.
+func InstanceIDNotIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldInstanceID, vs...))
+}
+
+// InstanceIDIsNil applies the IsNil predicate on the "instance_id" field.
+func InstanceIDIsNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIsNull(FieldInstanceID))
+}
+
+// InstanceIDNotNil applies the NotNil predicate on the "instance_id" field.
+func InstanceIDNotNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotNull(FieldInstanceID))
+}
+
+// EventIDEQ applies the EQ predicate on the "event_id" field.
+func EventIDEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldEventID, v))
+}
+
+// EventIDNEQ applies the NEQ predicate on the "event_id" field.
+func EventIDNEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldEventID, v))
+}
+
+// EventIDIn applies the In predicate on the "event_id" field.
+func EventIDIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldEventID, vs...))
+}
+
+// EventIDNotIn applies the NotIn predicate on the "event_id" field.
+func EventIDNotIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldEventID, vs...))
+}
+
+// EventIDIsNil applies the IsNil predicate on the "event_id" field.
+func EventIDIsNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIsNull(FieldEventID))
+}
+
+// EventIDNotNil applies the NotNil predicate on the "event_id" field.
+func EventIDNotNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotNull(FieldEventID))
+}
+
+// StateEQ applies the EQ predicate on the "state" field.
+func StateEQ(v State) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldState, v))
+}
+
+// StateNEQ applies the NEQ predicate on the "state" field.
+func StateNEQ(v State) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldState, v))
+}
+
+// StateIn applies the In predicate on the "state" field.
+func StateIn(vs ...State) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldState, vs...))
+}
+
+// StateNotIn applies the NotIn predicate on the "state" field.
+func StateNotIn(vs ...State) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldState, vs...))
+}
+
+// ValueEQ applies the EQ predicate on the "value" field.
+func ValueEQ(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldValue, v))
+}
+
+// ValueNEQ applies the NEQ predicate on the "value" field.
+func ValueNEQ(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldValue, v))
+}
+
+// ValueIn applies the In predicate on the "value" field.
+func ValueIn(vs ...float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldValue, vs...))
+}
+
+// ValueNotIn applies the NotIn predicate on the "value" field.
+func ValueNotIn(vs ...float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldValue, vs...))
+}
+
+// ValueGT applies the GT predicate on the "value" field.
+func ValueGT(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGT(FieldValue, v))
+}
+
+// ValueGTE applies the GTE predicate on the "value" field.
+func ValueGTE(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGTE(FieldValue, v))
+}
+
+// ValueLT applies the LT predicate on the "value" field.
+func ValueLT(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLT(FieldValue, v))
+}
+
+// ValueLTE applies the LTE predicate on the "value" field.
+func ValueLTE(v float64) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLTE(FieldValue, v))
+}
+
+// ValueIsNil applies the IsNil predicate on the "value" field.
+func ValueIsNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIsNull(FieldValue))
+}
+
+// ValueNotNil applies the NotNil predicate on the "value" field.
+func ValueNotNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotNull(FieldValue))
+}
+
+// AcknowledgedByEQ applies the EQ predicate on the "acknowledged_by" field.
+func AcknowledgedByEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldAcknowledgedBy, v))
+}
+
+// AcknowledgedByNEQ applies the NEQ predicate on the "acknowledged_by" field.
+func AcknowledgedByNEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldAcknowledgedBy, v))
+}
+
+// AcknowledgedByIn applies the In predicate on the "acknowledged_by" field.
+func AcknowledgedByIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldAcknowledgedBy, vs...))
+}
+
+// AcknowledgedByNotIn applies the NotIn predicate on the "acknowledged_by" field.
+func AcknowledgedByNotIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldAcknowledgedBy, vs...))
+}
+
+// AcknowledgedByGT applies the GT predicate on the "acknowledged_by" field.
+func AcknowledgedByGT(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGT(FieldAcknowledgedBy, v))
+}
+
+// AcknowledgedByGTE applies the GTE predicate on the "acknowledged_by" field.
+func AcknowledgedByGTE(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGTE(FieldAcknowledgedBy, v))
+}
+
+// AcknowledgedByLT applies the LT predicate on the "acknowledged_by" field.
+func AcknowledgedByLT(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLT(FieldAcknowledgedBy, v))
+}
+
+// AcknowledgedByLTE applies the LTE predicate on the "acknowledged_by" field.
+func AcknowledgedByLTE(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLTE(FieldAcknowledgedBy, v))
+}
+
+// AcknowledgedByIsNil applies the IsNil predicate on the "acknowledged_by" field.
+func AcknowledgedByIsNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIsNull(FieldAcknowledgedBy))
+}
+
+// AcknowledgedByNotNil applies the NotNil predicate on the "acknowledged_by" field.
+func AcknowledgedByNotNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotNull(FieldAcknowledgedBy))
+}
+
+// ResolvedByEQ applies the EQ predicate on the "resolved_by" field.
+func ResolvedByEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldResolvedBy, v))
+}
+
+// ResolvedByNEQ applies the NEQ predicate on the "resolved_by" field.
+func ResolvedByNEQ(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldResolvedBy, v))
+}
+
+// ResolvedByIn applies the In predicate on the "resolved_by" field.
+func ResolvedByIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldResolvedBy, vs...))
+}
+
+// ResolvedByNotIn applies the NotIn predicate on the "resolved_by" field.
+func ResolvedByNotIn(vs ...uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldResolvedBy, vs...))
+}
+
+// ResolvedByGT applies the GT predicate on the "resolved_by" field.
+func ResolvedByGT(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGT(FieldResolvedBy, v))
+}
+
+// ResolvedByGTE applies the GTE predicate on the "resolved_by" field.
+func ResolvedByGTE(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGTE(FieldResolvedBy, v))
+}
+
+// ResolvedByLT applies the LT predicate on the "resolved_by" field.
+func ResolvedByLT(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLT(FieldResolvedBy, v))
+}
+
+// ResolvedByLTE applies the LTE predicate on the "resolved_by" field.
+func ResolvedByLTE(v uuid.UUID) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLTE(FieldResolvedBy, v))
+}
+
+// ResolvedByIsNil applies the IsNil predicate on the "resolved_by" field.
+func ResolvedByIsNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIsNull(FieldResolvedBy))
+}
+
+// ResolvedByNotNil applies the NotNil predicate on the "resolved_by" field.
+func ResolvedByNotNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotNull(FieldResolvedBy))
+}
+
+// ResolutionEQ applies the EQ predicate on the "resolution" field.
+func ResolutionEQ(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEQ(FieldResolution, v))
+}
+
+// ResolutionNEQ applies the NEQ predicate on the "resolution" field.
+func ResolutionNEQ(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNEQ(FieldResolution, v))
+}
+
+// ResolutionIn applies the In predicate on the "resolution" field.
+func ResolutionIn(vs ...string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIn(FieldResolution, vs...))
+}
+
+// ResolutionNotIn applies the NotIn predicate on the "resolution" field.
+func ResolutionNotIn(vs ...string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotIn(FieldResolution, vs...))
+}
+
+// ResolutionGT applies the GT predicate on the "resolution" field.
+func ResolutionGT(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGT(FieldResolution, v))
+}
+
+// ResolutionGTE applies the GTE predicate on the "resolution" field.
+func ResolutionGTE(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldGTE(FieldResolution, v))
+}
+
+// ResolutionLT applies the LT predicate on the "resolution" field.
+func ResolutionLT(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLT(FieldResolution, v))
+}
+
+// ResolutionLTE applies the LTE predicate on the "resolution" field.
+func ResolutionLTE(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldLTE(FieldResolution, v))
+}
+
+// ResolutionContains applies the Contains predicate on the "resolution" field.
+func ResolutionContains(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldContains(FieldResolution, v))
+}
+
+// ResolutionHasPrefix applies the HasPrefix predicate on the "resolution" field.
+func ResolutionHasPrefix(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldHasPrefix(FieldResolution, v))
+}
+
+// ResolutionHasSuffix applies the HasSuffix predicate on the "resolution" field.
+func ResolutionHasSuffix(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldHasSuffix(FieldResolution, v))
+}
+
+// ResolutionIsNil applies the IsNil predicate on the "resolution" field.
+func ResolutionIsNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldIsNull(FieldResolution))
+}
+
+// ResolutionNotNil applies the NotNil predicate on the "resolution" field.
+func ResolutionNotNil() predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldNotNull(FieldResolution))
+}
+
+// ResolutionEqualFold applies the EqualFold predicate on the "resolution" field.
+func ResolutionEqualFold(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldEqualFold(FieldResolution, v))
+}
+
+// ResolutionContainsFold applies the ContainsFold predicate on the "resolution" field.
+func ResolutionContainsFold(v string) predicate.AlertNotification {
+	return predicate.AlertNotification(sql.FieldContainsFold(FieldResolution, v))
+}
+
 // HasAlert applies the HasEdge predicate on the "alert" edge.
 func HasAlert() predicate.AlertNotification {
 	return predicate.AlertNotification(func(s *sql.Selector) {
@@ -299,6 +634,52 @@ func HasUser() predicate.AlertNotification {
 func HasUserWith(preds ...predicate.User) predicate.AlertNotification {
 	return predicate.AlertNotification(func(s *sql.Selector) {
 		step := newUserStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInstance applies the HasEdge predicate on the "instance" edge.
+func HasInstance() predicate.AlertNotification {
+	return predicate.AlertNotification(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, InstanceTable, InstanceColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInstanceWith applies the HasEdge predicate on the "instance" edge with a given conditions (other predicates).
+func HasInstanceWith(preds ...predicate.AlertInstance) predicate.AlertNotification {
+	return predicate.AlertNotification(func(s *sql.Selector) {
+		step := newInstanceStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasEvent applies the HasEdge predicate on the "event" edge.
+func HasEvent() predicate.AlertNotification {
+	return predicate.AlertNotification(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, EventTable, EventColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasEventWith applies the HasEdge predicate on the "event" edge with a given conditions (other predicates).
+func HasEventWith(preds ...predicate.AlertEvent) predicate.AlertNotification {
+	return predicate.AlertNotification(func(s *sql.Selector) {
+		step := newEventStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -33,6 +33,30 @@ func (f AlertFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AlertMutation", m)
 }
 
+// The AlertEventFunc type is an adapter to allow the use of ordinary
+// function as AlertEvent mutator.
+type AlertEventFunc func(context.Context, *ent.AlertEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AlertEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AlertEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AlertEventMutation", m)
+}
+
+// The AlertInstanceFunc type is an adapter to allow the use of ordinary
+// function as AlertInstance mutator.
+type AlertInstanceFunc func(context.Context, *ent.AlertInstanceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AlertInstanceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AlertInstanceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AlertInstanceMutation", m)
+}
+
 // The AlertNotificationFunc type is an adapter to allow the use of ordinary
 // function as AlertNotification mutator.
 type AlertNotificationFunc func(context.Context, *ent.AlertNotificationMutation) (ent.Value, error)

@@ -57,6 +57,17 @@ var (
 		{Name: "threshold_value", Type: field.TypeFloat64, SchemaType: map[string]string{"postgres": "numeric"}},
 		{Name: "channels", Type: field.TypeJSON, Default: "[]", SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "triggered", "resolved", "paused"}, Default: "active"},
+		{Name: "source", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "interval_seconds", Type: field.TypeInt, Default: 60},
+		{Name: "for_seconds", Type: field.TypeInt, Default: 0},
+		{Name: "no_data_state", Type: field.TypeEnum, Enums: []string{"no_data", "alerting", "normal", "keep_state"}, Default: "no_data"},
+		{Name: "error_state", Type: field.TypeEnum, Enums: []string{"error", "alerting", "keep_state"}, Default: "error"},
+		{Name: "group_by", Type: field.TypeString, Nullable: true, Size: 255, SchemaType: map[string]string{"postgres": "varchar(255)"}},
+		{Name: "snoozed_until", Type: field.TypeTime, Nullable: true},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"normal", "pending", "alerting", "no_data", "error"}, Default: "normal"},
+		{Name: "next_eval_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_evaluated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// AlertsTable holds the schema information for the "alerts" table.
@@ -67,7 +78,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "alerts_users_alerts",
-				Columns:    []*schema.Column{AlertsColumns[8]},
+				Columns:    []*schema.Column{AlertsColumns[19]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -76,12 +87,96 @@ var (
 			{
 				Name:    "alerts_user_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{AlertsColumns[8]},
+				Columns: []*schema.Column{AlertsColumns[19]},
 			},
 			{
 				Name:    "alerts_status_idx",
 				Unique:  false,
 				Columns: []*schema.Column{AlertsColumns[7]},
+			},
+			{
+				Name:    "alerts_next_eval_at_idx",
+				Unique:  false,
+				Columns: []*schema.Column{AlertsColumns[16]},
+			},
+		},
+	}
+	// AlertEventsColumns holds the columns for the "alert_events" table.
+	AlertEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "group_key", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "from_state", Type: field.TypeEnum, Enums: []string{"normal", "pending", "alerting", "no_data", "error"}},
+		{Name: "to_state", Type: field.TypeEnum, Enums: []string{"normal", "pending", "alerting", "no_data", "error"}},
+		{Name: "value", Type: field.TypeFloat64, Nullable: true},
+		{Name: "threshold_value", Type: field.TypeFloat64},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "seq", Type: field.TypeInt},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "alert_id", Type: field.TypeUUID},
+		{Name: "instance_id", Type: field.TypeUUID},
+	}
+	// AlertEventsTable holds the schema information for the "alert_events" table.
+	AlertEventsTable = &schema.Table{
+		Name:       "alert_events",
+		Columns:    AlertEventsColumns,
+		PrimaryKey: []*schema.Column{AlertEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "alert_events_alerts_events",
+				Columns:    []*schema.Column{AlertEventsColumns[9]},
+				RefColumns: []*schema.Column{AlertsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "alert_events_alert_instances_events",
+				Columns:    []*schema.Column{AlertEventsColumns[10]},
+				RefColumns: []*schema.Column{AlertInstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "alert_events_instance_id_seq_idx",
+				Unique:  true,
+				Columns: []*schema.Column{AlertEventsColumns[10], AlertEventsColumns[7]},
+			},
+			{
+				Name:    "alert_events_alert_id_created_at_idx",
+				Unique:  false,
+				Columns: []*schema.Column{AlertEventsColumns[9], AlertEventsColumns[8]},
+			},
+		},
+	}
+	// AlertInstancesColumns holds the columns for the "alert_instances" table.
+	AlertInstancesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "group_key", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"normal", "pending", "alerting", "no_data", "error"}, Default: "normal"},
+		{Name: "since", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "last_value", Type: field.TypeFloat64, Nullable: true},
+		{Name: "last_evaluated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "version", Type: field.TypeInt, Default: 0},
+		{Name: "alert_id", Type: field.TypeUUID},
+	}
+	// AlertInstancesTable holds the schema information for the "alert_instances" table.
+	AlertInstancesTable = &schema.Table{
+		Name:       "alert_instances",
+		Columns:    AlertInstancesColumns,
+		PrimaryKey: []*schema.Column{AlertInstancesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "alert_instances_alerts_instances",
+				Columns:    []*schema.Column{AlertInstancesColumns[8]},
+				RefColumns: []*schema.Column{AlertsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "alert_instances_alert_id_group_key_idx",
+				Unique:  true,
+				Columns: []*schema.Column{AlertInstancesColumns[8], AlertInstancesColumns[1]},
 			},
 		},
 	}
@@ -91,7 +186,14 @@ var (
 		{Name: "sent_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
 		{Name: "acknowledged_at", Type: field.TypeTime, Nullable: true},
 		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"open", "acknowledged", "resolved"}, Default: "open"},
+		{Name: "value", Type: field.TypeFloat64, Nullable: true},
+		{Name: "acknowledged_by", Type: field.TypeUUID, Nullable: true},
+		{Name: "resolved_by", Type: field.TypeUUID, Nullable: true},
+		{Name: "resolution", Type: field.TypeString, Nullable: true, Size: 20},
 		{Name: "alert_id", Type: field.TypeUUID},
+		{Name: "event_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "instance_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
 	// AlertNotificationsTable holds the schema information for the "alert_notifications" table.
@@ -102,13 +204,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "alert_notifications_alerts_notifications",
-				Columns:    []*schema.Column{AlertNotificationsColumns[4]},
+				Columns:    []*schema.Column{AlertNotificationsColumns[9]},
 				RefColumns: []*schema.Column{AlertsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
+				Symbol:     "alert_notifications_alert_events_notifications",
+				Columns:    []*schema.Column{AlertNotificationsColumns[10]},
+				RefColumns: []*schema.Column{AlertEventsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "alert_notifications_alert_instances_notifications",
+				Columns:    []*schema.Column{AlertNotificationsColumns[11]},
+				RefColumns: []*schema.Column{AlertInstancesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
 				Symbol:     "alert_notifications_users_alert_notifications",
-				Columns:    []*schema.Column{AlertNotificationsColumns[5]},
+				Columns:    []*schema.Column{AlertNotificationsColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -117,12 +231,22 @@ var (
 			{
 				Name:    "alert_notifications_alert_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{AlertNotificationsColumns[4]},
+				Columns: []*schema.Column{AlertNotificationsColumns[9]},
 			},
 			{
 				Name:    "alert_notifications_user_id_idx",
 				Unique:  false,
-				Columns: []*schema.Column{AlertNotificationsColumns[5]},
+				Columns: []*schema.Column{AlertNotificationsColumns[12]},
+			},
+			{
+				Name:    "alert_notifications_event_id_user_id_idx",
+				Unique:  true,
+				Columns: []*schema.Column{AlertNotificationsColumns[10], AlertNotificationsColumns[12]},
+			},
+			{
+				Name:    "alert_notifications_instance_id_state_idx",
+				Unique:  false,
+				Columns: []*schema.Column{AlertNotificationsColumns[11], AlertNotificationsColumns[4]},
 			},
 		},
 	}
@@ -807,6 +931,8 @@ var (
 	Tables = []*schema.Table{
 		APITokensTable,
 		AlertsTable,
+		AlertEventsTable,
+		AlertInstancesTable,
 		AlertNotificationsTable,
 		CommentsTable,
 		DashboardsTable,
@@ -835,11 +961,34 @@ func init() {
 	AlertsTable.ForeignKeys[0].RefTable = UsersTable
 	AlertsTable.Annotation = &entsql.Annotation{}
 	AlertsTable.Annotation.Checks = map[string]string{
-		"alerts_status_check":         "status IN ('active', 'triggered', 'resolved', 'paused')",
-		"alerts_threshold_type_check": "threshold_type IN ('above', 'below', 'equal', 'not_equal')",
+		"alerts_error_state_check":      "error_state IN ('error', 'alerting', 'keep_state')",
+		"alerts_for_seconds_check":      "for_seconds >= 0",
+		"alerts_interval_seconds_check": "interval_seconds >= 10",
+		"alerts_no_data_state_check":    "no_data_state IN ('no_data', 'alerting', 'normal', 'keep_state')",
+		"alerts_state_check":            "state IN ('normal', 'pending', 'alerting', 'no_data', 'error')",
+		"alerts_status_check":           "status IN ('active', 'triggered', 'resolved', 'paused')",
+		"alerts_threshold_type_check":   "threshold_type IN ('above', 'below', 'equal', 'not_equal')",
+	}
+	AlertEventsTable.ForeignKeys[0].RefTable = AlertsTable
+	AlertEventsTable.ForeignKeys[1].RefTable = AlertInstancesTable
+	AlertEventsTable.Annotation = &entsql.Annotation{}
+	AlertEventsTable.Annotation.Checks = map[string]string{
+		"alert_events_from_state_check": "from_state IN ('normal', 'pending', 'alerting', 'no_data', 'error')",
+		"alert_events_to_state_check":   "to_state IN ('normal', 'pending', 'alerting', 'no_data', 'error')",
+	}
+	AlertInstancesTable.ForeignKeys[0].RefTable = AlertsTable
+	AlertInstancesTable.Annotation = &entsql.Annotation{}
+	AlertInstancesTable.Annotation.Checks = map[string]string{
+		"alert_instances_state_check": "state IN ('normal', 'pending', 'alerting', 'no_data', 'error')",
 	}
 	AlertNotificationsTable.ForeignKeys[0].RefTable = AlertsTable
-	AlertNotificationsTable.ForeignKeys[1].RefTable = UsersTable
+	AlertNotificationsTable.ForeignKeys[1].RefTable = AlertEventsTable
+	AlertNotificationsTable.ForeignKeys[2].RefTable = AlertInstancesTable
+	AlertNotificationsTable.ForeignKeys[3].RefTable = UsersTable
+	AlertNotificationsTable.Annotation = &entsql.Annotation{}
+	AlertNotificationsTable.Annotation.Checks = map[string]string{
+		"alert_notifications_state_check": "state IN ('open', 'acknowledged', 'resolved')",
+	}
 	CommentsTable.ForeignKeys[0].RefTable = PostsTable
 	CommentsTable.ForeignKeys[1].RefTable = UsersTable
 	CommentsTable.Annotation = &entsql.Annotation{}

@@ -12,6 +12,12 @@ type APIToken func(*sql.Selector)
 // Alert is the predicate function for alert builders.
 type Alert func(*sql.Selector)
 
+// AlertEvent is the predicate function for alertevent builders.
+type AlertEvent func(*sql.Selector)
+
+// AlertInstance is the predicate function for alertinstance builders.
+type AlertInstance func(*sql.Selector)
+
 // AlertNotification is the predicate function for alertnotification builders.
 type AlertNotification func(*sql.Selector)
 

@@ -158,6 +158,54 @@ func (f AlertMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AlertMutation", m)
 }
 
+// The AlertEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AlertEventQueryRuleFunc func(context.Context, *ent.AlertEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AlertEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AlertEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AlertEventQuery", q)
+}
+
+// The AlertEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AlertEventMutationRuleFunc func(context.Context, *ent.AlertEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AlertEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AlertEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AlertEventMutation", m)
+}
+
+// The AlertInstanceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AlertInstanceQueryRuleFunc func(context.Context, *ent.AlertInstanceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AlertInstanceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AlertInstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AlertInstanceQuery", q)
+}
+
+// The AlertInstanceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AlertInstanceMutationRuleFunc func(context.Context, *ent.AlertInstanceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AlertInstanceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AlertInstanceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AlertInstanceMutation", m)
+}
+
 // The AlertNotificationQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type AlertNotificationQueryRuleFunc func(context.Context, *ent.AlertNotificationQuery) error

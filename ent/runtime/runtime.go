@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/datapulse/datapulse/ent/alert"
+	"github.com/datapulse/datapulse/ent/alertevent"
+	"github.com/datapulse/datapulse/ent/alertinstance"
 	"github.com/datapulse/datapulse/ent/alertnotification"
 	"github.com/datapulse/datapulse/ent/apitoken"
 	"github.com/datapulse/datapulse/ent/comment"
@@ -138,10 +140,64 @@ func init() {
 	alertDescChannels := alertFields[4].Descriptor()
 	// alert.DefaultChannels holds the default value on creation for the channels field.
 	alert.DefaultChannels = alertDescChannels.Default.([]types.AlertChannel)
+	// alertDescIntervalSeconds is the schema descriptor for interval_seconds field.
+	alertDescIntervalSeconds := alertFields[7].Descriptor()
+	// alert.DefaultIntervalSeconds holds the default value on creation for the interval_seconds field.
+	alert.DefaultIntervalSeconds = alertDescIntervalSeconds.Default.(int)
+	// alertDescForSeconds is the schema descriptor for for_seconds field.
+	alertDescForSeconds := alertFields[8].Descriptor()
+	// alert.DefaultForSeconds holds the default value on creation for the for_seconds field.
+	alert.DefaultForSeconds = alertDescForSeconds.Default.(int)
+	// alertDescGroupBy is the schema descriptor for group_by field.
+	alertDescGroupBy := alertFields[11].Descriptor()
+	// alert.GroupByValidator is a validator for the "group_by" field. It is called by the builders before save.
+	alert.GroupByValidator = alertDescGroupBy.Validators[0].(func(string) error)
 	// alertDescID is the schema descriptor for id field.
 	alertDescID := alertMixinFields0[0].Descriptor()
 	// alert.DefaultID holds the default value on creation for the id field.
 	alert.DefaultID = alertDescID.Default.(func() uuid.UUID)
+	alerteventMixin := schema.AlertEvent{}.Mixin()
+	alerteventMixinFields0 := alerteventMixin[0].Fields()
+	_ = alerteventMixinFields0
+	alerteventFields := schema.AlertEvent{}.Fields()
+	_ = alerteventFields
+	// alerteventDescGroupKey is the schema descriptor for group_key field.
+	alerteventDescGroupKey := alerteventFields[2].Descriptor()
+	// alertevent.DefaultGroupKey holds the default value on creation for the group_key field.
+	alertevent.DefaultGroupKey = alerteventDescGroupKey.Default.(string)
+	// alertevent.GroupKeyValidator is a validator for the "group_key" field. It is called by the builders before save.
+	alertevent.GroupKeyValidator = alerteventDescGroupKey.Validators[0].(func(string) error)
+	// alerteventDescCreatedAt is the schema descriptor for created_at field.
+	alerteventDescCreatedAt := alerteventFields[9].Descriptor()
+	// alertevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	alertevent.DefaultCreatedAt = alerteventDescCreatedAt.Default.(func() time.Time)
+	// alerteventDescID is the schema descriptor for id field.
+	alerteventDescID := alerteventMixinFields0[0].Descriptor()
+	// alertevent.DefaultID holds the default value on creation for the id field.
+	alertevent.DefaultID = alerteventDescID.Default.(func() uuid.UUID)
+	alertinstanceMixin := schema.AlertInstance{}.Mixin()
+	alertinstanceMixinFields0 := alertinstanceMixin[0].Fields()
+	_ = alertinstanceMixinFields0
+	alertinstanceFields := schema.AlertInstance{}.Fields()
+	_ = alertinstanceFields
+	// alertinstanceDescGroupKey is the schema descriptor for group_key field.
+	alertinstanceDescGroupKey := alertinstanceFields[1].Descriptor()
+	// alertinstance.DefaultGroupKey holds the default value on creation for the group_key field.
+	alertinstance.DefaultGroupKey = alertinstanceDescGroupKey.Default.(string)
+	// alertinstance.GroupKeyValidator is a validator for the "group_key" field. It is called by the builders before save.
+	alertinstance.GroupKeyValidator = alertinstanceDescGroupKey.Validators[0].(func(string) error)
+	// alertinstanceDescSince is the schema descriptor for since field.
+	alertinstanceDescSince := alertinstanceFields[3].Descriptor()
+	// alertinstance.DefaultSince holds the default value on creation for the since field.
+	alertinstance.DefaultSince = alertinstanceDescSince.Default.(func() time.Time)
+	// alertinstanceDescVersion is the schema descriptor for version field.
+	alertinstanceDescVersion := alertinstanceFields[7].Descriptor()
+	// alertinstance.DefaultVersion holds the default value on creation for the version field.
+	alertinstance.DefaultVersion = alertinstanceDescVersion.Default.(int)
+	// alertinstanceDescID is the schema descriptor for id field.
+	alertinstanceDescID := alertinstanceMixinFields0[0].Descriptor()
+	// alertinstance.DefaultID holds the default value on creation for the id field.
+	alertinstance.DefaultID = alertinstanceDescID.Default.(func() uuid.UUID)
 	alertnotificationMixin := schema.AlertNotification{}.Mixin()
 	alertnotificationMixinFields0 := alertnotificationMixin[0].Fields()
 	_ = alertnotificationMixinFields0
@@ -151,6 +207,10 @@ func init() {
 	alertnotificationDescSentAt := alertnotificationFields[2].Descriptor()
 	// alertnotification.DefaultSentAt holds the default value on creation for the sent_at field.
 	alertnotification.DefaultSentAt = alertnotificationDescSentAt.Default.(func() time.Time)
+	// alertnotificationDescResolution is the schema descriptor for resolution field.
+	alertnotificationDescResolution := alertnotificationFields[11].Descriptor()
+	// alertnotification.ResolutionValidator is a validator for the "resolution" field. It is called by the builders before save.
+	alertnotification.ResolutionValidator = alertnotificationDescResolution.Validators[0].(func(string) error)
 	// alertnotificationDescID is the schema descriptor for id field.
 	alertnotificationDescID := alertnotificationMixinFields0[0].Descriptor()
 	// alertnotification.DefaultID holds the default value on creation for the id field.

@@ -31,6 +31,24 @@ type AlertChannel struct {
 	Type string `json:"type"`
 	// Target is the address for that kind: an email address, a URL, …
 	Target string `json:"target"`
+	// Secret signs webhook bodies (HMAC-SHA256). Never returned by the API.
+	Secret string `json:"secret,omitempty"`
+}
+
+// AlertSource is what an alert evaluates: a data model's measure or a saved
+// query's numeric column. Exactly one of ModelID and QueryID is set.
+type AlertSource struct {
+	ModelID string `json:"model_id,omitempty"`
+	// Measure names a measure of the model.
+	Measure string `json:"measure,omitempty"`
+	// Filters restrict the model query, in the model's text filter form
+	// ("region = 'EU'", "created_at last 1 hours").
+	Filters []string `json:"filters,omitempty"`
+	QueryID string   `json:"query_id,omitempty"`
+	// Column names a numeric column of the saved query's result.
+	Column string `json:"column,omitempty"`
+	// Parameters are the saved query's parameter values.
+	Parameters map[string]any `json:"parameters,omitempty"`
 }
 
 // DashboardFilter declares one dashboard-level filter: its value is given
