@@ -198,7 +198,7 @@ func New(ctx context.Context, st *store.Store, o Options) (*Service, error) {
 	}
 	cfg := &river.Config{
 		ID:                   o.ID,
-		Logger:               o.Logger.With("component", "river"),
+		Logger:               riverLogger(o.Logger.With("component", "river")),
 		Queues:               queues,
 		Workers:              s.workers,
 		JobTimeout:           o.JobTimeout,
