@@ -122,7 +122,7 @@ func (s *Server) alertRoutes() {
 	tags := []string{"alerts"}
 	aID := func(raw string) (uuid.UUID, error) { return parseID(raw, "alert") }
 	register(s, Authenticated, huma.Operation{
-		OperationID: "createAlert", Method: http.MethodPost, Path: "/api/v1/alerts", Tags: tags,
+		OperationID: "createAlert", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/alerts", Tags: tags,
 		Summary:       "Create an alert (alerts:manage); its source must be readable by you",
 		DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *createAlertInput) (*alertOutput, error) {
@@ -177,7 +177,7 @@ func (s *Server) alertRoutes() {
 		return nil, asv.Delete(ctx, id)
 	})
 	register(s, Authenticated, huma.Operation{
-		OperationID: "evaluateAlert", Method: http.MethodPost, Path: "/api/v1/alerts/{id}/evaluate", Tags: tags,
+		OperationID: "evaluateAlert", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/alerts/{id}/evaluate", Tags: tags,
 		Summary:     "Evaluate an alert now and apply the result as a scheduled evaluation would",
 		Description: "The source runs under the owner's rights. State changes are recorded in the history and notify exactly as scheduled evaluations do.",
 	}, func(ctx context.Context, in *idInput) (*evaluationOutput, error) {
@@ -215,7 +215,7 @@ func (s *Server) alertRoutes() {
 		return &alertOutput{Body: a}, err
 	})
 	register(s, Authenticated, huma.Operation{
-		OperationID: "testAlertNotification", Method: http.MethodPost, Path: "/api/v1/alerts/{id}/test-notification", Tags: tags,
+		OperationID: "testAlertNotification", Metadata: idempotent(), Method: http.MethodPost, Path: "/api/v1/alerts/{id}/test-notification", Tags: tags,
 		Summary: "Send a test message through each of the alert's channels; reports per channel",
 	}, func(ctx context.Context, in *idInput) (*testNotificationOutput, error) {
 		id, err := aID(in.ID)
