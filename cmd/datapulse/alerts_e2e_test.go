@@ -140,6 +140,8 @@ type hookReceiver struct {
 	// status decides the answer to a call (nil: 200); n counts earlier calls
 	// with that delivery id.
 	status func(delivery string, n int) int
+	// redirect, when set, answers every call with a 302 to it.
+	redirect string
 }
 
 func startHook(t *testing.T, addr, secret string) *hookReceiver {
@@ -170,8 +172,16 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.status != nil {
 		c.Status = h.status(c.Delivery, n)
 	}
+	redirect := h.redirect
+	if redirect != "" {
+		c.Status = http.StatusFound
+	}
 	h.calls = append(h.calls, c)
 	h.mu.Unlock()
+	if redirect != "" {
+		http.Redirect(w, r, redirect, http.StatusFound)
+		return
+	}
 	w.WriteHeader(c.Status)
 }
 
@@ -453,6 +463,85 @@ func TestAlertFiresAndResolves(t *testing.T) {
 		}
 		if strings.Contains(s.stderr.String(), secret) {
 			t.Errorf("the webhook secret is in the server log")
+		}
+	})
+}
+
+// TestAlertEgressGuard: webhook and Slack targets on internal addresses are
+// refused when the alert is created (400 naming the channel) unless their
+// host is on --egress-allow; a webhook to an allowed host that redirects to
+// a non-allowed loopback address fails without reaching it.
+func TestAlertEgressGuard(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *database) {
+		secret := "webhook-secret-" + randHex(8)
+		allowed := startHook(t, "127.0.0.2:0", secret)
+		forbidden := startHook(t, "127.0.0.3:0", secret)
+		target := strings.TrimSuffix(forbidden.URL, "/hook") + "/stolen"
+		e := newAlertEnv(t, db, 500, "DATAPULSE_EGRESS_ALLOW=127.0.0.2")
+		s := e.s
+
+		_, forbiddenPort, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimSuffix(forbidden.URL, "/hook"), "http://"))
+		for _, ch := range []map[string]any{
+			{"type": "webhook", "target": "https://127.0.0.1/hook", "secret": secret},
+			{"type": "webhook", "target": "http://127.0.0.1:" + forbiddenPort + "/hook", "secret": secret},
+			{"type": "webhook", "target": "https://[::1]/hook", "secret": secret},
+			{"type": "webhook", "target": "https://10.0.0.1/hook", "secret": secret},
+			{"type": "webhook", "target": "https://169.254.169.254/latest/meta-data", "secret": secret},
+			{"type": "webhook", "target": "https://localhost/hook", "secret": secret},
+			{"type": "webhook", "target": forbidden.URL, "secret": secret},
+			{"type": "slack", "target": "https://127.0.0.1/services/T0/B0/x"},
+			{"type": "slack", "target": "https://[::1]/services/T0/B0/x"},
+			{"type": "slack", "target": "https://10.0.0.1/services/T0/B0/x"},
+			{"type": "slack", "target": "https://169.254.169.254/services/T0/B0/x"},
+			{"type": "slack", "target": "https://localhost/services/T0/B0/x"},
+		} {
+			chans := []map[string]any{{"type": "email", "target": "ops@example.com"}, ch}
+			b := s.call(http.MethodPost, "/api/v1/alerts", e.admin, e.alertBody(60, chans), http.StatusBadRequest, nil)
+			if !strings.Contains(string(b), "channels[1]") {
+				t.Errorf("%v: the refusal does not name the channel: %s", ch, b)
+			}
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%v: the refusal contains the secret: %s", ch, b)
+			}
+		}
+		var list struct {
+			Items []alertOut `json:"items"`
+		}
+		s.call(http.MethodGet, "/api/v1/alerts", e.admin, nil, http.StatusOK, &list)
+		if len(list.Items) != 0 {
+			t.Fatalf("refused alerts were created: %+v", list.Items)
+		}
+
+		// The allowed host answers with a redirect to a forbidden one.
+		var a alertOut
+		s.call(http.MethodPost, "/api/v1/alerts", e.admin, e.alertBody(60, []map[string]any{
+			{"type": "webhook", "target": allowed.URL, "secret": secret},
+		}), http.StatusCreated, &a)
+		allowed.redirect = target
+		var tr struct {
+			Results []struct {
+				Type  string `json:"type"`
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			} `json:"results"`
+		}
+		s.call(http.MethodPost, "/api/v1/alerts/"+a.ID+"/test-notification", e.admin, nil, http.StatusOK, &tr)
+		if len(tr.Results) != 1 || tr.Results[0].OK || tr.Results[0].Error == "" {
+			t.Errorf("test notification through a redirecting webhook: %+v", tr.Results)
+		}
+		if len(allowed.all()) == 0 {
+			t.Errorf("the allowed webhook host was not called")
+		}
+		// A fired alert's delivery job fails the same way.
+		var ev evalOut
+		s.call(http.MethodPost, "/api/v1/alerts/"+a.ID+"/evaluate", e.admin, nil, http.StatusOK, &ev)
+		if ev.State != "alerting" {
+			t.Fatalf("evaluation: %+v", ev)
+		}
+		before := len(allowed.all())
+		waitUntil(t, "the firing delivery to reach the allowed host", func() bool { return len(allowed.all()) > before })
+		if n := len(forbidden.all()); n != 0 {
+			t.Fatalf("the forbidden listener behind the redirect was reached %d times", n)
 		}
 	})
 }
