@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -21,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,8 +255,9 @@ func setValue(t *testing.T, path string, v float64, create bool) {
 }
 
 type alertEnv struct {
-	s      *server
-	admin  string
+	s       *server
+	admin   string
+	adminPW string
 	query  string // saved query id: SELECT v FROM m
 	source string // SQLite file
 }
@@ -266,7 +269,7 @@ func newAlertEnv(t *testing.T, db *database, v float64, env ...string) *alertEnv
 	adminEmail, adminPW := "root@example.com", newPassword()
 	env = append(env, "DATAPULSE_ADMIN_EMAIL="+adminEmail, "DATAPULSE_ADMIN_PASSWORD="+adminPW)
 	s := startServer(t, db, env...)
-	e := &alertEnv{s: s, admin: s.login(adminEmail, adminPW).AccessToken, source: makeValueDB(t, v)}
+	e := &alertEnv{s: s, admin: s.login(adminEmail, adminPW).AccessToken, adminPW: adminPW, source: makeValueDB(t, v)}
 	var ds, q struct {
 		ID string `json:"id"`
 	}
@@ -542,6 +545,143 @@ func TestAlertEgressGuard(t *testing.T) {
 		waitUntil(t, "the firing delivery to reach the allowed host", func() bool { return len(allowed.all()) > before })
 		if n := len(forbidden.all()); n != 0 {
 			t.Fatalf("the forbidden listener behind the redirect was reached %d times", n)
+		}
+	})
+}
+
+// jobCounts reads datapulse_jobs{kind,state} for kind from /metrics (admin).
+func jobCounts(t *testing.T, s *server, admin, kind string) map[string]int {
+	t.Helper()
+	b := s.call(http.MethodGet, "/metrics", admin, nil, http.StatusOK, nil)
+	out := map[string]int{}
+	prefix := `datapulse_jobs{kind="` + kind + `",state="`
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		rest := line[len(prefix):]
+		i := strings.Index(rest, `"} `)
+		if i < 0 {
+			continue
+		}
+		var n float64
+		if _, err := fmt.Sscan(rest[i+3:], &n); err == nil {
+			out[rest[:i]] = int(n)
+		}
+	}
+	return out
+}
+
+// TestAlertDeliveriesSurviveKill9: two alerts fire with an email and two
+// webhook channels each. The emails go out at once; the webhook receiver
+// refuses the first two attempts of every delivery (503), so River holds
+// them for a retry. The server is killed with SIGKILL while they wait (none
+// running), restarted on the same data: every delivery arrives, each
+// delivery id is accepted exactly once, and no email is sent again.
+func TestAlertDeliveriesSurviveKill9(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *database) {
+		box := startMailbox(t)
+		secret := "webhook-secret-" + randHex(8)
+		hook := startHook(t, "127.0.0.1:0", secret)
+		hook.status = func(_ string, n int) int {
+			if n < 2 {
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		}
+		env := []string{"DATAPULSE_SMTP_URL=smtp://" + box.Addr, "DATAPULSE_SMTP_FROM=alerts@example.com",
+			"DATAPULSE_PUBLIC_URL=https://bi.example.com", "DATAPULSE_EGRESS_ALLOW=127.0.0.1"}
+		e := newAlertEnv(t, db, 500, env...)
+		s := e.s
+		var ids []string
+		for i := range 2 {
+			var a alertOut
+			s.call(http.MethodPost, "/api/v1/alerts", e.admin, e.alertBody(3600, []map[string]any{
+				{"type": "email", "target": "ops@example.com"},
+				{"type": "webhook", "target": hook.URL + "?c=1", "secret": secret},
+				{"type": "webhook", "target": hook.URL + "?c=2", "secret": secret},
+			}), http.StatusCreated, &a)
+			ids = append(ids, a.ID)
+			var ev evalOut
+			s.call(http.MethodPost, "/api/v1/alerts/"+a.ID+"/evaluate", e.admin, nil, http.StatusOK, &ev)
+			if ev.State != "alerting" {
+				t.Fatalf("alert %d: evaluation %+v", i, ev)
+			}
+		}
+		const webhooks, emails = 4, 2
+		attempts := func() map[string]int {
+			m := map[string]int{}
+			for _, c := range hook.all() {
+				m[c.Delivery]++
+			}
+			return m
+		}
+		// Every webhook delivery failed twice and is recorded as waiting for
+		// its third attempt (attempt⁴ s: about 16 s away), nothing runs.
+		waitUntil(t, "two failed attempts of every webhook delivery, recorded", func() bool {
+			a := attempts()
+			if len(a) != webhooks {
+				return false
+			}
+			for _, n := range a {
+				if n != 2 {
+					return false
+				}
+			}
+			c := jobCounts(t, s, e.admin, "alerts.deliver")
+			return c["running"] == 0 && c["available"] == 0 && c["retryable"]+c["scheduled"] == webhooks && c["completed"] == emails
+		})
+		if n := len(box.messages()); n != emails {
+			t.Fatalf("%d emails before the kill, want %d", n, emails)
+		}
+		s.signal(syscall.SIGKILL)
+		s.wait(exitTimeout)
+
+		s2 := startServer(t, db, env...)
+		admin2 := s2.login("root@example.com", e.adminPW).AccessToken
+		deadline := time.Now().Add(2 * alertWait) // River's third attempt comes ~16 s after the second
+		for {
+			c := jobCounts(t, s2, admin2, "alerts.deliver")
+			if c["completed"] == webhooks+emails && len(hook.accepted()) == webhooks {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("deliveries not finished after the restart: jobs %v, attempts per delivery id %v", c, attempts())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		okPerID := map[string]int{}
+		for _, c := range hook.accepted() {
+			okPerID[c.Delivery]++
+			if !hook.signedOK(c) {
+				t.Errorf("delivery %s: bad signature %q", c.Delivery, c.Signature)
+			}
+		}
+		for id := range attempts() {
+			if okPerID[id] != 1 {
+				t.Errorf("delivery %s accepted %d times, want 1", id, okPerID[id])
+			}
+		}
+		if len(okPerID) != webhooks {
+			t.Errorf("accepted delivery ids %v, want %d distinct", okPerID, webhooks)
+		}
+		mailIDs := map[string]int{}
+		for _, m := range box.messages() {
+			hdr, _, _ := emailParts(t, m.Data)
+			mailIDs[hdr.Get("X-DataPulse-Delivery")]++
+		}
+		if len(box.messages()) != emails || len(mailIDs) != emails {
+			t.Errorf("emails after the restart: %d messages, delivery ids %v; want %d distinct, once each", len(box.messages()), mailIDs, emails)
+		}
+		// Each alert's notifications were written once (owner only).
+		for _, id := range ids {
+			var notes struct {
+				Items []notificationOut `json:"items"`
+			}
+			s2.call(http.MethodGet, "/api/v1/alert-notifications?alert="+id, admin2, nil, http.StatusOK, &notes)
+			if len(notes.Items) != 1 {
+				t.Errorf("alert %s: notifications %+v, want 1", id, notes.Items)
+			}
 		}
 	})
 }
