@@ -156,6 +156,11 @@ func validateURL(kind, s string, allow egress.AllowList, slack bool) error {
 			return invalid("%s target host %s is %s; add it to --egress-allow to allow it", kind, ip.WithZone(""), reason)
 		}
 	}
+	// "localhost" and *.localhost always name the loopback (RFC 6761): refuse
+	// them now, as a loopback IP literal is, not only at connect time.
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); !listed && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
+		return invalid("%s target host %s is loopback; add it to --egress-allow to allow it", kind, host)
+	}
 	if slack && !listed {
 		if !strings.EqualFold(host, SlackHost) || u.Port() != "" || !strings.HasPrefix(u.Path, slackPathPrefix) || len(u.Path) <= len(slackPathPrefix) {
 			return invalid("slack target must be an incoming-webhook URL https://%s/services/… (another host only when on --egress-allow)", SlackHost)
