@@ -172,7 +172,7 @@ func TestAlertReplicasPostgres(t *testing.T) {
 			"source":           map[string]any{"query_id": q.ID, "column": "value"},
 			"interval_seconds": interval, "for_seconds": 0, "status": "paused",
 			"error_state": "keep_state", // a source error is no state change (and no notification)
-			"channels": []map[string]any{{"type": "webhook", "target": hookBase + strconv.Itoa(i), "secret": secret}},
+			"channels":    []map[string]any{{"type": "webhook", "target": hookBase + strconv.Itoa(i), "secret": secret}},
 		}, http.StatusCreated, &al)
 		ids[i] = al.ID
 	}
