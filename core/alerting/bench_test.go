@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -45,7 +47,10 @@ import (
 //
 // Run: go test -run '^$' -bench EvaluateDue10k -benchtime 1x ./core/alerting
 func BenchmarkEvaluateDue10k(b *testing.B) {
-	const n = 10000
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("DATAPULSE_BENCH_ALERTS")); err == nil && v > 0 {
+		n = v // smaller runs for profiling
+	}
 	for _, tg := range storetest.Targets() {
 		b.Run(tg.Name, func(b *testing.B) {
 			e := newTenv(b, tg)
