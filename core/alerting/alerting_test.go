@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 // tenv is the alerting service over a fresh metadata database with a real
 // SQLite data source (a file this test writes) on the builtin connector.
 type tenv struct {
-	t       *testing.T
+	t       testing.TB
 	st      *store.Store
 	so      store.Options
 	db      *ent.Client
@@ -98,7 +98,7 @@ func (e *tenv) exec(q string, args ...any) {
 	}
 }
 
-func newTenv(t *testing.T, tg storetest.Target) *tenv {
+func newTenv(t testing.TB, tg storetest.Target) *tenv {
 	t.Helper()
 	so := tg.New(t)
 	st, err := store.Open(context.Background(), so)

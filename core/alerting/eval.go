@@ -301,7 +301,14 @@ func (s *Service) evaluate(sys context.Context, id uuid.UUID, manual bool) (Eval
 
 // instance returns the instance of a group, creating it in state normal.
 func (s *Service) instance(ctx context.Context, alertID uuid.UUID, key string, now time.Time) (*ent.AlertInstance, error) {
-	err := s.db.AlertInstance.Create().SetAlertID(alertID).SetGroupKey(key).SetState(alertinstance.StateNormal).SetSince(now).
+	// Read first: after its first evaluation an instance exists, and an
+	// INSERT … ON CONFLICT DO NOTHING on every evaluation is a write (a
+	// commit, on SQLite the one writer's turn) for nothing.
+	in, err := s.db.AlertInstance.Query().Where(alertinstance.AlertID(alertID), alertinstance.GroupKey(key)).Only(ctx)
+	if err == nil || !ent.IsNotFound(err) {
+		return in, err
+	}
+	err = s.db.AlertInstance.Create().SetAlertID(alertID).SetGroupKey(key).SetState(alertinstance.StateNormal).SetSince(now).
 		OnConflictColumns(alertinstance.FieldAlertID, alertinstance.FieldGroupKey).DoNothing().Exec(ctx)
 	if err != nil && !isNoRows(err) {
 		// A concurrent evaluation created it first: DoNothing may answer
