@@ -694,6 +694,9 @@ func (w *periodicWorker) Work(context.Context, *river.Job[periodicArgs]) error {
 // enqueues it, so each tick makes one job, worked once by either replica.
 // On SQLite (one process per database) the same checks run with one replica.
 func TestPeriodicOncePerIntervalAcrossReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs several periodic intervals; runs without -short")
+	}
 	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
 		ctx := context.Background()
 		st, so := openStore(t, tg)
@@ -816,6 +819,11 @@ func childMain() int {
 }
 
 func TestKilledProcessJobIsRescued(t *testing.T) {
+	if testing.Short() {
+		// It waits for a dead process's leader lease to expire (20–30 s): the
+		// full pass runs it; the race pass (-short) does not repeat it.
+		t.Skip("waits for a leader lease to expire; runs without -short")
+	}
 	storetest.Each(t, func(t *testing.T, tg storetest.Target) {
 		ctx := context.Background()
 		st, so := openStore(t, tg)
